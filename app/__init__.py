@@ -1,0 +1,1 @@
+"""RoleDesk: a self-hosted web dashboard for AWS IAM roles."""

@@ -1,0 +1,78 @@
+"""The one place that builds boto3 clients.
+
+Region, optional endpoint URL (the sandbox), standard retry mode and connect/read timeouts are
+set here and nowhere else. A hook records the request id of each answer, so the audited path
+can store it for successful calls too.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+SANDBOX_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+last_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "roledesk_last_request_id", default=None
+)
+
+
+def _remember_request_id(http_response: Any = None, parsed: Any = None, **_: Any) -> None:
+    if isinstance(parsed, dict):
+        request_id = parsed.get("ResponseMetadata", {}).get("RequestId")
+        if request_id:
+            last_request_id.set(str(request_id))
+
+
+class AwsClients:
+    """Builds and caches boto3 clients for one account connection."""
+
+    def __init__(
+        self,
+        *,
+        region: str,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        connect_timeout: float = 5,
+        read_timeout: float = 30,
+        max_attempts: int = 5,
+    ) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.profile = profile
+        if endpoint_url:  # the sandbox accepts any keys; never use real ones there
+            self._session = boto3.Session(
+                region_name=region,
+                aws_access_key_id=SANDBOX_KEYS["aws_access_key_id"],
+                aws_secret_access_key=SANDBOX_KEYS["aws_secret_access_key"],
+            )
+        else:
+            self._session = boto3.Session(profile_name=profile, region_name=region)
+        self._config = Config(
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_pool_connections=32,
+        )
+        self._cache: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A cached client; boto3 clients are thread-safe once built, building them is not."""
+        key = (service, region or self.region)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is None:
+                found = self._session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=key[1],
+                    endpoint_url=self.endpoint_url,
+                    config=self._config,
+                )
+                found.meta.events.register("after-call", _remember_request_id)
+                self._cache[key] = found
+            return found

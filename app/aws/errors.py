@@ -1,0 +1,153 @@
+"""AWS failures as our own exception types, keeping AWS's code, message and request id.
+
+Pages show these in plain words; the audit log stores code, message and request id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import (
+    ConnectTimeoutError as BotoConnectTimeoutError,
+)
+
+
+class AwsError(Exception):
+    """An error answered by AWS (or by the network on the way there)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.http_status = http_status
+        self.operation = operation
+
+    @property
+    def plain(self) -> str:
+        """A sentence for people, before the code and request id."""
+        return PLAIN_WORDS.get(self.code, self.message or self.code)
+
+
+class NotFound(AwsError):
+    """NoSuchEntity and the EC2 *.NotFound family."""
+
+
+class AlreadyExists(AwsError):
+    """EntityAlreadyExists."""
+
+
+class AccessDenied(AwsError):
+    """The caller lacks an IAM permission."""
+
+
+class Throttled(AwsError):
+    """AWS asked us to slow down, even after botocore's standard retries."""
+
+
+class LimitExceeded(AwsError):
+    """An IAM or EC2 quota was hit."""
+
+
+class InvalidInput(AwsError):
+    """AWS refused the request as malformed (policy grammar, parameter values)."""
+
+
+class Conflict(AwsError):
+    """DeleteConflict, IncorrectState, ConcurrentModification."""
+
+
+class Unreachable(AwsError):
+    """No answer from AWS: endpoint down, timeouts."""
+
+
+class CredentialsProblem(AwsError):
+    """Missing, invalid or expired credentials."""
+
+
+PLAIN_WORDS: dict[str, str] = {
+    "AccessDenied": "AWS refused: the credentials RoleDesk uses lack a permission.",
+    "AccessDeniedException": "AWS refused: the credentials RoleDesk uses lack a permission.",
+    "UnauthorizedOperation": "AWS refused: the credentials RoleDesk uses lack a permission.",
+    "Throttling": "AWS is throttling requests; wait a moment and try again.",
+    "ThrottlingException": "AWS is throttling requests; wait a moment and try again.",
+    "RequestLimitExceeded": "AWS is throttling requests; wait a moment and try again.",
+    "ExpiredToken": "The AWS credentials have expired; refresh them and restart RoleDesk.",
+    "ExpiredTokenException": "The AWS credentials have expired; refresh them and restart RoleDesk.",
+    "InvalidClientTokenId": "The AWS access key is not valid.",
+    "SignatureDoesNotMatch": "The AWS secret key does not match the access key.",
+    "Unreachable": "AWS could not be reached.",
+    "NoCredentials": "No AWS credentials were found.",
+}
+
+_BY_CODE: dict[str, type[AwsError]] = {
+    "NoSuchEntity": NotFound,
+    "NoSuchEntityException": NotFound,
+    "EntityAlreadyExists": AlreadyExists,
+    "EntityAlreadyExistsException": AlreadyExists,
+    "AccessDenied": AccessDenied,
+    "AccessDeniedException": AccessDenied,
+    "UnauthorizedOperation": AccessDenied,
+    "Throttling": Throttled,
+    "ThrottlingException": Throttled,
+    "RequestLimitExceeded": Throttled,
+    "LimitExceeded": LimitExceeded,
+    "LimitExceededException": LimitExceeded,
+    "MalformedPolicyDocument": InvalidInput,
+    "InvalidInput": InvalidInput,
+    "ValidationError": InvalidInput,
+    "InvalidParameterValue": InvalidInput,
+    "DeleteConflict": Conflict,
+    "IncorrectState": Conflict,
+    "IncorrectInstanceState": Conflict,
+    "ConcurrentModification": Conflict,
+    "ExpiredToken": CredentialsProblem,
+    "ExpiredTokenException": CredentialsProblem,
+    "InvalidClientTokenId": CredentialsProblem,
+    "SignatureDoesNotMatch": CredentialsProblem,
+}
+
+
+def from_client_error(exc: ClientError) -> AwsError:
+    """Map a botocore ClientError to our exception, keeping code, message and request id."""
+    response: dict[str, Any] = dict(exc.response)
+    error = response.get("Error", {})
+    meta = response.get("ResponseMetadata", {})
+    code = str(error.get("Code") or "Unknown")
+    cls = _BY_CODE.get(code)
+    if cls is None and code.endswith(".NotFound"):
+        cls = NotFound
+    return (cls or AwsError)(
+        code,
+        str(error.get("Message") or ""),
+        request_id=meta.get("RequestId") or None,
+        http_status=meta.get("HTTPStatusCode"),
+        operation=exc.operation_name,
+    )
+
+
+def from_botocore_error(exc: BotoCoreError) -> AwsError:
+    """Errors raised before or without an AWS answer."""
+    if isinstance(exc, NoCredentialsError):
+        return CredentialsProblem("NoCredentials", str(exc))
+    if isinstance(exc, EndpointConnectionError | BotoConnectTimeoutError | ReadTimeoutError):
+        return Unreachable("Unreachable", str(exc))
+    if isinstance(exc, ParamValidationError):
+        return InvalidInput("ParamValidation", str(exc))
+    return AwsError(type(exc).__name__, str(exc))

@@ -1,0 +1,156 @@
+"""What the AWS boundary returns: frozen dataclasses, never boto dicts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote
+
+PolicyDocument = dict[str, Any]
+
+
+def parse_policy_document(raw: object) -> PolicyDocument | str:
+    """boto3 decodes policy documents to dicts, but leaves a str when the JSON is invalid
+    (moto stores whatever it is given) and some APIs return it URL-encoded."""
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        for candidate in (raw, unquote(raw)):
+            try:
+                parsed = json.loads(candidate)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):
+                return parsed
+        return raw
+    return str(raw)
+
+
+@dataclass(frozen=True)
+class Tag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RoleLastUsed:
+    last_used: datetime | None
+    region: str | None
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role as ListRoles or GetRole describes it. ListRoles leaves `last_used`,
+    `permissions_boundary_arn` and `tags` empty; GetRole fills them."""
+
+    name: str
+    role_id: str
+    arn: str
+    path: str
+    created: datetime
+    trust_policy: PolicyDocument | str
+    description: str = ""
+    max_session_duration: int = 3600
+    permissions_boundary_arn: str | None = None
+    tags: tuple[Tag, ...] = ()
+    last_used: RoleLastUsed | None = None
+
+
+@dataclass(frozen=True)
+class AttachedPolicy:
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class InlinePolicy:
+    name: str
+    document: PolicyDocument | str
+
+
+@dataclass(frozen=True)
+class InstanceProfile:
+    name: str
+    arn: str
+    profile_id: str
+    path: str
+    role_names: tuple[str, ...] = ()
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ManagedPolicy:
+    name: str
+    arn: str
+    path: str
+    default_version_id: str
+    attachment_count: int
+    is_aws_managed: bool
+    description: str = ""
+    created: datetime | None = None
+    updated: datetime | None = None
+
+    @property
+    def is_job_function(self) -> bool:
+        return self.is_aws_managed and self.path == "/job-function/"
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    values: dict[str, int] = field(default_factory=dict)
+
+    def get(self, key: str, default: int) -> int:
+        return self.values.get(key, default)
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    arn: str
+
+    @property
+    def url(self) -> str:
+        """The provider's host/path, as it appears in condition keys."""
+        return self.arn.split(":oidc-provider/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class SamlProvider:
+    arn: str
+    created: datetime | None = None
+    valid_until: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return self.arn.split(":saml-provider/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    account: str
+    arn: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    name: str
+    state: str
+    instance_type: str
+    availability_zone: str
+    launched: datetime | None = None
+    profile_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class ProfileAssociation:
+    association_id: str
+    instance_id: str
+    profile_arn: str
+    state: str
+
+    @property
+    def profile_name(self) -> str:
+        return self.profile_arn.rsplit("/", 1)[-1]

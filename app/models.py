@@ -1,0 +1,52 @@
+"""SQLAlchemy models. Alembic's env.py imports this module; keep every table here or imported
+from here so `alembic check` sees them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+
+class AuditEvent(Base):
+    """One entry of the append-only, hash-chained audit ledger.
+
+    Entries are never updated: an AWS change is an `intent` entry (outcome `pending`) written
+    before the call and an `outcome` entry with the same `event_id` written after it
+    (succeeded, failed or unknown). RoleDesk's own actions that need no AWS call are single
+    `record` entries. `hash = SHA-256(prev_hash || canonical JSON of the entry)`.
+    """
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    operation_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    account_id: Mapped[str | None] = mapped_column(String(12))
+    region: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(128))
+    target: Mapped[str | None] = mapped_column(String(2048))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(16))
+    aws_request_id: Mapped[str | None] = mapped_column(String(128))
+    error_code: Mapped[str | None] = mapped_column(String(128))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_events_action_seq", "action", "seq"),
+        Index("ix_audit_events_target_seq", "target", "seq"),
+        Index("ix_audit_events_actor_seq", "actor", "seq"),
+    )

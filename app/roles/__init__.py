@@ -1,0 +1,1 @@
+"""Roles: the inventory (list) and the role detail page."""

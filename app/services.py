@@ -1,0 +1,76 @@
+"""Wiring: one `Services` object holds everything a request needs.
+
+Built by the CLI (or the tests) from settings, then handed to `create_app`. Nothing here runs at
+import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.audit.audited import AuditedAws
+from app.audit.log import AuditLog
+from app.aws.clients import AwsClients
+from app.aws.ec2 import Ec2Gateway
+from app.aws.iam import IamGateway
+from app.aws.sts import StsGateway
+from app.aws.types import CallerIdentity
+from app.db import Database
+from app.roles.inventory import RoleInventory
+from app.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clients: AwsClients
+    identity: CallerIdentity
+    iam: IamGateway
+    audit_log: AuditLog
+    audited: AuditedAws
+    inventory: RoleInventory
+    sandbox_endpoint: str | None = None
+    _ec2: dict[str, Ec2Gateway] = field(default_factory=dict)
+
+    def ec2(self, region: str | None = None) -> Ec2Gateway:
+        region = region or self.settings.aws_region
+        if region not in self._ec2:
+            self._ec2[region] = Ec2Gateway(self.clients, region)
+        return self._ec2[region]
+
+    @property
+    def mode_label(self) -> str:
+        return "Sandbox" if self.settings.is_sandbox else "AWS"
+
+
+def build_services(settings: Settings, *, sandbox_endpoint: str | None = None) -> Services:
+    """Connect to AWS (or the sandbox at `sandbox_endpoint`) and the database.
+
+    Raises app.aws.errors.CredentialsProblem (or another AwsError) when sts:GetCallerIdentity
+    fails, so the CLI can explain it in one line.
+    """
+    endpoint = sandbox_endpoint or settings.aws_endpoint_url
+    clients = AwsClients(
+        region=settings.aws_region,
+        endpoint_url=endpoint,
+        profile=None if endpoint else settings.aws_profile,
+    )
+    identity = StsGateway(clients).caller_identity()
+    db = Database(settings.database_url)
+    audit_log = AuditLog(db)
+    audited = AuditedAws(audit_log, account_id=identity.account, region=settings.aws_region)
+    iam = IamGateway(clients)
+    inventory = RoleInventory(iam, ttl_seconds=settings.role_cache_seconds)
+    audited.on_success(inventory.on_change)
+    return Services(
+        settings=settings,
+        db=db,
+        clients=clients,
+        identity=identity,
+        iam=iam,
+        audit_log=audit_log,
+        audited=audited,
+        inventory=inventory,
+        sandbox_endpoint=sandbox_endpoint,
+    )

@@ -1,0 +1,1 @@
+"""Web plumbing shared by every page: rendering, htmx detection, errors, CSRF."""

@@ -1,0 +1,86 @@
+"""Error pages: AWS errors in plain words with AWS's code and request id; not-found pages;
+a generic 500 with a correlation id (details go to the log, never to the page)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.aws.errors import AccessDenied, AwsError, NotFound, Throttled, Unreachable
+from app.web.templating import Renderer, is_htmx
+
+log = logging.getLogger("roledesk.errors")
+
+
+def _status_for(exc: AwsError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, AccessDenied):
+        return 403
+    if isinstance(exc, Throttled | Unreachable):
+        return 503
+    return 502
+
+
+def _render(request: Request, status: int, context: dict[str, object]) -> Response:
+    renderer: Renderer = request.app.state.renderer
+    response = renderer.page(request, "errors/error.html", context, status_code=status)
+    if is_htmx(request):
+        # Show the message in the page's alert area instead of the element that asked.
+        response = renderer.page(request, "errors/_alert.html", context, status_code=status)
+        response.headers["HX-Retarget"] = "#alerts"
+        response.headers["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AwsError)
+    async def aws_error(request: Request, exc: AwsError) -> Response:
+        return _render(
+            request, _status_for(exc), {"title": "AWS answered with an error", "aws_error": exc}
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        titles = {404: "Not found", 403: "Not allowed", 405: "Not allowed", 401: "Sign in"}
+        return _render(
+            request,
+            exc.status_code,
+            {
+                "title": titles.get(exc.status_code, "Request refused"),
+                "message": exc.detail,
+                "aws_error": None,
+            },
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        return _render(
+            request,
+            422,
+            {
+                "title": "Invalid request",
+                "message": "Some values in the address are not valid.",
+                "aws_error": None,
+            },
+        )
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        correlation_id = uuid.uuid4().hex[:12]
+        log.exception(
+            "unhandled error %s on %s %s", correlation_id, request.method, request.url.path
+        )
+        html = (
+            "<!doctype html><html lang=en><title>Server error</title><h1>Something went wrong"
+            f"</h1><p>RoleDesk could not complete this request. Reference: {correlation_id}</p>"
+        )
+        return HTMLResponse(html, status_code=500)
+
+
+__all__ = ["HTTPException", "install_error_handlers"]

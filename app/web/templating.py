@@ -1,0 +1,101 @@
+"""Rendering pages and their htmx fragments.
+
+Each page is one template; a fragment is a `{% block %}` of it named after the DOM id it
+replaces (`role_rows` <-> `id="role-rows"`). The route, never the client, picks the block.
+This is the only module that reads HX-* request headers. Autoescaping is forced on for every
+template, whatever its file name.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2_fragments import render_block
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+def _ago(value: datetime | None) -> str:
+    """'3 minutes ago' style, for ages shown beside absolute times."""
+    if value is None:
+        return "never"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    seconds = int((datetime.now(UTC) - value).total_seconds())
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now" if seconds < 10 else f"{seconds} seconds ago"
+
+
+def _utc(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime(fmt)
+
+
+def make_environment(directory: Path = TEMPLATES_DIR) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(directory),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ago"] = _ago
+    env.filters["utc"] = _utc
+    return env
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def is_partial(request: Request) -> bool:
+    """A fragment is wanted: an htmx request that is neither boosted nor a history restore
+    (both of which need the whole page)."""
+    return (
+        is_htmx(request)
+        and request.headers.get("HX-Boosted") != "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+class Renderer:
+    def __init__(self, env: Environment, globals_for: Any) -> None:
+        self.env = env
+        self._globals_for = globals_for  # callable(request) -> dict of layout context
+
+    def page(
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any],
+        *,
+        block: str | None = None,
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        """The whole page, or only `block` when the request wants a fragment."""
+        full = {**self._globals_for(request), **context, "request": request}
+        if block is not None and is_partial(request):
+            html = render_block(self.env, template, block, **full)
+        else:
+            html = self.env.get_template(template).render(full)
+        response = HTMLResponse(html, status_code=status_code)
+        response.headers["Vary"] = "HX-Request"
+        return response
+
+
+def redirect_after_post(request: Request, url: str) -> Response:
+    """Post/redirect/get: 303 for plain forms, HX-Location for htmx (no full reload)."""
+    if is_htmx(request):
+        return Response(status_code=200, headers={"HX-Location": url})
+    return RedirectResponse(url, status_code=303)

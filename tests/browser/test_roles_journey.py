@@ -1,0 +1,39 @@
+"""Open the roles list, search, open a role: with and without JavaScript."""
+
+import re
+
+from playwright.sync_api import expect
+
+
+def test_browse_search_and_open_a_role(live_server, page):
+    page.goto(f"{live_server.url}/roles")
+    expect(page.locator(".sandbox-banner")).to_contain_text(live_server.sandbox_endpoint)
+    expect(page.locator("#role-rows tr")).to_have_count(13)
+    search = page.get_by_label("Search roles by name")
+    if page.js_enabled:
+        search.press_sequentially("lambda", delay=30)  # htmx searches as you type
+        expect(page).to_have_url(re.compile(r"q=lambda"))
+    else:
+        search.fill("lambda")
+        page.get_by_role("button", name="Search").click()
+    expect(page.locator("#role-rows tr")).to_have_count(2)
+    page.get_by_role("link", name="orders-lambda").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("orders-lambda")
+    expect(page.locator("#permissions")).to_contain_text("AWSLambdaBasicExecutionRole")
+    expect(page.locator("#trust pre")).to_contain_text("lambda.amazonaws.com")
+    # What the page shows is what AWS holds.
+    iam = live_server.boto3_client("iam")
+    attached = iam.list_attached_role_policies(RoleName="orders-lambda")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AWSLambdaBasicExecutionRole"]
+
+
+def test_last_activity_fills_in(live_server, page):
+    page.goto(f"{live_server.url}/roles")
+    show = page.get_by_role("link", name="Show last activity for these roles")
+    if not page.js_enabled and show.count():
+        # Without JavaScript the values come with a reload (unless an earlier visit to this
+        # server already fetched them, in which case the page shows them straight away).
+        show.click()
+    expect(page.locator("#last-used-web-app-ec2")).to_contain_text(
+        re.compile(r"None in the last 400 days|ago")
+    )

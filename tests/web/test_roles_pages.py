@@ -1,0 +1,148 @@
+"""Roles list and detail through the ASGI app, with and without htmx."""
+
+from bs4 import BeautifulSoup
+
+from app.audit.audited import AuditContext, Change
+from tests.conftest import csrf_token_for
+
+
+def soup(response):
+    return BeautifulSoup(response.text, "html.parser")
+
+
+def role_names(page):
+    return [a.text for a in page.select("#role-rows td:first-child a")]
+
+
+def test_full_page_has_layout_sandbox_banner_and_every_role(client, seeded):
+    response = client.get("/roles")
+    assert response.status_code == 200
+    assert response.headers["vary"] == "HX-Request"
+    page = soup(response)
+    assert page.select_one(".sandbox-banner code").text == seeded.sandbox_endpoint
+    assert "123456789012" in page.select_one(".account").text
+    assert page.select_one(".mode").text == "Sandbox"
+    names = role_names(page)
+    assert names == sorted(names) and "web-app-ec2" in names and len(names) == 13
+    row = page.find("a", string="github-actions-deploy").find_parent("tr")
+    assert "Identity provider: token.actions.githubusercontent.com" in row.text
+
+
+def test_htmx_request_gets_only_the_results_fragment(client):
+    response = client.get("/roles?q=lambda", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.headers["vary"] == "HX-Request"
+    assert "<html" not in response.text
+    assert role_names(soup(response)) == ["orders-lambda", "thumbnailer-lambda"]
+
+
+def test_boosted_and_history_restore_requests_get_the_whole_page(client):
+    for header in ("HX-Boosted", "HX-History-Restore-Request"):
+        response = client.get("/roles", headers={"HX-Request": "true", header: "true"})
+        assert "<html" in response.text
+
+
+def test_search_without_javascript_is_a_plain_get(client):
+    page = soup(client.get("/roles?q=EC2"))
+    assert role_names(page) == ["batch-worker-ec2", "reporting-ec2", "web-app-ec2"]
+    assert page.select_one("#role-search-q")["value"] == "EC2"
+
+
+def test_sort_and_paging(client):
+    page = soup(client.get("/roles?sort=name&order=desc&per_page=25"))
+    names = role_names(page)
+    assert names == sorted(names, reverse=True)
+    first = role_names(soup(client.get("/roles?per_page=5000&page=1")))
+    assert len(first) == 13  # unknown page size falls back to 25
+    page1 = soup(client.get("/roles?per_page=50&page=1"))
+    assert "Page 1 of 1" in page1.select_one(".pager").text
+
+
+def test_bad_query_values_give_a_page_not_a_500(client):
+    for url in (
+        "/roles?page=abc",
+        "/roles?page=-4",
+        "/roles?q=" + "x" * 500,
+        "/roles?sort=evil&order=sideways",
+    ):
+        response = client.get(url)
+        assert response.status_code in (200, 422), url
+        assert "Traceback" not in response.text
+
+
+def test_role_change_through_roledesk_shows_at_once(client, seeded):
+    client.get("/roles")  # loads the list into memory
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    arn = f"arn:aws:iam::{seeded.identity.account}:role/brand-new"
+    seeded.audited.call(
+        AuditContext(), Change(arn), seeded.iam.create_role, name="brand-new", trust_policy=trust
+    )
+    assert "brand-new" in role_names(soup(client.get("/roles?q=brand")))
+
+
+def test_refresh_needs_csrf_and_reloads(client):
+    assert client.post("/roles/refresh").status_code == 403
+    token = csrf_token_for(client)
+    response = client.post("/roles/refresh", data={"csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/roles"
+
+
+def test_last_activity_fragment_and_no_js_fallback(client):
+    page = soup(client.get("/roles"))
+    loader = page.select_one("[hx-get^='/roles/last-activity']")
+    assert loader is not None
+    fragment = client.get(loader["hx-get"], headers={"HX-Request": "true"})
+    cells = soup(fragment).select("td[hx-swap-oob]")
+    assert len(cells) == 13
+    with_activity = soup(client.get("/roles?activity=1"))
+    assert not with_activity.select("[hx-get^='/roles/last-activity']")
+
+
+def test_role_detail_sections(client, seeded):
+    page = soup(client.get("/roles/reporting-ec2"))
+    assert page.h1.text == "reporting-ec2"
+    summary = page.select_one("#summary").text
+    assert "arn:aws:iam::123456789012:role/reporting-ec2" in summary
+    assert "DeveloperBoundary" in summary
+    assert "ReportsBucketWrite" in page.select_one("#permissions").text
+    assert '"sts:AssumeRole"' in page.select_one("#trust pre").text
+    assert "finance" in page.select_one("#tags").text
+    assert "reporting-ec2" in page.select_one("#instance-profiles").text
+    policy_link = soup(client.get("/roles/web-app-ec2")).select_one("#permissions a")
+    policy = client.get(policy_link["href"])
+    assert policy.status_code == 200 and "Policy document" in policy.text
+
+
+def test_unknown_role_is_a_clear_404_with_aws_code(client):
+    response = client.get("/roles/does-not-exist")
+    assert response.status_code == 404
+    page = soup(response)
+    assert "NoSuchEntity" in page.select_one(".aws-error").text
+    assert "Traceback" not in response.text
+
+
+def test_aws_error_page_shows_code_message_and_request_id(client, seeded, monkeypatch):
+    from app.aws.errors import AccessDenied
+
+    def denied(name):
+        raise AccessDenied(
+            "AccessDenied",
+            "not authorized to perform iam:GetRole",
+            request_id="abc-123",
+            operation="GetRole",
+        )
+
+    monkeypatch.setattr(seeded.iam, "get_role", denied)
+    response = client.get("/roles/web-app-ec2")
+    assert response.status_code == 403
+    text = soup(response).select_one(".aws-error").text
+    assert "AccessDenied" in text and "abc-123" in text and "GetRole" in text
