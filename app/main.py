@@ -14,6 +14,7 @@ from app.services import Services
 from app.web.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
 from app.web.errors import install_error_handlers
 from app.web.templating import Renderer, make_environment
+from app.web.timing import ServerTimingMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -49,6 +50,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.renderer = Renderer(make_environment(), layout_context(services))
     app.add_middleware(CsrfCookieMiddleware)
+    app.add_middleware(ServerTimingMiddleware)  # outermost: times everything else
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(roles_router)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.audit.audited import AuditContext, Change
 from app.aws.errors import NotFound
+from app.aws.sandbox import use_roles
 from app.aws.types import Tag
 from app.services import Services
 
@@ -366,6 +367,10 @@ def seed(services: Services) -> None:
     )
     for role in seed_roles(account):
         _create_role(services, ctx, role)
+    if services.sandbox_endpoint:
+        # Roles "in use" get a last-activity date, like in a real account.
+        in_use = ("web-app-ec2", "batch-worker-ec2", "orders-lambda", "github-actions-deploy")
+        use_roles(services.sandbox_endpoint, [f"arn:aws:iam::{account}:role/{n}" for n in in_use])
     ec2 = services.ec2()
     for name, instance_type, role_name, stopped in INSTANCES:
         instance = run(

@@ -39,11 +39,11 @@ def connect(settings: Settings, sandbox_endpoint: str | None) -> Services:
         return build_services(settings, sandbox_endpoint=sandbox_endpoint)
     except CredentialsProblem as exc:
         raise ServeError(
-            f"AWS credentials problem ({exc.code}): {exc.message or exc.plain} "
+            f"AWS credentials problem ({exc.code}): {(exc.message or exc.plain).rstrip('.')}. "
             "Configure credentials (aws configure, AWS_PROFILE or --profile) and try again."
         ) from exc
     except AwsError as exc:
-        raise ServeError(f"cannot reach AWS ({exc.code}): {exc.message}") from exc
+        raise ServeError(f"AWS refused the start-up check ({exc.code}): {exc.message}") from exc
 
 
 def start_services(settings: Settings) -> tuple[Services, Sandbox | None]:

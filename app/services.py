@@ -54,7 +54,8 @@ def build_services(settings: Settings, *, sandbox_endpoint: str | None = None) -
     clients = AwsClients(
         region=settings.aws_region,
         endpoint_url=endpoint,
-        profile=None if endpoint else settings.aws_profile,
+        profile=None if settings.is_sandbox else settings.aws_profile,
+        sandbox=settings.is_sandbox,
     )
     identity = StsGateway(clients).caller_identity()
     db = Database(settings.database_url)

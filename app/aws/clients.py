@@ -14,6 +14,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from app.aws.translate import aws_errors
+
 SANDBOX_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 last_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -37,6 +39,7 @@ class AwsClients:
         region: str,
         endpoint_url: str | None = None,
         profile: str | None = None,
+        sandbox: bool = False,
         connect_timeout: float = 5,
         read_timeout: float = 30,
         max_attempts: int = 5,
@@ -44,14 +47,15 @@ class AwsClients:
         self.region = region
         self.endpoint_url = endpoint_url
         self.profile = profile
-        if endpoint_url:  # the sandbox accepts any keys; never use real ones there
+        if sandbox:  # the sandbox accepts any keys; never send real ones there
             self._session = boto3.Session(
                 region_name=region,
                 aws_access_key_id=SANDBOX_KEYS["aws_access_key_id"],
                 aws_secret_access_key=SANDBOX_KEYS["aws_secret_access_key"],
             )
         else:
-            self._session = boto3.Session(profile_name=profile, region_name=region)
+            with aws_errors():  # an unknown profile fails here, before any call
+                self._session = boto3.Session(profile_name=profile, region_name=region)
         self._config = Config(
             retries={"mode": "standard", "max_attempts": max_attempts},
             connect_timeout=connect_timeout,

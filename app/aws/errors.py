@@ -13,6 +13,8 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
     ParamValidationError,
+    PartialCredentialsError,
+    ProfileNotFound,
     ReadTimeoutError,
 )
 from botocore.exceptions import (
@@ -146,6 +148,8 @@ def from_botocore_error(exc: BotoCoreError) -> AwsError:
     """Errors raised before or without an AWS answer."""
     if isinstance(exc, NoCredentialsError):
         return CredentialsProblem("NoCredentials", str(exc))
+    if isinstance(exc, ProfileNotFound | PartialCredentialsError):
+        return CredentialsProblem(type(exc).__name__, str(exc))
     if isinstance(exc, EndpointConnectionError | BotoConnectTimeoutError | ReadTimeoutError):
         return Unreachable("Unreachable", str(exc))
     if isinstance(exc, ParamValidationError):

@@ -52,3 +52,29 @@ class Sandbox:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def use_roles(endpoint_url: str, role_arns: list[str]) -> None:
+    """Give sandbox roles a real "last activity": assume each role and make one call with its
+    credentials, which is what sets RoleLastUsed in moto (as in AWS). Sandbox only."""
+    import boto3
+
+    from app.aws.clients import SANDBOX_KEYS
+
+    sts = boto3.client(
+        "sts",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=SANDBOX_KEYS["aws_access_key_id"],
+        aws_secret_access_key=SANDBOX_KEYS["aws_secret_access_key"],
+    )
+    for arn in role_arns:
+        creds = sts.assume_role(RoleArn=arn, RoleSessionName="sandbox-activity")["Credentials"]
+        boto3.client(
+            "sts",
+            endpoint_url=endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        ).get_caller_identity()

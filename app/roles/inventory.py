@@ -32,6 +32,16 @@ LAST_USED_TTL = 600.0
 class RoleRow:
     role: Role
     trusted: tuple[str, ...]
+    # Sort keys computed once: comparing boto's tz-aware datetimes calls back into Python
+    # (dateutil's utcoffset) on every comparison, which made sorting 5,000 roles ~20 ms.
+    created_key: float
+    name_key: str
+
+    @classmethod
+    def of(cls, role: Role) -> RoleRow:
+        return cls(
+            role, summarise_trust(role.trust_policy), role.created.timestamp(), role.name.lower()
+        )
 
     @property
     def name(self) -> str:
@@ -78,10 +88,7 @@ class RoleInventory:
 
     def refresh(self) -> None:
         """Reload every role (all pages of ListRoles)."""
-        rows = {
-            r.name.lower(): RoleRow(r, summarise_trust(r.trust_policy))
-            for r in self._iam.list_roles()
-        }
+        rows = {r.name.lower(): RoleRow.of(r) for r in self._iam.list_roles()}
         with self._lock:
             self._rows = rows
             self._loaded_at = datetime.now(UTC)
@@ -118,9 +125,9 @@ class RoleInventory:
         needle = search.strip().lower()
         found = [r for key, r in rows.items() if needle in key] if needle else list(rows.values())
         if sort == "created":
-            found.sort(key=lambda r: (r.role.created, r.name.lower()), reverse=descending)
+            found.sort(key=lambda r: (r.created_key, r.name_key), reverse=descending)
         else:
-            found.sort(key=lambda r: r.name.lower(), reverse=descending)
+            found.sort(key=lambda r: r.name_key, reverse=descending)
         pages = max(1, -(-len(found) // per_page))
         page = min(max(1, page), pages)
         start = (page - 1) * per_page
@@ -185,7 +192,7 @@ class RoleInventory:
                 rows.pop(name.lower(), None)
                 self._last_used.pop(name, None)
             else:
-                rows[name.lower()] = RoleRow(role, summarise_trust(role.trust_policy))
+                rows[name.lower()] = RoleRow.of(role)
             self._rows = rows
 
     def invalidate(self) -> None:

@@ -24,7 +24,9 @@ def test_every_public_gateway_method_is_declared():
 
 
 def test_a_change_outside_the_audited_path_is_refused_before_any_call():
-    gateway = IamGateway(AwsClients(region="us-east-1", endpoint_url="http://127.0.0.1:9"))
+    gateway = IamGateway(
+        AwsClients(region="us-east-1", endpoint_url="http://127.0.0.1:9", sandbox=True)
+    )
     with pytest.raises(UnauditedChange):
         gateway.delete_role("anything")
 

@@ -12,7 +12,7 @@ from app.aws.iam import IamGateway
 
 @pytest.fixture
 def stubbed():
-    clients = AwsClients(region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    clients = AwsClients(region="us-east-1", endpoint_url="http://127.0.0.1:9", sandbox=True)
     client = clients.client("iam")
     with Stubber(client) as stub:
         yield IamGateway(clients), stub
@@ -59,6 +59,7 @@ def test_unreachable_endpoint_is_our_error():
         AwsClients(
             region="us-east-1",
             endpoint_url="http://127.0.0.1:9",
+            sandbox=True,
             connect_timeout=0.5,
             max_attempts=1,
         )

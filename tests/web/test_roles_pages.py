@@ -146,3 +146,48 @@ def test_aws_error_page_shows_code_message_and_request_id(client, seeded, monkey
     assert response.status_code == 403
     text = soup(response).select_one(".aws-error").text
     assert "AccessDenied" in text and "abc-123" in text and "GetRole" in text
+
+
+def test_last_activity_comes_from_get_role(client, seeded):
+    fragment = client.get(
+        "/roles/last-activity?name=web-app-ec2&name=reporting-ec2", headers={"HX-Request": "true"}
+    )
+    cells = {td["id"]: td for td in soup(fragment).select("td")}
+    used = seeded.iam.get_role("web-app-ec2").last_used.last_used
+    assert cells["last-used-web-app-ec2"].time["datetime"] == used.isoformat()
+    assert cells["last-used-reporting-ec2"].text.strip() == "None in the last 400 days"
+
+
+def test_sort_by_created_follows_aws_creation_dates(client, seeded):
+    created = {r.name: r.created for r in seeded.iam.list_roles()}
+    names = role_names(soup(client.get("/roles?sort=created&order=desc")))
+    assert [created[n] for n in names] == sorted((created[n] for n in names), reverse=True)
+
+
+def test_list_reloads_after_its_ttl(seeded, monkeypatch):
+    from app.roles.inventory import RoleInventory
+
+    now = [0.0]
+    inventory = RoleInventory(seeded.iam, ttl_seconds=60, clock=lambda: now[0])
+    assert inventory.page().total == 13
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    seeded.audited.call(
+        AuditContext(),
+        Change("made-elsewhere"),
+        seeded.iam.create_role,
+        name="made-elsewhere",
+        trust_policy=trust,
+    )
+    now[0] = 59
+    assert inventory.page().total == 13  # still the cached list
+    now[0] = 61
+    assert inventory.page().total == 14
