@@ -18,7 +18,6 @@ import json
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -53,16 +52,15 @@ def p95(values: list[float]) -> float:
 
 
 def create_roles(iam, count: int) -> None:
-    def make(i: int) -> None:
+    # Sequential: moto's IAM backend is not safe for concurrent writes ("dictionary changed
+    # size during iteration" under a thread pool).
+    for i in range(count):
         iam.create_role(
             RoleName=f"bench-role-{i:05d}",
             Path=f"/team{i % 7}/",
             AssumeRolePolicyDocument=TRUST,
             Description=f"bench role {i}",
         )
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(make, range(count)))
 
 
 def main() -> None:
