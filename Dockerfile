@@ -16,7 +16,8 @@ COPY static ./static
 COPY docs/required-permissions.json ./docs/required-permissions.json
 COPY --from=static /src/node_modules/htmx.org/dist/htmx.min.js ./static/vendor/htmx.min.js
 COPY --from=static /src/node_modules/@picocss/pico/css/pico.min.css ./static/vendor/pico.min.css
-RUN pip install --no-compile . && mkdir -p /opt/roledesk/data && chown roledesk /opt/roledesk/data
+# Editable, so templates/, static/ and migrations/ are found beside the app package.
+RUN pip install --no-compile -e . && mkdir -p /opt/roledesk/data && chown roledesk /opt/roledesk/data
 USER roledesk
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)" || exit 1

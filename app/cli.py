@@ -35,6 +35,7 @@ def main() -> None:
 @click.option("--profile", help="AWS profile for --aws. [env ROLEDESK_AWS_PROFILE]")
 @click.option("--region", help="Default AWS region. [env ROLEDESK_AWS_REGION, default us-east-1]")
 @click.option("--sandbox-port", type=int, help="Port of the sandbox. [env ROLEDESK_SANDBOX_PORT]")
+@click.option("--workers", type=int, help="Worker processes. [env ROLEDESK_WORKERS, default 1]")
 def serve(
     sandbox: bool | None,
     host: str | None,
@@ -42,6 +43,7 @@ def serve(
     profile: str | None,
     region: str | None,
     sandbox_port: int | None,
+    workers: int | None,
 ) -> None:
     """Serve RoleDesk (sandbox mode unless --aws)."""
     from app.server import ServeError, run_server
@@ -54,6 +56,7 @@ def serve(
         aws_profile=profile,
         aws_region=region,
         sandbox_port=sandbox_port,
+        workers=workers,
     )
     try:
         run_server(settings)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from typing import Any
 
 import uvicorn
 
@@ -72,14 +74,23 @@ def run_server(settings: Settings) -> None:
         f"RoleDesk ({services.mode_label}, account {services.identity.account}, "
         f"as {services.identity.arn}) at http://{settings.host}:{settings.port}"
     )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "proxy_headers": False,
+    }
     try:
-        uvicorn.run(
-            create_app(services),
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            proxy_headers=False,
-        )
+        if settings.workers > 1:
+            # Each worker process builds its own services from the environment; they share
+            # this process's sandbox (if any) through its endpoint, and the database.
+            if services.sandbox_endpoint:
+                os.environ["ROLEDESK_AWS_ENDPOINT_URL"] = services.sandbox_endpoint
+            uvicorn.run(
+                "app.asgi:create_app_from_env", factory=True, workers=settings.workers, **options
+            )
+        else:
+            uvicorn.run(create_app(services), **options)
     finally:
         services.db.dispose()
         if sandbox is not None:

@@ -73,5 +73,5 @@ def build_services(settings: Settings, *, sandbox_endpoint: str | None = None) -
         audit_log=audit_log,
         audited=audited,
         inventory=inventory,
-        sandbox_endpoint=sandbox_endpoint,
+        sandbox_endpoint=endpoint if settings.is_sandbox else None,
     )

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the web server binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on.")
+    workers: int = Field(1, ge=1, le=32, description="Web server worker processes.")
     sandbox_port: int = Field(
         0, ge=0, le=65535, description="Port of the embedded AWS sandbox; 0 picks a free one."
     )

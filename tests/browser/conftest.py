@@ -59,6 +59,17 @@ class LiveServer:
         )
 
 
+def answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
     port = free_port()
     env = {
@@ -79,7 +90,7 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> LiveServ
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         text = log_path.read_text()
-        if "Uvicorn running" in text:
+        if "Uvicorn running" in text and answers(f"http://127.0.0.1:{port}/healthz"):
             endpoint = re.search(r"AWS sandbox \(moto\) at (\S+)", text)
             assert endpoint, text
             return LiveServer(f"http://127.0.0.1:{port}", endpoint.group(1), process, env, log_path)

@@ -191,3 +191,29 @@ def test_list_reloads_after_its_ttl(seeded, monkeypatch):
     assert inventory.page().total == 13  # still the cached list
     now[0] = 61
     assert inventory.page().total == 14
+
+
+def test_the_aws_cli_sees_what_roledesk_shows(client, seeded):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    aws = str(Path(sys.executable).with_name("aws"))
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "any",
+        "AWS_SECRET_ACCESS_KEY": "any",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    result = subprocess.run(
+        [aws, "--endpoint-url", seeded.sandbox_endpoint, "iam", "list-roles", "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    from_cli = sorted(r["RoleName"] for r in json.loads(result.stdout)["Roles"])
+    assert from_cli == role_names(soup(client.get("/roles?per_page=50")))
