@@ -49,6 +49,11 @@ def _record(services: Services, ctx: AuditContext, action: str, params: dict[str
     )
 
 
+def record_start(services: Services, ctx: AuditContext, plan: Plan) -> None:
+    """The plan, as the first ledger entry of the operation (the status page reads it)."""
+    _record(services, ctx, PLAN_ACTION, plan.record())
+
+
 def run_operation(
     services: Services,
     ctx: AuditContext,
@@ -92,7 +97,7 @@ class OperationRunner:
         plan: Plan,
         on_profile_created: Callable[[], None] | None = None,
     ) -> str:
-        _record(services, ctx, PLAN_ACTION, plan.record())
+        record_start(services, ctx, plan)
         thread = threading.Thread(
             target=run_operation,
             args=(services, ctx, plan, self._retry(), on_profile_created),
