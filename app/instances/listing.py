@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.aws.ec2 import Ec2Gateway
+from app.aws.errors import AwsError
 from app.aws.types import Instance, InstanceProfile, ProfileAssociation
 
 INSTANCE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down", "terminated")
@@ -167,6 +168,23 @@ def page_of(rows: list[InstanceRow], query: InstancesQuery) -> InstancesPage:
     page = min(max(1, query.page), pages)
     start = (page - 1) * PER_PAGE
     return InstancesPage(found[start : start + PER_PAGE], len(rows), len(found), page, pages)
+
+
+@dataclass(frozen=True)
+class BlastRadius:
+    """The instances using a role, or why they could not be listed."""
+
+    rows: list[InstanceRow]
+    error: AwsError | None = None
+
+
+def role_blast_radius(ec2: Ec2Gateway, role_profiles: list[InstanceProfile]) -> BlastRadius:
+    """For the role detail page: an EC2 failure (say, no ec2:Describe* permission) is shown
+    in that section instead of failing the whole page."""
+    try:
+        return BlastRadius(instances_using_role(ec2, role_profiles))
+    except AwsError as exc:
+        return BlastRadius([], exc)
 
 
 def instances_using_role(

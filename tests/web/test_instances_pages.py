@@ -247,3 +247,21 @@ def test_role_detail_lists_the_instances_using_the_role(client, ids):
     assert names_listed(soup(client.get(link["href"]))) == ["web-1", "web-2"]
     lonely = soup(client.get("/roles/orders-lambda")).select_one("#role-instances")
     assert "EC2 instances using this role (0)" in lonely.text
+
+
+def test_role_detail_survives_missing_ec2_permissions(client, seeded):
+    from botocore.stub import Stubber
+
+    with Stubber(seeded.clients.client("ec2", REGION)) as stubber:
+        stubber.add_client_error(
+            "describe_iam_instance_profile_associations",
+            service_error_code="UnauthorizedOperation",
+            service_message="You are not authorized to perform this operation.",
+            http_status_code=403,
+        )
+        response = client.get("/roles/web-app-ec2")
+    assert response.status_code == 200
+    section = soup(response).select_one("#role-instances")
+    assert "EC2 instances using this role (unknown)" in section.text
+    assert "UnauthorizedOperation" in section.text
+    assert "lack a permission" in section.text
