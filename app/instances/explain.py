@@ -12,6 +12,15 @@ THROTTLE_CODES = frozenset(
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 WRONG_STATE_CODES = frozenset({"IncorrectInstanceState", "IncorrectState", "InvalidState"})
 
+# Calls that hand a role to a service, so AWS also checks iam:PassRole on the role.
+PASSES_ROLE = frozenset(
+    {
+        "ec2:AssociateIamInstanceProfile",
+        "ec2:ReplaceIamInstanceProfileAssociation",
+        "iam:AddRoleToInstanceProfile",
+    }
+)
+
 ACTION_NAMES = {
     "ec2:AssociateIamInstanceProfile": "attach",
     "ec2:ReplaceIamInstanceProfileAssociation": "replace",
@@ -40,7 +49,7 @@ def explain(
                 f"on {role}. Grant iam:PassRole on that role's ARN to RoleDesk's identity, "
                 "then try again."
             )
-        if action == "ec2:DisassociateIamInstanceProfile":
+        if action not in PASSES_ROLE:
             return f"Not allowed: the credentials RoleDesk uses lack {action}."
         return (
             f"Not allowed: the credentials RoleDesk uses lack {action} or iam:PassRole on "

@@ -160,6 +160,19 @@ class OperationStatus:
     crashed: bool = False
 
     @property
+    def profile_problem(self) -> str:
+        """Why the instance profile could not be prepared, in plain words ('' if it could)."""
+        failed = [c for c in self.profile_calls if c.outcome == "failed"]
+        if not failed:
+            return ""
+        return explain(
+            failed[-1].error_code,
+            failed[-1].error_message,
+            action=failed[-1].action,
+            role_name=self.plan.get("role"),
+        )
+
+    @property
     def settling(self) -> bool:
         return any(i.association_state in SETTLING_ASSOCIATION_STATES for i in self.instances)
 

@@ -178,3 +178,49 @@ def test_explain_covers_wrong_state_and_profile_without_role():
         action="ec2:AssociateIamInstanceProfile",
     )
     assert "holds no role" in no_role
+
+
+def test_pass_role_missing_when_preparing_a_new_profile_changes_no_instance(services):
+    from app.instances.service import ASSOCIATE as STEP
+
+    plan = Plan(
+        ATTACH,
+        REGION,
+        (InstancePlan(INSTANCE, "app-1", "running", STEP),),
+        RoleChoice("app-server", None),  # no profile yet: RoleDesk creates one first
+    )
+    iam = services.clients.client("iam")
+    ctx = AuditContext(actor="tester")
+    record_start(services, ctx, plan)
+    with Stubber(iam) as iam_stub, Stubber(services.clients.client("ec2", REGION)) as ec2_stub:
+        iam_stub.add_response(
+            "create_instance_profile",
+            {
+                "InstanceProfile": {
+                    "InstanceProfileName": "app-server",
+                    "InstanceProfileId": "AIPAEXAMPLE1234567",
+                    "Arn": PROFILE.arn,
+                    "Path": "/",
+                    "Roles": [],
+                    "CreateDate": "2026-11-28T00:00:00Z",
+                }
+            },
+            {"InstanceProfileName": "app-server", "Path": "/"},
+        )
+        iam_stub.add_client_error(
+            "add_role_to_instance_profile",
+            service_error_code="AccessDenied",
+            service_message="User: arn:aws:iam::123456789012:user/roledesk is not authorized to "
+            "perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/app-server",
+            http_status_code=403,
+        )
+        result = run_operation(services, ctx, plan, RetryPolicy(sleep=FakeTime().sleep))
+        status = status_of(services, ec2_stub, ctx)
+        iam_stub.assert_no_pending_responses()
+    assert result.changed == [] and isinstance(result.profile_error, AccessDenied)
+    assert "iam:PassRole" in status.profile_problem and "app-server" in status.profile_problem
+    assert [i.result for i in status.instances] == ["unchanged"]
+    actions = [
+        e.action for e in operation_entries(services, ctx.operation_id) if e.kind == "intent"
+    ]
+    assert actions == ["iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"]
