@@ -30,6 +30,45 @@ ACTION_NAMES = {
 }
 
 
+def _denied(message: str, action: str, role: str) -> str:
+    if "iam:PassRole" in message:
+        return (
+            f"Not allowed: the credentials RoleDesk uses lack the iam:PassRole permission "
+            f"on {role}. Grant iam:PassRole on that role's ARN to RoleDesk's identity, "
+            "then try again."
+        )
+    if action not in PASSES_ROLE:
+        return f"Not allowed: the credentials RoleDesk uses lack {action}."
+    return (
+        f"Not allowed: the credentials RoleDesk uses lack {action} or iam:PassRole on "
+        f"{role}. Both are needed to give an instance a role."
+    )
+
+
+def _wrong_state(message: str, what: str) -> str:
+    if "existing association" in message.lower():
+        return "The instance already has a role attached (changed outside RoleDesk?)."
+    return (
+        f"The instance is in the wrong state to {what} a role: it must be running "
+        "(to replace) or running or stopped (to attach or detach)."
+    )
+
+
+def _not_found(code: str, role: str, instance_id: str | None) -> str | None:
+    if code == "NoSuchEntity":
+        return f"The instance profile of {role} does not exist (deleted meanwhile?)."
+    if code.startswith("InvalidInstanceID"):
+        return f"There is no instance {instance_id or ''} in this region any more.".replace(
+            "  ", " "
+        )
+    if code.startswith("InvalidAssociationID"):
+        return (
+            "The instance's role association changed outside RoleDesk meanwhile; reload the "
+            "instances page and try again."
+        )
+    return None
+
+
 def explain(
     code: str | None,
     message: str | None,
@@ -43,30 +82,14 @@ def explain(
     what = ACTION_NAMES.get(action, action)
     role = f"role {role_name}" if role_name else "the role"
     if code in DENIED_CODES:
-        if "iam:PassRole" in message:
-            return (
-                f"Not allowed: the credentials RoleDesk uses lack the iam:PassRole permission "
-                f"on {role}. Grant iam:PassRole on that role's ARN to RoleDesk's identity, "
-                "then try again."
-            )
-        if action not in PASSES_ROLE:
-            return f"Not allowed: the credentials RoleDesk uses lack {action}."
-        return (
-            f"Not allowed: the credentials RoleDesk uses lack {action} or iam:PassRole on "
-            f"{role}. Both are needed to give an instance a role."
-        )
+        return _denied(message, action, role)
     if code in THROTTLE_CODES:
         return (
             "AWS is throttling requests (too many calls in a short time) and RoleDesk gave up "
             f"after its retries, so it did not {what}. Wait a minute and try again."
         )
     if code in WRONG_STATE_CODES:
-        if "existing association" in message.lower():
-            return "The instance already has a role attached (changed outside RoleDesk?)."
-        return (
-            f"The instance is in the wrong state to {what} a role: it must be running "
-            "(to replace) or running or stopped (to attach or detach)."
-        )
+        return _wrong_state(message, what)
     lowered = message.lower()
     if "invalid iam instance profile" in lowered or "has no associated iam roles" in lowered:
         return (
@@ -74,17 +97,6 @@ def explain(
             "a new profile usable, so RoleDesk retries for up to two minutes; if it still "
             "fails, the profile holds no role."
         )
-    if code == "NoSuchEntity":
-        return f"The instance profile of {role} does not exist (deleted meanwhile?)."
-    if code.startswith("InvalidInstanceID"):
-        return f"There is no instance {instance_id or ''} in this region any more.".replace(
-            "  ", " "
-        )
-    if code.startswith("InvalidAssociationID"):
-        return (
-            "The instance's role association changed outside RoleDesk meanwhile; reload the "
-            "instances page and try again."
-        )
     if code == "LimitExceeded":
         return "An instance profile can hold only one role."
-    return message or code or "AWS refused the change."
+    return _not_found(code, role, instance_id) or message or code or "AWS refused the change."
