@@ -224,3 +224,45 @@ def test_pass_role_missing_when_preparing_a_new_profile_changes_no_instance(serv
         e.action for e in operation_entries(services, ctx.operation_id) if e.kind == "intent"
     ]
     assert actions == ["iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"]
+
+
+def test_stopped_instance_waits_for_the_old_association_to_go(services, stubbed):
+    """After DisassociateIamInstanceProfile, AWS may still hold the old association for a
+    moment; the Associate that follows is retried instead of leaving the instance bare."""
+    from app.instances.service import REASSOCIATE
+
+    old = "iip-assoc-0000000000000000a"
+    before = {"association_id": old, "profile_arn": "arn:old", "profile_name": "old", "role": "old"}
+    plan = Plan(
+        ATTACH,
+        REGION,
+        (InstancePlan(INSTANCE, "app-1", "stopped", REASSOCIATE, before=before),),
+        RoleChoice("app-server", PROFILE),
+    )
+    gone = dict(ASSOCIATED["IamInstanceProfileAssociation"], AssociationId=old)
+    stubbed.add_response(
+        "disassociate_iam_instance_profile",
+        {"IamInstanceProfileAssociation": {**gone, "State": "disassociating"}},
+        {"AssociationId": old},
+    )
+    stubbed.add_client_error(
+        "associate_iam_instance_profile",
+        service_error_code="IncorrectState",
+        service_message=f"There is an existing association for instance {INSTANCE}",
+        http_status_code=400,
+    )
+    stubbed.add_response("associate_iam_instance_profile", ASSOCIATED, ASSOCIATE_PARAMS)
+    fake_time = FakeTime()
+    ctx = AuditContext(actor="tester")
+    record_start(services, ctx, plan)
+    result = run_operation(
+        services, ctx, plan, RetryPolicy(sleep=fake_time.sleep, clock=fake_time.clock)
+    )
+    assert result.changed == [INSTANCE] and fake_time.sleeps == [2.0]
+    intents = [e for e in operation_entries(services, ctx.operation_id) if e.kind == "intent"]
+    assert [e.action for e in intents] == [
+        "ec2:DisassociateIamInstanceProfile",
+        "ec2:AssociateIamInstanceProfile",
+        "ec2:AssociateIamInstanceProfile",
+    ]
+    assert intents[0].before == before
