@@ -183,3 +183,31 @@ def test_attaching_the_profile_an_instance_already_has_does_nothing(seeded, ids)
     plan = make_plan(seeded, ATTACH, [ids["web-1"]], "profile:web-app-ec2")
     assert not plan.changing
     assert plan.instances[0].reason == "The instance already carries web-app-ec2."
+
+
+@pytest.fixture
+def pg_services(postgres_url, sandbox):
+    from app import migrate
+    from app.sandbox_seed import seed
+    from app.services import build_services
+    from app.settings import Settings
+
+    migrate.upgrade(postgres_url)
+    built = build_services(
+        Settings(database_url=postgres_url, mode="sandbox"), sandbox_endpoint=sandbox.endpoint_url
+    )
+    seed(built)
+    yield built
+    built.db.dispose()
+
+
+def test_status_is_rebuilt_from_the_ledger_on_postgresql(pg_services, ec2_client):
+    ids = {i.name: i.instance_id for i in pg_services.ec2().list_instances()}
+    plan = make_plan(pg_services, ATTACH, [ids["bastion"], ids["web-1"]], "profile:reporting-ec2")
+    ctx, result = execute(pg_services, plan)
+    assert result.changed == [ids["bastion"], ids["web-1"]]
+    status = load_status(pg_services, ctx.operation_id, running=False)
+    assert [i.result for i in status.instances] == ["changed", "changed"]
+    assert [i.association_state for i in status.instances] == ["associated", "associated"]
+    assert status.instances[1].before["role"] == "web-app-ec2"
+    assert profile_on(ec2_client, ids["web-1"]) == "reporting-ec2"
