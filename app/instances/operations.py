@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 PLAN_ACTION = "roledesk:StartInstanceRoleChange"
 FINISH_ACTION = "roledesk:FinishInstanceRoleChange"
 DISASSOCIATE_ACTION = "ec2:DisassociateIamInstanceProfile"
+ASSOCIATE_ACTION = "ec2:AssociateIamInstanceProfile"
 
 
 def _record(services: Services, ctx: AuditContext, action: str, params: dict[str, Any]) -> None:
@@ -131,6 +132,7 @@ class CallRecord:
     error_code: str | None = None
     error_message: str | None = None
     request_id: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -146,8 +148,18 @@ class InstanceStatus:
 
     @property
     def last_error(self) -> CallRecord | None:
-        failed = [c for c in self.calls if c.outcome == "failed"]
+        """The last failure of the change itself (not of putting the old role back)."""
+        failed = [c for c in self.calls if c.outcome == "failed" and not self.is_restore(c)]
         return failed[-1] if failed else None
+
+    def is_restore(self, call: CallRecord) -> bool:
+        """An Associate of the profile the instance had before (stopped instances only)."""
+        return (
+            self.step == REASSOCIATE
+            and call.action == ASSOCIATE_ACTION
+            and bool(self.before)
+            and call.params.get("profile_arn") == (self.before or {}).get("profile_arn")
+        )
 
 
 @dataclass
@@ -190,7 +202,7 @@ def _calls_by_target(entries: list[AuditEvent]) -> dict[str, list[CallRecord]]:
     targets: dict[str, list[CallRecord]] = {}
     for e in entries:
         if e.kind == "intent":
-            call = CallRecord(e.action, "pending")
+            call = CallRecord(e.action, "pending", params=e.params or {})
             calls[e.event_id] = call
             targets.setdefault(e.target or "", []).append(call)
         elif e.kind == "outcome" and e.event_id in calls:
@@ -201,6 +213,53 @@ def _calls_by_target(entries: list[AuditEvent]) -> dict[str, list[CallRecord]]:
     return targets
 
 
+FINAL_ACTION = {
+    "associate": ASSOCIATE_ACTION,
+    "reassociate": ASSOCIATE_ACTION,
+    "replace": "ec2:ReplaceIamInstanceProfileAssociation",
+    "disassociate": DISASSOCIATE_ACTION,
+}
+
+
+def _explain_failure(status: InstanceStatus, plan: dict[str, Any]) -> str:
+    failed = status.last_error
+    if failed is None:
+        return ""
+    return explain(
+        failed.error_code,
+        failed.error_message,
+        action=failed.action,
+        role_name=plan.get("role"),
+        instance_id=status.instance_id,
+    )
+
+
+def _settle_result(
+    status: InstanceStatus, last: CallRecord | None, plan: dict[str, Any], finished: bool
+) -> tuple[str, str]:
+    """(result, detail) of an instance that had something to do."""
+    if last is None:
+        if finished:
+            return "unchanged", "Not attempted: the instance profile could not be prepared."
+        return "waiting", ""
+    if last.outcome == "pending":
+        return "working", ""
+    if last.outcome == "succeeded" and status.is_restore(last):
+        return "unchanged", (
+            f"{_explain_failure(status, plan)} The instance's previous role "
+            f"({(status.before or {}).get('role')}) was attached again."
+        )
+    if last.outcome == "succeeded":
+        done = last.action == FINAL_ACTION[status.step or ""]
+        return ("changed" if done else "working"), ""
+    if not finished:
+        return "retrying", _explain_failure(status, plan)
+    detached = status.step == REASSOCIATE and any(
+        c.action == DISASSOCIATE_ACTION and c.outcome == "succeeded" for c in status.calls
+    )
+    return ("partly" if detached else "unchanged"), _explain_failure(status, plan)
+
+
 def _instance_status(
     item: dict[str, Any], calls: list[CallRecord], plan: dict[str, Any], finished: bool
 ) -> InstanceStatus:
@@ -208,37 +267,9 @@ def _instance_status(
     status.calls = calls
     if item["step"] is None:
         status.result, status.detail = "skipped", item.get("reason", "")
-        return status
-    last = calls[-1] if calls else None
-    final_action = {
-        "associate": "ec2:AssociateIamInstanceProfile",
-        "reassociate": "ec2:AssociateIamInstanceProfile",
-        "replace": "ec2:ReplaceIamInstanceProfileAssociation",
-        "disassociate": DISASSOCIATE_ACTION,
-    }[item["step"]]
-    if last is None:
-        status.result = "unchanged" if finished else "waiting"
-        status.detail = (
-            "Not attempted: the instance profile could not be prepared." if finished else ""
-        )
-    elif last.outcome == "pending":
-        status.result = "working"
-    elif last.outcome == "succeeded" and last.action == final_action:
-        status.result = "changed"
-    elif last.outcome == "succeeded":
-        status.result = "working"  # detached; attaching next
     else:
-        detached = item["step"] == REASSOCIATE and any(
-            c.action == DISASSOCIATE_ACTION and c.outcome == "succeeded" for c in calls
-        )
-        status.result = ("partly" if detached else "unchanged") if finished else "retrying"
-        status.detail = explain(
-            last.error_code,
-            last.error_message,
-            action=last.action,
-            role_name=plan.get("role"),
-            instance_id=item["id"],
-        )
+        last = calls[-1] if calls else None
+        status.result, status.detail = _settle_result(status, last, plan, finished)
     return status
 
 

@@ -345,5 +345,30 @@ class RoleChanger:
                     lambda e: is_propagation_error(e) or (detached and is_lingering_association(e)),
                 )
         except AwsError as exc:
-            return InstanceOutcome(item.instance_id, False, partly=detached, error=exc)
+            if detached and item.step == REASSOCIATE:
+                return self._restore(region, item, exc)
+            return InstanceOutcome(item.instance_id, False, error=exc)
         return InstanceOutcome(item.instance_id, True)
+
+    def _restore(self, region: str, item: InstancePlan, error: AwsError) -> InstanceOutcome:
+        """The old role was detached but the new one could not be attached: attach the old
+        profile again, so a failed change does not leave the instance without any role."""
+        ec2, call = self._services.ec2(region), self._services.audited.call
+        target = instance_arn(region, self._services.identity.account, item.instance_id)
+        old_arn = (item.before or {}).get("profile_arn", "")
+        try:
+            self._retry.run(
+                lambda: call(
+                    self._ctx,
+                    Change(target, region=region),
+                    ec2.associate_profile,
+                    instance_id=item.instance_id,
+                    profile_arn=old_arn,
+                ),
+                is_lingering_association,
+            )
+        except AwsError:
+            return InstanceOutcome(item.instance_id, False, partly=True, error=error)
+        return InstanceOutcome(
+            item.instance_id, False, error=error, reason="previous role restored"
+        )

@@ -266,3 +266,73 @@ def test_stopped_instance_waits_for_the_old_association_to_go(services, stubbed)
         "ec2:AssociateIamInstanceProfile",
     ]
     assert intents[0].before == before
+
+
+def reassociate_plan():
+    from app.instances.service import REASSOCIATE
+
+    before = {
+        "association_id": "iip-assoc-0000000000000000a",
+        "profile_arn": "arn:aws:iam::123456789012:instance-profile/old-profile",
+        "profile_name": "old-profile",
+        "role": "old-role",
+    }
+    return Plan(
+        ATTACH,
+        REGION,
+        (InstancePlan(INSTANCE, "app-1", "stopped", REASSOCIATE, before=before),),
+        RoleChoice("app-server", PROFILE),
+    )
+
+
+def detach_then_refuse_pass_role(stubbed, before):
+    detached = dict(
+        ASSOCIATED["IamInstanceProfileAssociation"],
+        AssociationId=before["association_id"],
+        State="disassociating",
+    )
+    stubbed.add_response(
+        "disassociate_iam_instance_profile", {"IamInstanceProfileAssociation": detached}
+    )
+    stubbed.add_client_error(
+        "associate_iam_instance_profile",
+        service_error_code="UnauthorizedOperation",
+        service_message="not authorized to perform: iam:PassRole on resource: "
+        "arn:aws:iam::123456789012:role/app-server",
+        http_status_code=403,
+        expected_params=ASSOCIATE_PARAMS,
+    )
+
+
+@pytest.mark.parametrize("restore_works", [True, False], ids=["restored", "left-bare"])
+def test_failed_attach_on_a_stopped_instance_puts_the_old_role_back(
+    services, stubbed, restore_works
+):
+    plan = reassociate_plan()
+    before = plan.instances[0].before
+    detach_then_refuse_pass_role(stubbed, before)
+    old_params = {"InstanceId": INSTANCE, "IamInstanceProfile": {"Arn": before["profile_arn"]}}
+    if restore_works:
+        stubbed.add_response("associate_iam_instance_profile", ASSOCIATED, old_params)
+    else:
+        stubbed.add_client_error(
+            "associate_iam_instance_profile",
+            service_error_code="UnauthorizedOperation",
+            service_message="not authorized to perform: iam:PassRole on old-role",
+            http_status_code=403,
+            expected_params=old_params,
+        )
+    ctx = AuditContext(actor="tester")
+    record_start(services, ctx, plan)
+    result = run_operation(services, ctx, plan, RetryPolicy(sleep=FakeTime().sleep))
+    assert result.changed == []
+    status = status_of(services, stubbed, ctx).instances[0]
+    assert status.last_error.params["profile_arn"] == PROFILE.arn  # the new role's failure
+    assert "iam:PassRole" in status.detail and "role app-server" in status.detail
+    if restore_works:
+        assert result.unchanged == [INSTANCE]
+        assert status.result == "unchanged"
+        assert "previous role (old-role) was attached again" in status.detail
+    else:
+        assert result.partly == [INSTANCE]
+        assert status.result == "partly"
