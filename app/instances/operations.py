@@ -141,7 +141,8 @@ class InstanceStatus:
     name: str
     step: str | None
     before: dict[str, Any] | None
-    result: str  # waiting, working, retrying, changed, partly, unchanged (failed), skipped
+    result: str  # waiting, working, retrying, changed, partly, unchanged (failed), skipped,
+    # unknown (RoleDesk stopped in the middle of a call)
     detail: str = ""
     calls: list[CallRecord] = field(default_factory=list)
     association_state: str | None = None  # current, from AWS
@@ -239,10 +240,14 @@ def _settle_result(
 ) -> tuple[str, str]:
     """(result, detail) of an instance that had something to do."""
     if last is None:
-        if finished:
+        if not finished:
+            return "waiting", ""
+        if plan.get("create_profile"):
             return "unchanged", "Not attempted: the instance profile could not be prepared."
-        return "waiting", ""
+        return "unchanged", "Not attempted: RoleDesk stopped before reaching this instance."
     if last.outcome == "pending":
+        if finished:  # the process stopped during the call: only AWS knows what happened
+            return "unknown", "RoleDesk stopped during this call; see the association now."
         return "working", ""
     if last.outcome == "succeeded" and status.is_restore(last):
         return "unchanged", (
@@ -250,8 +255,11 @@ def _settle_result(
             f"({(status.before or {}).get('role')}) was attached again."
         )
     if last.outcome == "succeeded":
-        done = last.action == FINAL_ACTION[status.step or ""]
-        return ("changed" if done else "working"), ""
+        if last.action == FINAL_ACTION[status.step or ""]:
+            return "changed", ""
+        if finished:
+            return "partly", "RoleDesk stopped after detaching the old role."
+        return "working", ""
     if not finished:
         return "retrying", _explain_failure(status, plan)
     detached = status.step == REASSOCIATE and any(

@@ -265,3 +265,49 @@ def test_role_detail_survives_missing_ec2_permissions(client, seeded):
     assert "EC2 instances using this role (unknown)" in section.text
     assert "UnauthorizedOperation" in section.text
     assert "lack a permission" in section.text
+
+
+def test_an_operation_cut_short_by_a_restart_says_exactly_what_happened(client, seeded, ids):
+    """A start record and one pending intent, no finish record, no thread: RoleDesk stopped."""
+    from app.instances.listing import instance_arn
+    from app.instances.service import DISASSOCIATE
+
+    client.get("/instances")
+    ctx = AuditContext(actor="tester")
+    before = {
+        "association_id": "x",
+        "profile_arn": "y",
+        "profile_name": "web-app-ec2",
+        "role": "web-app-ec2",
+    }
+    plan = Plan(
+        "detach",
+        REGION,
+        (
+            InstancePlan(ids["web-1"], "web-1", "running", DISASSOCIATE, before=before),
+            InstancePlan(ids["web-2"], "web-2", "running", DISASSOCIATE, before=before),
+        ),
+    )
+    record_start(seeded, ctx, plan)
+    target = instance_arn(REGION, seeded.identity.account, ids["web-1"])
+    from app.audit.log import NewEntry
+
+    seeded.audit_log.append(
+        NewEntry(
+            kind="intent",
+            action="ec2:DisassociateIamInstanceProfile",
+            actor="tester",
+            outcome="pending",
+            operation_id=ctx.operation_id,
+            target=target,
+            region=REGION,
+        )
+    )
+    page = soup(client.get(f"/instances/operations/{ctx.operation_id}"))
+    summary = " ".join(page.select_one(".outcome-summary").text.split())
+    assert "stopped before it finished" in summary and "1 unknown" in summary
+    assert page.select_one(f"#outcome-{ids['web-1']} .result").text == "Unknown"
+    web2 = page.select_one(f"#outcome-{ids['web-2']}")
+    assert "Not changed" in web2.select_one(".result").text
+    assert "RoleDesk stopped before reaching this instance" in web2.text
+    assert not page.select_one("#operation-status").has_attr("hx-trigger")
