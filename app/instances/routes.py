@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.audit.audited import AuditContext
+from app.aws.errors import AwsError
 from app.aws.types import Role
 from app.instances.catalog import ProfileCatalog, RoleChoice, find_choice, role_choices
 from app.instances.forms import ChangeForm, clean_query, valid_operation_id
@@ -48,9 +49,12 @@ class InstancesState:
 
     def regions(self, services: Services) -> list[str]:
         """DescribeRegions once per process: the list changes only when AWS opens a region."""
+        default = services.settings.aws_region
         if self._regions is None:
-            found = services.ec2().list_regions()
-            default = services.settings.aws_region
+            try:
+                found = services.ec2().list_regions()
+            except AwsError:  # e.g. no ec2:DescribeRegions: offer the default region only
+                return [default]
             self._regions = found if default in found else sorted([*found, default])
         return self._regions
 
