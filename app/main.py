@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.instances.routes import router as instances_router
 from app.roles.routes import router as roles_router
 from app.services import Services
 from app.web.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
@@ -20,6 +21,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 NAVIGATION: list[tuple[str, str]] = [
     ("Roles", "/roles"),
+    ("EC2 instances", "/instances"),
 ]
 
 
@@ -53,6 +55,7 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(ServerTimingMiddleware)  # outermost: times everything else
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(roles_router)
+    app.include_router(instances_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:

@@ -71,6 +71,25 @@ class Ec2Gateway:
             for i in reservation.get("Instances", [])
         ]
 
+    @reads("ec2:DescribeInstances")
+    def find_instances(self, instance_ids: list[str]) -> list[Instance]:
+        """The instances among `instance_ids` that exist. Unlike `list_instances(ids)`, an
+        unknown id is simply absent instead of failing the whole call
+        (InvalidInstanceID.NotFound), so one bad id cannot sink a bulk action."""
+        found: list[Instance] = []
+        for start in range(0, len(instance_ids), 200):  # AWS takes 200 values per filter
+            chunk = instance_ids[start : start + 200]
+            found.extend(
+                _instance(i)
+                for reservation in self._pages(
+                    "describe_instances",
+                    "Reservations",
+                    Filters=[{"Name": "instance-id", "Values": chunk}],
+                )
+                for i in reservation.get("Instances", [])
+            )
+        return found
+
     @reads("ec2:DescribeIamInstanceProfileAssociations")
     def list_associations(self, instance_ids: list[str] | None = None) -> list[ProfileAssociation]:
         kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": 1000}}

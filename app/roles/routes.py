@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.aws.types import PolicyDocument, RoleLastUsed
+from app.instances.listing import role_blast_radius
 from app.roles.trust import summarise_trust
 from app.web.deps import RendererDep, ServicesDep
 from app.web.templating import redirect_after_post
@@ -146,6 +147,8 @@ def role_detail(
             "attached": attached,
             "inline": [(p.name, pretty_json(p.document)) for p in inline],
             "profiles": profiles,
+            "role_instances": role_blast_radius(services.ec2(), profiles),
+            "role_instances_region": services.settings.aws_region,
         },
     )
 

@@ -1,0 +1,255 @@
+"""EC2 instances page: see the role each instance carries; attach, replace or detach one.
+
+Flow (works without JavaScript; htmx filters, selects and polls on top):
+GET /instances -> POST /instances/review (what will happen, the roles being replaced, the
+typed "Detach" confirmation) -> POST /instances/apply (starts a background run, 303) ->
+GET /instances/operations/{id} (progress until every association is `associated`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.audit.audited import AuditContext
+from app.aws.errors import AwsError
+from app.aws.types import Role
+from app.instances.catalog import ProfileCatalog, RoleChoice, find_choice, role_choices
+from app.instances.forms import ChangeForm, clean_query, valid_operation_id
+from app.instances.listing import (
+    INSTANCE_STATES,
+    NO_ROLE,
+    InstancesQuery,
+    fetch_rows,
+    page_of,
+)
+from app.instances.operations import OperationRunner, load_status
+from app.instances.service import MAX_INSTANCES, plan_change
+from app.services import Services
+from app.web.deps import AuditContextDep, RendererDep, ServicesDep
+from app.web.templating import Renderer, redirect_after_post
+
+router = APIRouter()
+
+_STATE_LOCK = threading.Lock()
+
+
+@dataclass
+class InstancesState:
+    """Per-app memory of the instances pages: profiles, regions and background runs."""
+
+    catalog: ProfileCatalog
+    runner: OperationRunner = field(default_factory=OperationRunner)
+    _regions: list[str] | None = None
+
+    def regions(self, services: Services) -> list[str]:
+        """DescribeRegions once per process: the list changes only when AWS opens a region."""
+        default = services.settings.aws_region
+        if self._regions is None:
+            try:
+                found = services.ec2().list_regions()
+            except AwsError:  # e.g. no ec2:DescribeRegions: offer the default region only
+                return [default]
+            self._regions = found if default in found else sorted([*found, default])
+        return self._regions
+
+
+def instances_state(request: Request, services: Services) -> InstancesState:
+    with _STATE_LOCK:
+        state: InstancesState | None = getattr(request.app.state, "instances", None)
+        if state is None:
+            state = InstancesState(ProfileCatalog(services.iam))
+            request.app.state.instances = state
+        return state
+
+
+def _roles(services: Services) -> list[Role]:
+    """Every role, from the in-memory roles list (no extra IAM call when it is loaded)."""
+    return [row.role for row in services.inventory.page(per_page=1_000_000).rows]
+
+
+def _choices(services: Services, state: InstancesState) -> list[RoleChoice]:
+    return role_choices(state.catalog.profiles(), _roles(services))
+
+
+def _render_index(
+    request: Request,
+    services: Services,
+    render: Renderer,
+    query: InstancesQuery,
+    *,
+    selected: set[str] | None = None,
+    select_all: bool = False,
+    form: ChangeForm | None = None,
+    status_code: int = 200,
+) -> Response:
+    state = instances_state(request, services)
+    rows = fetch_rows(services.ec2(query.region), state.catalog.by_arn)
+    result = page_of(rows, query)
+    if select_all:
+        selected = {r.instance_id for r in result.rows if r.choosable}
+    choices = _choices(services, state)
+    filter_roles = sorted({c.role_name for c in choices if c.profile}, key=str.lower)
+    return render.page(
+        request,
+        "instances/index.html",
+        {
+            "query": query,
+            "result": result,
+            "regions": state.regions(services),
+            "states": INSTANCE_STATES,
+            "no_role": NO_ROLE,
+            "filter_roles": filter_roles,
+            "choices": choices,
+            "selected": selected or set(),
+            "chosen": form.choice if form else "",
+            "errors": form.errors if form else {},
+            "max_instances": MAX_INSTANCES,
+        },
+        block="instance_results",
+        status_code=status_code,
+    )
+
+
+@router.get("/instances", response_class=HTMLResponse)
+def list_instances(
+    request: Request,
+    services: ServicesDep,
+    render: RendererDep,
+    region: Annotated[str, Query(max_length=32)] = "",
+    name: Annotated[str, Query(max_length=64)] = "",
+    state: Annotated[str, Query(max_length=32)] = "",
+    role: Annotated[str, Query(max_length=64)] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    select: Annotated[str, Query(max_length=8)] = "",
+) -> Response:
+    default = services.settings.aws_region
+    regions = instances_state(request, services).regions(services)
+    form = None
+    if region and region not in regions:
+        form = ChangeForm("", default, [], "", "", clean_query(default), {})
+        form.errors["region"] = f"Unknown region {region[:32]!r}; showing {default}."
+    query = clean_query(region if region in regions else default, name, state, role, page)
+    return _render_index(
+        request,
+        services,
+        render,
+        query,
+        select_all=select == "all",
+        form=form,
+        status_code=422 if form else 200,
+    )
+
+
+def _parse(request: Request, services: Services, form_data: Any) -> tuple[ChangeForm, Any]:
+    state = instances_state(request, services)
+    choices = _choices(services, state)
+    form = ChangeForm.parse(
+        form_data,
+        regions=state.regions(services),
+        default_region=services.settings.aws_region,
+        choices={c.value for c in choices},
+    )
+    return form, find_choice(choices, form.choice)
+
+
+def _review(request: Request, services: Services, render: Renderer, form_data: Any) -> Response:
+    form, choice = _parse(request, services, form_data)
+    if form.errors:
+        return _render_index(
+            request,
+            services,
+            render,
+            form.query,
+            selected=set(form.instance_ids),
+            form=form,
+            status_code=422,
+        )
+    return _render_review(request, services, render, form, choice)
+
+
+def _render_review(
+    request: Request,
+    services: Services,
+    render: Renderer,
+    form: ChangeForm,
+    choice: RoleChoice | None,
+    status_code: int = 200,
+) -> Response:
+    state = instances_state(request, services)
+    rows = fetch_rows(services.ec2(form.region), state.catalog.by_arn, form.instance_ids)
+    plan = plan_change(form.region, form.action, form.instance_ids, rows, choice)
+    return render.page(
+        request,
+        "instances/review.html",
+        {"form": form, "plan": plan, "errors": form.errors},
+        status_code=status_code,
+    )
+
+
+def _apply(
+    request: Request,
+    services: Services,
+    render: Renderer,
+    form_data: Any,
+    ctx: AuditContext,
+) -> Response:
+    form, choice = _parse(request, services, form_data)
+    if form.errors:
+        return _render_index(
+            request,
+            services,
+            render,
+            form.query,
+            selected=set(form.instance_ids),
+            form=form,
+            status_code=422,
+        )
+    form.check_confirmation()
+    state = instances_state(request, services)
+    rows = fetch_rows(services.ec2(form.region), state.catalog.by_arn, form.instance_ids)
+    plan = plan_change(form.region, form.action, form.instance_ids, rows, choice)
+    if not plan.changing:
+        form.errors["instance_id"] = "None of these instances can be changed (see below)."
+    if form.errors:
+        return _render_review(request, services, render, form, choice, status_code=422)
+    operation_id = state.runner.start(
+        services, ctx, plan, on_profile_created=state.catalog.invalidate
+    )
+    return redirect_after_post(request, f"/instances/operations/{operation_id}")
+
+
+@router.post("/instances/review", response_class=HTMLResponse)
+async def review_change(request: Request, services: ServicesDep, render: RendererDep) -> Response:
+    """Show what attach/detach would do to each selected instance (no change yet)."""
+    form_data = await request.form()
+    return await run_in_threadpool(_review, request, services, render, form_data)
+
+
+@router.post("/instances/apply", response_class=HTMLResponse)
+async def apply_change(
+    request: Request, services: ServicesDep, render: RendererDep, ctx: AuditContextDep
+) -> Response:
+    """Start the reviewed change in the background; one operation id for all instances."""
+    form_data = await request.form()
+    return await run_in_threadpool(_apply, request, services, render, form_data, ctx)
+
+
+@router.get("/instances/operations/{operation_id}", response_class=HTMLResponse)
+def operation_status(
+    request: Request, operation_id: str, services: ServicesDep, render: RendererDep
+) -> Response:
+    if not valid_operation_id(operation_id):
+        raise HTTPException(404, "There is no such role change.")
+    runner = instances_state(request, services).runner
+    status = load_status(services, operation_id, runner.running(operation_id))
+    if status is None:
+        raise HTTPException(404, "There is no such role change.")
+    return render.page(
+        request, "instances/operation.html", {"status": status}, block="operation_status"
+    )
