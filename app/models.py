@@ -50,3 +50,9 @@ class AuditEvent(Base):
         Index("ix_audit_events_target_seq", "target", "seq"),
         Index("ix_audit_events_actor_seq", "actor", "seq"),
     )
+
+
+# Imported so Alembic sees the sign-in tables (issue 6).
+from app.auth.models import SetupToken, SignInAttempt, User, UserSession  # noqa: E402
+
+__all__ = ["AuditEvent", "SetupToken", "SignInAttempt", "User", "UserSession"]
