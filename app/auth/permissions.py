@@ -89,3 +89,16 @@ def required_role(route: APIRoute, method: str) -> Role:
     if declared:
         return max(declared)
     return Role.VIEWER if method.upper() in SAFE_METHODS else Role.OPERATOR
+
+
+def iter_routes(routes: list[Any]) -> list[Any]:
+    """Every leaf route of an app (`app.routes`), looking inside included routers (FastAPI
+    0.16x keeps `include_router` results as lazy `_IncludedRouter` entries)."""
+    leaves: list[Any] = []
+    for route in routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if contexts is None:
+            leaves.append(route)
+            continue
+        leaves.extend(context.original_route for context in contexts())
+    return leaves

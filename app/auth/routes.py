@@ -83,7 +83,12 @@ def sign_in(
         )
         response.headers["Retry-After"] = str(verdict.retry_after)
         return response
-    user = auth.users.verify(name, password) if name and password else None
+    if not name or not password:
+        error = "Enter your user name and password."
+        return render.page(
+            request, "auth/sign_in.html", {**context, "error": error}, status_code=422
+        )
+    user = auth.users.verify(name, password)
     auth.throttle.record(name, _client(request), succeeded=user is not None)
     if user is None:
         _record_sign_in(request, name, "failed", "BadCredentials")
