@@ -159,6 +159,7 @@ def anonymous_page(request, browser):
     tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     tab.on("pageerror", lambda e: errors.append(str(e)))
     tab.js_enabled = request.param  # type: ignore[attr-defined]
+    tab.console_errors = errors  # type: ignore[attr-defined]  # tests may drop expected ones
     yield tab
     context.close()
     assert errors == [], errors
