@@ -60,6 +60,7 @@ class SessionStore:
         self.clock = clock
 
     def create(self, user: UserView) -> NewSession:
+        self.purge_expired()  # sign-ins are rare enough to keep the table tidy here
         new = NewSession(secrets.token_urlsafe(32), secrets.token_urlsafe(32))
         now = self.clock()
         with self._db.session() as s:

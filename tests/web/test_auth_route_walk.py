@@ -152,3 +152,35 @@ def test_unknown_or_forged_session_cookie_is_anonymous(anonymous_client, path):
     anonymous_client.cookies.set("roledesk_session", "forged-" + "a" * 40)
     response = anonymous_client.get(path, follow_redirects=False)
     assert response.status_code == 303
+
+
+def test_routes_added_later_are_protected_by_default(web_app, client_as, anonymous_client):
+    """What other features' routes get without declaring anything (and with require)."""
+    from fastapi import APIRouter, Depends
+
+    from app.auth.permissions import require
+    from app.web.deps import AuditContextDep
+
+    router = APIRouter()
+
+    @router.get("/later/read")
+    def later_read(ctx: AuditContextDep) -> dict:
+        return {"actor": ctx.actor}
+
+    @router.post("/later/change")
+    def later_change() -> dict:
+        return {"changed": True}
+
+    @router.post("/later/destroy", dependencies=[Depends(require(Role.ADMIN))])
+    def later_destroy() -> dict:
+        return {"destroyed": True}
+
+    web_app.include_router(router)
+    viewer, operator, admin = (client_as(r) for r in ("viewer", "operator", "admin"))
+    assert anonymous_client.get("/later/read", follow_redirects=False).status_code == 303
+    assert viewer.get("/later/read").json() == {"actor": "viewer-user"}  # audit actor
+    for client, change, destroy in ((viewer, 403, 403), (operator, 200, 403), (admin, 200, 200)):
+        token = {"X-CSRF-Token": csrf_token_for(client)}
+        assert client.post("/later/change", headers=token).status_code == change
+        assert client.post("/later/destroy", headers=token).status_code == destroy
+    assert call(anonymous_client, "POST", "/later/change").status_code == 401

@@ -190,3 +190,12 @@ def test_sign_in_redirects_only_to_local_paths(web_app, anonymous_client):
     assert sign_in(anonymous_client, "alice", next_="/roles?q=ec2").headers["location"] == (
         "/roles?q=ec2"
     )
+
+
+def test_expired_sessions_are_purged_at_the_next_sign_in(client, web_app, clock):
+    clock.now += timedelta(hours=13)
+    add_user(web_app, "late", "viewer")
+    with TestClient(web_app) as other:
+        sign_in(other, "late")
+    with web_app.state.services.db.session() as s:
+        assert len(list(s.scalars(select(UserSession)))) == 1
