@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
@@ -17,6 +18,7 @@ from app.web.deps import RendererDep, audit_context
 from app.web.templating import is_htmx
 
 router = APIRouter(dependencies=[Depends(PUBLIC)])
+log = logging.getLogger("roledesk.auth")
 
 AuthDep = Annotated[Auth, Depends(get_auth)]
 FormText = Annotated[str, Form()]
@@ -77,7 +79,11 @@ def sign_in(
     context = {"name": name, "next": safe_next(next_)}
     verdict = auth.throttle.check(name, _client(request))
     if not verdict.allowed:
-        _record_sign_in(request, name, "failed", "Throttled")
+        # Logged, not audited: refusals cost the attacker nothing, so a ledger entry for
+        # each would let anyone grow the ledger at request rate.
+        log.warning(
+            "sign-in refused by throttling: name=%r address=%s", name[:64], _client(request)
+        )
         response = render.page(
             request, "auth/sign_in.html", {**context, "error": verdict.message}, status_code=429
         )
