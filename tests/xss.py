@@ -155,6 +155,16 @@ def user_name_on_sign_in(client: Any, services: Any, payload: str) -> str:
         return str(sign_in(anonymous, payload, "whatever-password").text)
 
 
+def sign_in_next(client: Any, services: Any, payload: str) -> str:
+    from urllib.parse import quote
+
+    from fastapi.testclient import TestClient
+
+    with TestClient(client.app) as anonymous:
+        page = anonymous.get("/roles?q=" + quote(payload[:60]), follow_redirects=True)
+        return str(page.text)
+
+
 ECHO_FIELDS: dict[str, EchoField] = {
     "role description": role_description,
     "role tags": role_tags,
@@ -163,4 +173,5 @@ ECHO_FIELDS: dict[str, EchoField] = {
     "AWS error message": aws_error_message,
     "user name (users page)": user_name_on_users_page,
     "user name (sign-in)": user_name_on_sign_in,
+    "page to return to after sign-in": sign_in_next,
 }

@@ -53,7 +53,8 @@ class CsrfCookieMiddleware:
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and token != existing:
-                attrs = "Path=/; HttpOnly; SameSite=Strict" + ("; Secure" if self.secure else "")
+                secure = self.secure or scope.get("scheme") == "https"
+                attrs = "Path=/; HttpOnly; SameSite=Strict" + ("; Secure" if secure else "")
                 headers = list(message.get("headers", []))
                 headers.append((b"set-cookie", f"{COOKIE}={token}; {attrs}".encode()))
                 message["headers"] = headers

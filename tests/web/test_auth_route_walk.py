@@ -14,6 +14,7 @@ from starlette.routing import Mount
 
 from app.auth.permissions import Role, is_public, iter_routes, required_role
 from tests.conftest import csrf_token_for
+from tests.web.headers import check_headers
 
 # Pinned expectations for routes whose purpose we know: (method, path) -> role or "public".
 EXPECTED = {
@@ -102,6 +103,8 @@ def test_every_route_answers_each_identity_as_declared(web_app, client_as, anony
         for identity in IDENTITIES:
             response = call(clients[identity], method, url)
             where = f"{method} {url} as {identity.label if identity else 'anonymous'}"
+            check_headers(response)  # every answer of every route, refusals included
+            assert response.headers["cache-control"] == "no-store", where
             if needed == "public":
                 assert not refused_by_guard(response), where
             elif identity is not None and identity >= needed:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.web.templating import TEMPLATES_DIR
 from tests.conftest import csrf_token_for
+from tests.web.headers import check_headers
 
 
 @pytest.fixture
@@ -85,19 +86,6 @@ PAGES = [
     "/no-such-page",
     "/healthz",
 ]
-
-
-def check_headers(response):
-    csp = response.headers["content-security-policy"]
-    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
-    assert directives["default-src"] == "'self'"
-    assert directives["object-src"] == "'none'"
-    assert directives["base-uri"] == "'none'"
-    assert directives["frame-ancestors"] == "'none'"
-    assert directives["form-action"] == "'self'"
-    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] in ("same-origin", "no-referrer")
 
 
 def test_security_headers_on_every_page(client, anonymous_client):
