@@ -3,6 +3,9 @@ back button shows nothing private; XSS payloads in echoed fields run no script a
 CSP violation; the first start prints a working setup link."""
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -109,3 +112,20 @@ def test_first_start_prints_a_setup_link_that_creates_the_admin(tmp_path, anonym
     finally:
         server.process.terminate()
         server.process.wait(timeout=10)
+
+
+def test_htmx_request_after_the_session_ended_goes_to_sign_in(live_server, anonymous_page):
+    page = anonymous_page
+    if not page.js_enabled:
+        pytest.skip("htmx needs JavaScript; without it every request is a page load")
+    live_server.add_user("harriet", "viewer", "harriet-password")
+    sign_in(page, live_server, "harriet", "harriet-password")
+    subprocess.run(
+        [str(Path(sys.executable).with_name("roledesk")), "users", "disable", "harriet"],
+        env=live_server.env,
+        check=True,
+        capture_output=True,
+    )
+    page.get_by_label("Search roles by name").press_sequentially("ec2", delay=30)
+    expect(page).to_have_url(re.compile(r"/sign-in\?next="), timeout=10_000)
+    page.console_errors[:] = [e for e in page.console_errors if "status of 401" not in e]
