@@ -129,3 +129,27 @@ def test_htmx_request_after_the_session_ended_goes_to_sign_in(live_server, anony
     page.get_by_label("Search roles by name").press_sequentially("ec2", delay=30)
     expect(page).to_have_url(re.compile(r"/sign-in\?next="), timeout=10_000)
     page.console_errors[:] = [e for e in page.console_errors if "status of 401" not in e]
+
+
+def test_admin_manages_a_user_in_the_browser(live_server, page):
+    name = f"uma-{'js' if page.js_enabled else 'nojs'}"
+    page.get_by_role("link", name="Users").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Users")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Role", exact=True).select_option("operator")
+    page.get_by_label("Password (at least 12 characters)").fill("uma-password-1")
+    page.get_by_label("Password again").fill("uma-password-1")
+    page.get_by_role("button", name="Add user").click()
+    expect(page.locator(".notice")).to_have_text("User added.")
+    row = page.locator("#user-rows tr", has_text=name)
+    expect(row.locator("td").nth(1)).to_have_text("operator")
+    row.get_by_label(f"Role of {name}").select_option("viewer")
+    row.get_by_role("button", name=f"Change role of {name}").click()
+    expect(page.locator(".notice")).to_have_text("Role changed.")
+    expect(page.locator("#user-rows tr", has_text=name).locator("td").nth(1)).to_have_text("viewer")
+    page.locator("#user-rows tr", has_text=name).get_by_role(
+        "button", name=f"Disable {name}"
+    ).click()
+    expect(page.locator("#user-rows tr", has_text=name).locator("td").nth(2)).to_have_text(
+        "Disabled"
+    )
