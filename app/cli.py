@@ -128,3 +128,12 @@ def _ensure_sqlite_dir(settings: Settings) -> None:
     path = settings.sqlite_path()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _add_user_commands() -> None:
+    from app.auth.cli import users
+
+    main.add_command(users)
+
+
+_add_user_commands()

@@ -6,14 +6,20 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.auth.admin import router as users_router
+from app.auth.guard import authorize, build_auth, install_auth
+from app.auth.permissions import PUBLIC
+from app.auth.routes import router as auth_router
 from app.instances.routes import router as instances_router
 from app.roles.routes import router as roles_router
 from app.services import Services
 from app.web.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
 from app.web.errors import install_error_handlers
+from app.web.headers import SecurityHeadersMiddleware
 from app.web.templating import Renderer, make_environment
 from app.web.timing import ServerTimingMiddleware
 
@@ -36,31 +42,47 @@ def layout_context(services: Services) -> Any:
             "navigation": NAVIGATION,
             "current_path": request.url.path,
             "csrf_token": csrf_token(request),
+            "user": getattr(request.state, "user", None),
         }
 
     return for_request
 
 
 def create_app(services: Services) -> FastAPI:
+    settings = services.settings
     app = FastAPI(
         title="RoleDesk",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        dependencies=[Depends(verify_csrf)],
+        # Every route: who is signed in and may they (app.auth.guard), then CSRF.
+        dependencies=[Depends(authorize), Depends(verify_csrf)],
     )
     app.state.services = services
+    app.state.auth = build_auth(services)
     app.state.renderer = Renderer(make_environment(), layout_context(services))
-    app.add_middleware(CsrfCookieMiddleware)
+    app.add_middleware(CsrfCookieMiddleware, secure=settings.https)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.host_allowlist())
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
     app.add_middleware(ServerTimingMiddleware)  # outermost: times everything else
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(auth_router)
+    app.include_router(users_router)
     app.include_router(roles_router)
     app.include_router(instances_router)
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.get("/healthz", include_in_schema=False, dependencies=[Depends(PUBLIC)])
     def healthz() -> PlainTextResponse:
         """Liveness for container health checks: the process answers."""
         return PlainTextResponse("ok")
 
+    if settings.openapi:
+        # Our own route (not FastAPI's openapi_url) so the sign-in check applies. No Swagger
+        # UI: it needs inline scripts and a CDN, which the CSP forbids.
+        @app.get("/openapi.json", include_in_schema=False)
+        def openapi_schema() -> JSONResponse:
+            return JSONResponse(app.openapi())
+
     install_error_handlers(app)
+    install_auth(app)
     return app

@@ -9,7 +9,11 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+# Sign-in tables (issue 6), imported here so Alembic sees them.
+from app.auth.models import SetupToken, SignInAttempt, User, UserSession
 from app.db import Base
+
+__all__ = ["AuditEvent", "SetupToken", "SignInAttempt", "User", "UserSession"]
 
 
 class AuditEvent(Base):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import sys
 from typing import Any
 
 import uvicorn
@@ -66,6 +68,41 @@ def start_services(settings: Settings) -> tuple[Services, Sandbox | None]:
     return services, sandbox
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """A warning when RoleDesk listens beyond this machine without HTTPS in front."""
+    if is_loopback(settings.host) or settings.https:
+        return None
+    return (
+        f"WARNING: RoleDesk listens on {settings.host}, reachable from other machines, over "
+        "plain HTTP: passwords and session cookies would cross the network unencrypted. Put "
+        "a TLS proxy in front and set ROLEDESK_HTTPS=true (see docs/security.md), or bind "
+        "to 127.0.0.1. Accepted Host names: " + ", ".join(settings.host_allowlist())
+    )
+
+
+def setup_link(services: Services) -> str | None:
+    """With no users yet, a one-time link (15 minutes) that creates the first admin."""
+    from app.auth.setup import SetupTokens
+    from app.auth.users import UsersService
+
+    if UsersService(services.db, services.audit_log).count() > 0:
+        return None
+    token = SetupTokens(services.db).issue()
+    settings = services.settings
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    scheme = "https" if settings.https else "http"
+    return f"{scheme}://{host}:{settings.port}/setup?token={token}"
+
+
 def run_server(settings: Settings) -> None:
     from app.main import create_app
 
@@ -74,11 +111,23 @@ def run_server(settings: Settings) -> None:
         f"RoleDesk ({services.mode_label}, account {services.identity.account}, "
         f"as {services.identity.arn}) at http://{settings.host}:{settings.port}"
     )
+    warning = exposure_warning(settings)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    link = setup_link(services)
+    if link:
+        print(
+            "No RoleDesk users yet. Create the first admin with this one-time link "
+            f"(valid 15 minutes): {link}\n  or run: roledesk users add NAME --role admin",
+            flush=True,
+        )
+    trusted_proxies = settings.forwarded_allow_ips.strip()
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
-        "proxy_headers": False,
+        "proxy_headers": bool(trusted_proxies),
+        "forwarded_allow_ips": trusted_proxies or None,
     }
     try:
         if settings.workers > 1:

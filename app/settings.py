@@ -43,6 +43,37 @@ class Settings(BaseSettings):
     role_cache_seconds: int = Field(
         900, ge=0, description="How long the roles list is served from memory before a reload."
     )
+    https: bool = Field(
+        False,
+        description="Browsers reach RoleDesk over HTTPS (a TLS proxy in front): `__Host-` "
+        "cookie, Secure cookies and HSTS even though the proxy talks plain HTTP to RoleDesk.",
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated Host header values accepted; empty means 127.0.0.1, "
+        "localhost, ::1, testserver (Starlette's test client) and the configured host.",
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Addresses of a TLS proxy whose X-Forwarded-For/-Proto headers are trusted "
+        "(uvicorn's forwarded_allow_ips); empty trusts none.",
+    )
+    openapi: bool = Field(False, description="Serve /openapi.json (signed-in users only).")
+    session_idle_minutes: int = Field(
+        30, ge=1, le=24 * 60, description="Sign out after this long without a request."
+    )
+    session_max_hours: int = Field(
+        12, ge=1, le=24 * 7, description="Sign out this long after sign-in, active or not."
+    )
+
+    def host_allowlist(self) -> list[str]:
+        """The Host header values TrustedHostMiddleware accepts."""
+        if self.allowed_hosts.strip():
+            return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
+        hosts = ["127.0.0.1", "localhost", "::1", "[::1]", "testserver"]
+        if self.host not in ("0.0.0.0", "::", "") and self.host not in hosts:  # noqa: S104
+            hosts.append(self.host)
+        return hosts
 
     @property
     def is_sandbox(self) -> bool:

@@ -3,7 +3,7 @@
 Target: the page's server time is at most 1.2 times the DescribeInstances plus
 DescribeIamInstanceProfileAssociations calls it needs, measured in the same run.
 
-Run: .venv/bin/python bench/instances.py [--instances 1000] [--rounds 7]
+Run: .venv/bin/python -m bench.instances [--instances 1000] [--rounds 7]
 It starts its own moto server and SQLite file; nothing outside a temp directory is touched.
 """
 
@@ -16,14 +16,13 @@ import time
 from pathlib import Path
 
 import boto3
-from fastapi.testclient import TestClient
 
 from app import migrate
 from app.aws.sandbox import Sandbox
-from app.main import create_app
 from app.sandbox_seed import seed
 from app.services import build_services
 from app.settings import Settings
+from bench._client import signed_in_client
 
 REGION = "us-east-1"
 
@@ -88,7 +87,7 @@ def main() -> None:
             ec2.list_instances()
             ec2.list_associations()
 
-        with TestClient(create_app(services)) as client:
+        with signed_in_client(services) as client:
             pages = {
                 "page 1": "/instances",
                 "role filter": "/instances?role=web-app-ec2",

@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 
 import boto3
-from fastapi.testclient import TestClient
 
 from app import migrate
 from app.aws.sandbox import Sandbox
-from app.main import create_app
 from app.services import build_services
 from app.settings import Settings
+from bench._client import signed_in_client
 
 TRUST = json.dumps(
     {
@@ -87,7 +86,7 @@ def main() -> None:
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         migrate.upgrade(url)
         services = build_services(Settings(database_url=url), sandbox_endpoint=endpoint)
-        client = TestClient(create_app(services))
+        client = signed_in_client(services)
 
         baseline, first = [], []
         for _ in range(args.repeat):

@@ -87,9 +87,81 @@ def seeded(services: Services) -> Services:
     return services
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2 at production cost takes ~0.2 s per hash here; tests sign in constantly, so
+    they use the same algorithm with a small cost (as Django's test settings do)."""
+    from argon2 import PasswordHasher
+
+    from app.auth import users
+
+    production = users.hasher
+    users.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    users.hasher = production
+
+
+TEST_PASSWORD = "correct horse battery staple"
+
+
 @pytest.fixture
-def client(seeded: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(seeded)) as test_client:
+def web_app(seeded: Services):
+    """The ASGI app on the seeded sandbox (one per test; clients share it)."""
+    return create_app(seeded)
+
+
+def add_user(app, name: str, role: str, password: str = TEST_PASSWORD) -> None:
+    from app.audit.audited import AuditContext
+    from app.auth.permissions import Role
+
+    app.state.auth.users.add(AuditContext(actor="test"), name, Role.parse(role), password)
+
+
+def sign_in(client: TestClient, name: str, password: str = TEST_PASSWORD, next_: str = "/roles"):
+    """Signs in through the real sign-in form (CSRF token included); returns the response."""
+    return client.post(
+        "/sign-in",
+        data={
+            "name": name,
+            "password": password,
+            "next": next_,
+            "csrf_token": csrf_token_for(client),
+        },
+        follow_redirects=False,
+    )
+
+
+@pytest.fixture
+def client_as(web_app):
+    """`client_as("viewer")`: a new TestClient signed in as a user with that in-app role
+    (created on first use; pass name= for several users of one role)."""
+    clients: list[TestClient] = []
+
+    def make(role: str, name: str | None = None) -> TestClient:
+        name = name or f"{role}-user"
+        if web_app.state.auth.users.get(name) is None:
+            add_user(web_app, name, role)
+        test_client = TestClient(web_app)
+        test_client.__enter__()
+        clients.append(test_client)
+        response = sign_in(test_client, name)
+        assert response.status_code == 303, response.text
+        return test_client
+
+    yield make
+    for test_client in clients:
+        test_client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(client_as) -> TestClient:
+    """Signed in as an admin (user `admin`), so it may do everything."""
+    return client_as("admin", "admin")
+
+
+@pytest.fixture
+def anonymous_client(web_app) -> Iterator[TestClient]:
+    with TestClient(web_app) as test_client:
         yield test_client
 
 
@@ -98,5 +170,5 @@ def csrf_token_for(client: TestClient) -> str:
     from app.web.csrf import COOKIE
 
     if COOKIE not in client.cookies:
-        client.get("/roles")
+        client.get("/sign-in")
     return str(client.cookies[COOKIE])

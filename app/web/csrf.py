@@ -6,10 +6,13 @@ Two independent checks (OWASP CSRF cheat sheet):
    in the `csrf_token` form field (plain forms) or the `X-CSRF-Token` header (htmx, set through
    `hx-headers` on <body>). Compared in constant time.
 GET, HEAD and OPTIONS never change state in RoleDesk, so they are not checked.
+Once signed in, the token is also bound to the server-side session (app.auth.sessions): the
+session stores the token's hash, set at sign-in together with a fresh cookie.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 
@@ -20,6 +23,11 @@ COOKIE = "roledesk_csrf"
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+EXPIRED = "The form has expired or did not come from RoleDesk. Reload the page and try again."
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
 
 
 def csrf_token(request: Request) -> str:
@@ -40,12 +48,13 @@ class CsrfCookieMiddleware:
             return
         request = Request(scope)
         existing = request.cookies.get(COOKIE, "")
-        token = existing if len(existing) == 43 else secrets.token_urlsafe(32)
+        token = existing if len(existing) == 43 else new_token()
         scope["roledesk.csrf"] = token
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and token != existing:
-                attrs = "Path=/; HttpOnly; SameSite=Strict" + ("; Secure" if self.secure else "")
+                secure = self.secure or scope.get("scheme") == "https"
+                attrs = "Path=/; HttpOnly; SameSite=Strict" + ("; Secure" if secure else "")
                 headers = list(message.get("headers", []))
                 headers.append((b"set-cookie", f"{COOKIE}={token}; {attrs}".encode()))
                 message["headers"] = headers
@@ -70,7 +79,9 @@ async def verify_csrf(request: Request) -> None:
             value = form.get(FIELD)
             sent = value if isinstance(value, str) else None
     if not expected or not sent or not hmac.compare_digest(expected, sent):
-        raise HTTPException(
-            403,
-            "The form has expired or did not come from RoleDesk. Reload the page and try again.",
-        )
+        raise HTTPException(403, EXPIRED)
+    # Signed in: the token must also be the one bound to the session at sign-in, so a cookie
+    # planted by someone else (cookie tossing) does not pass.
+    bound = getattr(request.state, "csrf_hash", None)
+    if bound and not hmac.compare_digest(bound, hashlib.sha256(sent.encode()).hexdigest()):
+        raise HTTPException(403, EXPIRED)

@@ -39,6 +39,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+ADMIN_NAME = "admin"
+ADMIN_PASSWORD = "browser-admin-password"
+
+
 @dataclass
 class LiveServer:
     url: str
@@ -46,6 +50,20 @@ class LiveServer:
     process: subprocess.Popen[str]
     env: dict[str, str]
     log_path: Path
+    admin_name: str = ADMIN_NAME
+    admin_password: str = ADMIN_PASSWORD
+
+    def add_user(self, name: str, role: str, password: str) -> None:
+        """`roledesk users add` against this server's database (as an operator would)."""
+        roledesk = str(Path(sys.executable).with_name("roledesk"))
+        subprocess.run(
+            [roledesk, "users", "add", name, "--role", role, "--password-stdin"],
+            env=self.env,
+            input=password + "\n",
+            check=True,
+            capture_output=True,
+            text=True,
+        )
 
     def boto3_client(self, service: str):
         import boto3
@@ -70,7 +88,9 @@ def answers(url: str) -> bool:
         return False
 
 
-def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
+def start_server(
+    tmp: Path, extra_env: dict[str, str] | None = None, *, with_admin: bool = True
+) -> LiveServer:
     port = free_port()
     env = {
         **os.environ,
@@ -82,6 +102,15 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> LiveServ
     }
     roledesk = str(Path(sys.executable).with_name("roledesk"))
     subprocess.run([roledesk, "db", "upgrade"], env=env, check=True, capture_output=True)
+    if with_admin:
+        subprocess.run(
+            [roledesk, "users", "add", ADMIN_NAME, "--role", "admin", "--password-stdin"],
+            env=env,
+            input=ADMIN_PASSWORD + "\n",
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     log_path = tmp / "server.log"
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -122,15 +151,33 @@ def browser():
         launched.close()
 
 
+def sign_in(tab, server: LiveServer, name: str, password: str) -> None:
+    """Signs in through the sign-in form and waits for the roles page."""
+    tab.goto(f"{server.url}/sign-in")
+    tab.get_by_label("User name").fill(name)
+    tab.get_by_label("Password").fill(password)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.wait_for_url(re.compile(r"/roles"))
+
+
 @pytest.fixture(params=[True, False], ids=["js", "no-js"])
-def page(request, browser):
-    """A fresh browser context, with JavaScript on and off; fails on console errors."""
+def anonymous_page(request, browser):
+    """A fresh browser context, with JavaScript on and off, not signed in; fails on console
+    errors (CSP violations are console errors)."""
     context = browser.new_context(java_script_enabled=request.param)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     tab.on("pageerror", lambda e: errors.append(str(e)))
     tab.js_enabled = request.param  # type: ignore[attr-defined]
+    tab.console_errors = errors  # type: ignore[attr-defined]  # tests may drop expected ones
     yield tab
     context.close()
     assert errors == [], errors
+
+
+@pytest.fixture
+def page(anonymous_page, live_server):
+    """Like `anonymous_page`, signed in as the live server's admin."""
+    sign_in(anonymous_page, live_server, live_server.admin_name, live_server.admin_password)
+    return anonymous_page

@@ -1,0 +1,1 @@
+"""Sign-in, server-side sessions, in-app roles and sign-in throttling (issue 6)."""

@@ -1,0 +1,111 @@
+"""`roledesk users ...`: manage RoleDesk's users from the shell (the first admin, or when
+nobody can sign in). Changes are audited with the OS user as actor (`cli:NAME`)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from app.audit.audited import AuditContext, os_user
+from app.audit.log import AuditLog
+from app.auth.permissions import ROLE_CHOICES, Role
+from app.auth.sessions import SessionStore
+from app.auth.users import UserError, UsersService
+from app.db import Database
+from app.settings import Settings
+
+ROLE = click.Choice(ROLE_CHOICES, case_sensitive=False)
+
+
+@contextmanager
+def _users() -> Iterator[tuple[UsersService, SessionStore]]:
+    from app.server import ServeError, prepare_database
+
+    settings = Settings()
+    try:
+        prepare_database(settings)
+    except ServeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db = Database(settings.database_url)
+    try:
+        yield UsersService(db, AuditLog(db)), SessionStore(db)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
+
+
+def _ctx() -> AuditContext:
+    return AuditContext(actor=f"cli:{os_user()}")
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@click.group()
+def users() -> None:
+    """RoleDesk users (people who sign in) and their in-app roles."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=ROLE, required=True, help="viewer, operator or admin.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+def users_add(name: str, role: str, password_stdin: bool) -> None:
+    """Add user NAME (asks for the password unless --password-stdin)."""
+    password = _password(password_stdin)
+    with _users() as (service, _):
+        user = service.add(_ctx(), name, Role.parse(role), password)
+    click.echo(f"Added {user.name} ({user.role.label}).")
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every user, their role and whether they are disabled."""
+    with _users() as (service, _):
+        rows = service.list()
+    if not rows:
+        click.echo("No users yet: run `roledesk users add NAME --role admin`.")
+    for user in rows:
+        click.echo(f"{user.name}\t{user.role.label}\t{'disabled' if user.disabled else 'active'}")
+
+
+@users.command("set-role")
+@click.argument("name")
+@click.argument("role", type=ROLE)
+def users_set_role(name: str, role: str) -> None:
+    """Give user NAME the in-app ROLE."""
+    with _users() as (service, _):
+        user = service.set_role(_ctx(), name, Role.parse(role))
+    click.echo(f"{user.name} is now {user.role.label}.")
+
+
+@users.command("disable")
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="Enable the user again instead.")
+def users_disable(name: str, enable: bool) -> None:
+    """Stop user NAME from signing in (and end their sessions)."""
+    with _users() as (service, sessions):
+        user = service.set_disabled(_ctx(), name, not enable)
+        if not enable:
+            sessions.destroy_for_user(user.id)
+    click.echo(f"{user.name} is {'disabled' if user.disabled else 'enabled'}.")
+
+
+@users.command("reset-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+def users_reset_password(name: str, password_stdin: bool) -> None:
+    """Set a new password for user NAME (and end their sessions)."""
+    password = _password(password_stdin)
+    with _users() as (service, sessions):
+        user = service.reset_password(_ctx(), name, password)
+        sessions.destroy_for_user(user.id)
+    click.echo(f"New password set for {user.name}.")

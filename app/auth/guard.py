@@ -1,0 +1,142 @@
+"""The central access check, applied to every route of the app as a FastAPI dependency.
+
+It resolves the session cookie, sets `request.state.user` (read by the audit context and the
+page header) and refuses the request unless the route is public or the user's in-app role is
+enough (app.auth.permissions.required_role). Anonymous visitors are sent to the sign-in page
+(full-page GETs) or get a 401 (htmx asks the browser to go to sign-in via HX-Redirect).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
+
+from app.auth.permissions import Forbidden, Role, is_public, required_role
+from app.auth.sessions import SessionStore, SignedIn
+from app.auth.setup import SetupTokens
+from app.auth.throttle import SignInThrottle
+from app.auth.users import UsersService
+from app.services import Services
+from app.web.templating import Renderer, is_htmx
+
+COOKIE = "roledesk_session"
+HTTPS_COOKIE = "__Host-roledesk_session"
+
+
+@dataclass
+class Auth:
+    users: UsersService
+    sessions: SessionStore
+    throttle: SignInThrottle
+    setup: SetupTokens
+    https: bool  # ROLEDESK_HTTPS: browsers use HTTPS even if this hop is plain HTTP
+
+
+def build_auth(services: Services) -> Auth:
+    settings = services.settings
+    return Auth(
+        users=UsersService(services.db, services.audit_log),
+        sessions=SessionStore(
+            services.db,
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            max_age=timedelta(hours=settings.session_max_hours),
+        ),
+        throttle=SignInThrottle(services.db),
+        setup=SetupTokens(services.db),
+        https=settings.https,
+    )
+
+
+def get_auth(request: Request) -> Auth:
+    auth: Auth = request.app.state.auth
+    return auth
+
+
+def is_https(request: Request) -> bool:
+    return request.url.scheme == "https" or get_auth(request).https
+
+
+def session_cookie_name(request: Request) -> str:
+    """`__Host-` needs Secure, so the prefix is used exactly when the browser is on HTTPS."""
+    return HTTPS_COOKIE if is_https(request) else COOKIE
+
+
+def current_session(request: Request) -> SignedIn | None:
+    """The live session of this request (resolved once), also stored on request.state."""
+    if hasattr(request.state, "signed_in"):
+        found: SignedIn | None = request.state.signed_in
+        return found
+    token = request.cookies.get(session_cookie_name(request), "")
+    found = get_auth(request).sessions.resolve(token) if token else None
+    request.state.signed_in = found
+    request.state.user = found.user if found else None
+    request.state.csrf_hash = found.csrf_hash if found else None
+    return found
+
+
+class SignInRequired(Exception):
+    """No live session on a route that needs one."""
+
+
+def authorize(request: Request) -> None:
+    """App-wide dependency (plain def: the session lookup is a database read)."""
+    signed_in = current_session(request)
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):  # every FastAPI route is one; refuse if not
+        raise Forbidden(signed_in.user.role if signed_in else Role.VIEWER, Role.ADMIN)
+    if is_public(route):
+        return
+    if signed_in is None:
+        raise SignInRequired
+    needed = required_role(route, request.method)
+    if signed_in.user.role < needed:
+        raise Forbidden(signed_in.user.role, needed)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this site (no scheme, no //host, no backslash tricks)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/roles"
+    if value.startswith(("/sign-in", "/sign-out", "/setup")) or len(value) > 2000:
+        return "/roles"
+    return value
+
+
+def _return_path(request: Request) -> str:
+    if is_htmx(request):
+        # The page the user is on, not the fragment URL htmx asked for.
+        parts = urlsplit(request.headers.get("HX-Current-URL", ""))
+        return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+    query = request.url.query
+    return safe_next(request.url.path + (f"?{query}" if query else ""))
+
+
+def sign_in_url(request: Request) -> str:
+    return "/sign-in?" + urlencode({"next": _return_path(request)})
+
+
+def install_auth(app: FastAPI) -> None:
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
+        url = sign_in_url(request)
+        if request.method in ("GET", "HEAD") and not is_htmx(request):
+            return RedirectResponse(url, status_code=303)
+        renderer: Renderer = request.app.state.renderer
+        response = renderer.page(
+            request,
+            "errors/error.html",
+            {
+                "title": "Sign in",
+                "message": "You are not signed in (or your session has ended). Sign in again.",
+                "aws_error": None,
+            },
+            status_code=401,
+        )
+        if is_htmx(request):
+            response.headers["HX-Redirect"] = url
+        return response

@@ -1,0 +1,34 @@
+"""A TestClient on the real app, signed in as an admin through the sign-in form, so the
+benchmarks measure what a person gets (session check included)."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi.testclient import TestClient
+
+from app.audit.audited import AuditContext
+from app.auth.permissions import Role
+from app.main import create_app
+from app.services import Services
+from app.web.csrf import COOKIE
+
+
+def signed_in_client(services: Services) -> TestClient:
+    app = create_app(services)
+    password = secrets.token_urlsafe(16)
+    app.state.auth.users.add(AuditContext(actor="bench"), "bench", Role.ADMIN, password)
+    client = TestClient(app)
+    client.get("/sign-in")
+    response = client.post(
+        "/sign-in",
+        data={
+            "name": "bench",
+            "password": password,
+            "next": "/roles",
+            "csrf_token": client.cookies[COOKIE],
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return client

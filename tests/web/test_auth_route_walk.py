@@ -1,0 +1,189 @@
+"""Every registered route, for an anonymous visitor and each in-app role.
+
+The walk enumerates `app.routes`, so routes added later are covered without editing this
+file: each gets the answer its declaration (app.auth.permissions.required_role) calls for,
+and the routes whose expected role we know are pinned in EXPECTED so a wrong declaration
+fails too.
+"""
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import Mount
+
+from app.auth.permissions import Role, is_public, iter_routes, required_role
+from tests.conftest import csrf_token_for
+from tests.web.headers import check_headers
+
+# Pinned expectations for routes whose purpose we know: (method, path) -> role or "public".
+EXPECTED = {
+    ("GET", "/sign-in"): "public",
+    ("POST", "/sign-in"): "public",
+    ("POST", "/sign-out"): "public",
+    ("GET", "/setup"): "public",
+    ("POST", "/setup"): "public",
+    ("GET", "/healthz"): "public",
+    ("GET", "/roles"): Role.VIEWER,
+    ("GET", "/roles/{name}"): Role.VIEWER,
+    ("GET", "/roles/last-activity"): Role.VIEWER,
+    ("GET", "/policy"): Role.VIEWER,
+    ("GET", "/"): Role.VIEWER,
+    ("GET", "/favicon.ico"): Role.VIEWER,
+    ("POST", "/roles/refresh"): Role.OPERATOR,
+    ("GET", "/users"): Role.ADMIN,
+    ("POST", "/users"): Role.ADMIN,
+    ("POST", "/users/{name}/role"): Role.ADMIN,
+    ("POST", "/users/{name}/disable"): Role.ADMIN,
+    ("POST", "/users/{name}/enable"): Role.ADMIN,
+    ("POST", "/users/{name}/password"): Role.ADMIN,
+}
+# Sample values for path parameters; anything else gets "x".
+SAMPLE_PARAMS = {"name": "web-app-ec2"}
+IDENTITIES = (None, Role.VIEWER, Role.OPERATOR, Role.ADMIN)
+
+
+def endpoints(app):
+    found = []
+    for route in iter_routes(app.routes):
+        if isinstance(route, Mount):
+            assert route.path == "/static", f"unexpected mount {route.path}: decide its access"
+            continue
+        assert isinstance(route, APIRoute), f"{route!r} is not an APIRoute: no access check"
+        for method in sorted(route.methods - {"HEAD"}):
+            found.append((route, method))
+    # Signing out ends the walking clients' sessions: do it last.
+    return sorted(found, key=lambda rm: rm[0].path == "/sign-out")
+
+
+def concrete(path):
+    return re.sub(r"{(\w+)(:\w+)?}", lambda m: SAMPLE_PARAMS.get(m.group(1), "x"), path)
+
+
+def expected_for(route, method):
+    pinned = EXPECTED.get((method, route.path))
+    declared = "public" if is_public(route) else required_role(route, method)
+    if pinned is not None:
+        assert declared == pinned, f"{method} {route.path} declares {declared}, not {pinned}"
+    return declared
+
+
+def call(client, method, url, *, htmx=False):
+    headers = (
+        {"HX-Request": "true", "HX-Current-URL": "http://testserver/roles?q=a"} if htmx else {}
+    )
+    data = None
+    if method not in ("GET", "HEAD"):
+        headers["X-CSRF-Token"] = csrf_token_for(client)
+        data = {}
+    return client.request(method, url, headers=headers, data=data, follow_redirects=False)
+
+
+def refused_by_guard(response):
+    """The central access check's answers (public routes may still refuse for their own
+    reasons, e.g. an invalid setup link)."""
+    location = response.headers.get("location", "")
+    return (
+        (response.status_code == 303 and location.startswith("/sign-in?next="))
+        or (response.status_code == 401 and "You are not signed in" in response.text)
+        or (response.status_code == 403 and "Your RoleDesk role" in response.text)
+    )
+
+
+def test_every_route_answers_each_identity_as_declared(web_app, client_as, anonymous_client):
+    clients = {None: anonymous_client}
+    for role in IDENTITIES[1:]:
+        clients[role] = client_as(role.label)
+    routes = endpoints(web_app)
+    assert len(routes) >= len(EXPECTED)
+    assert {(m, r.path) for r, m in routes} >= set(EXPECTED)
+    for route, method in routes:
+        needed = expected_for(route, method)
+        url = concrete(route.path)
+        for identity in IDENTITIES:
+            response = call(clients[identity], method, url)
+            where = f"{method} {url} as {identity.label if identity else 'anonymous'}"
+            check_headers(response)  # every answer of every route, refusals included
+            assert response.headers["cache-control"] == "no-store", where
+            if needed == "public":
+                assert not refused_by_guard(response), where
+            elif identity is not None and identity >= needed:
+                assert response.status_code not in (401, 403), (where, response.text[:300])
+            elif identity is None and method == "GET":
+                assert response.status_code == 303, where
+                assert response.headers["location"].startswith("/sign-in?next="), where
+            elif identity is None:
+                assert response.status_code == 401, where
+            else:
+                assert response.status_code == 403, where
+                assert f"needs {needed.label}" in response.text, where
+
+
+def test_htmx_requests_from_anonymous_get_401_and_hx_redirect(web_app, anonymous_client):
+    for route, method in endpoints(web_app):
+        if expected_for(route, method) == "public":
+            continue
+        response = call(anonymous_client, method, concrete(route.path), htmx=True)
+        assert response.status_code == 401, (method, route.path)
+        assert response.headers["HX-Redirect"] == "/sign-in?next=%2Froles%3Fq%3Da"
+
+
+def test_anonymous_redirect_keeps_the_page_asked_for(anonymous_client):
+    response = anonymous_client.get("/roles?q=ec2&page=1", follow_redirects=False)
+    assert response.headers["location"] == "/sign-in?next=%2Froles%3Fq%3Dec2%26page%3D1"
+
+
+def test_forbidden_page_explains_and_shows_nothing_private(client_as):
+    viewer = client_as("viewer")
+    response = viewer.get("/users")
+    assert response.status_code == 403
+    assert "Your RoleDesk role (viewer) does not allow this; it needs admin." in response.text
+    assert "operator-user" not in response.text and "/users/" not in response.text
+
+
+def test_admin_only_routes_refuse_operator_before_any_change(client_as, web_app):
+    operator = client_as("operator")
+    client_as("viewer")
+    token = csrf_token_for(operator)
+    response = operator.post("/users/viewer-user/role", data={"role": "admin", "csrf_token": token})
+    assert response.status_code == 403
+    assert web_app.state.auth.users.get("viewer-user").role is Role.VIEWER
+
+
+@pytest.mark.parametrize("path", ["/roles", "/users", "/roles/web-app-ec2"])
+def test_unknown_or_forged_session_cookie_is_anonymous(anonymous_client, path):
+    anonymous_client.cookies.set("roledesk_session", "forged-" + "a" * 40)
+    response = anonymous_client.get(path, follow_redirects=False)
+    assert response.status_code == 303
+
+
+def test_routes_added_later_are_protected_by_default(web_app, client_as, anonymous_client):
+    """What other features' routes get without declaring anything (and with require)."""
+    from fastapi import APIRouter, Depends
+
+    from app.auth.permissions import require
+    from app.web.deps import AuditContextDep
+
+    router = APIRouter()
+
+    @router.get("/later/read")
+    def later_read(ctx: AuditContextDep) -> dict:
+        return {"actor": ctx.actor}
+
+    @router.post("/later/change")
+    def later_change() -> dict:
+        return {"changed": True}
+
+    @router.post("/later/destroy", dependencies=[Depends(require(Role.ADMIN))])
+    def later_destroy() -> dict:
+        return {"destroyed": True}
+
+    web_app.include_router(router)
+    viewer, operator, admin = (client_as(r) for r in ("viewer", "operator", "admin"))
+    assert anonymous_client.get("/later/read", follow_redirects=False).status_code == 303
+    assert viewer.get("/later/read").json() == {"actor": "viewer-user"}  # audit actor
+    for client, change, destroy in ((viewer, 403, 403), (operator, 200, 403), (admin, 200, 200)):
+        token = {"X-CSRF-Token": csrf_token_for(client)}
+        assert client.post("/later/change", headers=token).status_code == change
+        assert client.post("/later/destroy", headers=token).status_code == destroy
+    assert call(anonymous_client, "POST", "/later/change").status_code == 401
