@@ -14,11 +14,14 @@ from app.services import Services
 from app.web.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
 from app.web.errors import install_error_handlers
 from app.web.templating import Renderer, make_environment
+from app.wizard.permissions_routes import router as wizard_permissions_router
+from app.wizard.routes import router as wizard_router
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 NAVIGATION: list[tuple[str, str]] = [
     ("Roles", "/roles"),
+    ("Create role", "/create-role"),
 ]
 
 
@@ -51,6 +54,8 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(CsrfCookieMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(roles_router)
+    app.include_router(wizard_router)
+    app.include_router(wizard_permissions_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
