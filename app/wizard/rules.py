@@ -35,6 +35,8 @@ class Rule:
             if required and self.min_len > 0:
                 return f"Enter the {self.label}."
             return None
+        if self.min_len == self.max_len and len(value) != self.max_len:
+            return f"The {self.label} must be exactly {self.hint}."
         if len(value) < self.min_len:
             return f"The {self.label} must be at least {self.min_len} characters."
         if len(value) > self.max_len:
