@@ -127,7 +127,11 @@ class DraftStore:
         with self._db.session() as session:
             result = session.execute(
                 update(RoleDraft)
-                .where(RoleDraft.id == draft_id, RoleDraft.status.in_(RESUMABLE))
+                .where(
+                    RoleDraft.id == draft_id,
+                    RoleDraft.status.in_(RESUMABLE),
+                    RoleDraft.expires_at > self._now(),
+                )
                 .values(
                     status="creating",
                     operation_id=operation_id,
