@@ -48,8 +48,9 @@ def running_app() -> Iterator[tuple[Services, TestClient, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         migrate.upgrade(url)
-        services = build_services(Settings(database_url=url, mode="sandbox"),
-                                  sandbox_endpoint=endpoint)
+        services = build_services(
+            Settings(database_url=url, mode="sandbox"), sandbox_endpoint=endpoint
+        )
         seed(services)
         try:
             with TestClient(ServerTimer(create_app(services))) as client:

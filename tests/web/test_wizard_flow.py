@@ -272,3 +272,24 @@ def test_invalid_inline_policy_422_with_line_and_column(client):
     assert response.status_code == 422
     error = soup(response).select_one("#error-inline_policy").text
     assert "Line 3" in error and "Principal" in error
+
+
+def test_user_text_is_escaped_everywhere_it_is_echoed(client):
+    payload = '</textarea><script>alert("x")</script>'
+    draft = start(client)
+    response = fill_trust(client, draft, {"entity_type": "custom", "custom_policy": payload})
+    assert response.status_code == 422 and "<script>alert" not in response.text
+    post(
+        client,
+        f"/create-role/{draft}/permissions",
+        {"inline_name": '"><script>x</script>', "inline_policy": payload},
+    )
+    page = client.get(f"/create-role/{draft}/permissions")
+    assert "<script>x" not in page.text and "<script>alert" not in page.text
+    post(
+        client,
+        f"/create-role/{draft}/review",
+        {"name": "<b>bold</b>", "tag_key": "<i>k</i>", "tag_value": "v", "nav": "save"},
+    )
+    review = client.get(f"/create-role/{draft}/review")
+    assert "<b>bold</b>" not in review.text and "<i>k</i>" not in review.text
