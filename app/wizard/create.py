@@ -75,7 +75,8 @@ class CreateOutcome:
 
 
 def preflight(services: Services, plan: CreatePlan, quotas: Quotas) -> dict[str, str]:
-    """Field errors found by asking AWS (reads only): name taken, quotas exceeded."""
+    """Field errors found by asking AWS (reads only): name taken (role, or for EC2 roles the
+    instance profile), quotas exceeded."""
     errors: dict[str, str] = {}
     wanted = plan.name.lower()
     for role in services.iam.list_roles():
@@ -85,6 +86,16 @@ def preflight(services: Services, plan: CreatePlan, quotas: Quotas) -> dict[str,
                 "of case. Choose another name."
             )
             break
+    if plan.instance_profile and "name" not in errors:
+        try:
+            services.iam.get_instance_profile(plan.name)
+        except NotFound:
+            pass
+        else:
+            errors["name"] = (
+                f"An instance profile named {plan.name} already exists; an EC2 role gets an "
+                "instance profile of its own name. Choose another name."
+            )
     if len(plan.policy_arns) > quotas.attached_policies:
         errors["policies"] = (
             f"{len(plan.policy_arns)} managed policies chosen; the account allows "

@@ -8,6 +8,7 @@ without JavaScript, and htmx adds the live trust-policy preview.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -54,6 +55,7 @@ TRUST_DEFAULTS = {
     "web_provider": "cognito",
 }
 MAX_TAG_ROWS = 50
+STALE_AFTER = timedelta(minutes=10)
 
 
 def _editable(draft: Draft) -> Response | None:
@@ -313,8 +315,10 @@ def done_page(request: Request, draft_id: str, wizard: WizardDep, render: Render
     if draft.status == "draft":
         return Response(status_code=303, headers={"Location": step_url(draft.id, "review")})
     summary = draft.step("summary")
+    # A run that has not finished for this long was cut short (the server stopped mid-run).
+    stale = draft.status == "creating" and datetime.now(UTC) - draft.updated_at > STALE_AFTER
     return render.page(
         request,
         "wizard/done.html",
-        {"draft": draft, "summary": summary, "failure": draft.failure or {}},
+        {"draft": draft, "summary": summary, "failure": draft.failure or {}, "stale": stale},
     )

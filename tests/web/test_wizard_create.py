@@ -357,3 +357,34 @@ def test_journey_per_type_lands_the_exact_trust_policy(client, seeded):
         statement = seeded.iam.get_role(name).trust_policy["Statement"][0]
         for key, value in expected.items():
             assert statement[key] == value, (name, key)
+
+
+def test_existing_instance_profile_of_the_same_name_is_refused_before_create(client, seeded):
+    from app.audit.audited import AuditContext, Change
+
+    seeded.audited.call(
+        AuditContext(actor="t"),
+        Change("profile"),
+        seeded.iam.create_instance_profile,
+        name="lonely-profile",
+    )
+    draft = start(client)
+    fill_trust(client, draft, {"entity_type": "service", "service": "ec2.amazonaws.com"})
+    post(client, f"/create-role/{draft}/permissions", {"nav": "next"})
+    response = create(client, draft, details("lonely-profile"))
+    assert response.status_code == 422
+    assert "instance profile named lonely-profile" in soup(response).select_one("#error-name").text
+    assert not role_exists(seeded, "lonely-profile")
+
+
+def test_done_page_while_creating_and_when_the_run_was_cut_short(client, services):
+    store = DraftStore(services.db)
+    draft = start(client)
+    assert store.claim(draft, "op-1")
+    page = client.get(f"/create-role/{draft}/done")
+    assert "Creating the role" in page.text and 'http-equiv="refresh"' in page.text
+    late = DraftStore(services.db, clock=lambda: datetime.now(UTC) - timedelta(minutes=11))
+    other = start(client)
+    assert late.claim(other, "op-2")
+    stale = client.get(f"/create-role/{other}/done")
+    assert "probably stopped" in stale.text and 'http-equiv="refresh"' not in stale.text
