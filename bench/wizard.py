@@ -49,9 +49,14 @@ class Boto3Timer:
             self.calls += 1
 
 
-def one_run(client: Any, token: str, name: str, before_create: Any = None) -> None:
-    def post(url: str, **data: str) -> Any:
-        response = client.post(url, data={"csrf_token": token, **data})
+def one_run(
+    client: Any, token: str, name: str, before_create: Any = None, htmx: bool = False
+) -> None:
+    """One wizard run. With `htmx`, the "Add" clicks are htmx requests answered with the
+    step's body (as in a browser with JavaScript); otherwise post/redirect/get pages."""
+
+    def post(url: str, headers: dict[str, str] | None = None, **data: str) -> Any:
+        response = client.post(url, data={"csrf_token": token, **data}, headers=headers)
         assert response.status_code == 200, (url, response.status_code)
         return response
 
@@ -60,7 +65,7 @@ def one_run(client: Any, token: str, name: str, before_create: Any = None) -> No
     base = f"/create-role/{draft}"
     post(f"{base}/trust", entity_type="service", service="ec2.amazonaws.com", nav="next")
     for arn in POLICIES:
-        post(f"{base}/permissions", add=arn)
+        post(f"{base}/permissions", headers={"HX-Request": "true"} if htmx else None, add=arn)
     post(f"{base}/permissions", nav="next")
     if before_create is not None:
         before_create()
@@ -69,6 +74,16 @@ def one_run(client: Any, token: str, name: str, before_create: Any = None) -> No
 
 
 def main(runs: int = 8) -> None:
+    for htmx in (False, True):
+        print(
+            "Add clicks as htmx requests (JavaScript on):"
+            if htmx
+            else "Plain forms (JavaScript off):"
+        )
+        measure(runs, htmx)
+
+
+def measure(runs: int, htmx: bool) -> None:
     with running_app() as (services, client, token):
         timer = Boto3Timer()
         iam = services.clients.client("iam")
@@ -85,7 +100,7 @@ def main(runs: int = 8) -> None:
             def before_create(mark: dict[str, float] = mark) -> None:
                 mark.update(server=server.total, boto=timer.total)
 
-            one_run(client, token, f"bench-role-{index}", before_create)
+            one_run(client, token, f"bench-{int(htmx)}-{index}", before_create, htmx)
             results.append((server.total, timer.total, timer.calls, server.requests))
             create_ratios.append((server.total - mark["server"]) / (timer.total - mark["boto"]))
         for index, (total, boto, calls, requests) in enumerate(results):

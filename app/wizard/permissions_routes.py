@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.services import Services
 from app.web.deps import RendererDep, ServicesDep
-from app.web.templating import Renderer, is_htmx, redirect_after_post
+from app.web.templating import Renderer, is_htmx, is_partial, redirect_after_post
 from app.wizard import catalog, rules
 from app.wizard.policies import KINDS
 from app.wizard.service import Wizard
@@ -56,6 +56,7 @@ def _page(
     errors: dict[str, str] | None = None,
     status: int = 200,
     values: dict[str, Any] | None = None,
+    block: str = "policy_results",
 ) -> Response:
     values = values if values is not None else draft.step("permissions")
     selected_arns = [a for a in values.get("policies", []) if isinstance(a, str)]
@@ -93,9 +94,7 @@ def _page(
         ),
         "rules": rules,
     }
-    return render.page(
-        request, "wizard/permissions.html", context, block="policy_results", status_code=status
-    )
+    return render.page(request, "wizard/permissions.html", context, block=block, status_code=status)
 
 
 @router.get("/{draft_id}/permissions", response_class=HTMLResponse)
@@ -195,4 +194,17 @@ def save_permissions(
                 status=422,
             )
         return redirect_after_post(request, step_url(draft.id, "review"))
+    if is_partial(request):  # htmx "Add"/"Remove": swap the form's body, no redirect
+        draft = load_draft(wizard, request, draft_id)
+        return _page(
+            request,
+            render,
+            services,
+            wizard,
+            draft,
+            q=q,
+            kind=kind,
+            page=page,
+            block="permissions_body",
+        )
     return redirect_after_post(request, _search_url(draft.id, q, kind, page) + "#chosen")

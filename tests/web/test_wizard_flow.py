@@ -293,3 +293,28 @@ def test_user_text_is_escaped_everywhere_it_is_echoed(client):
     )
     review = client.get(f"/create-role/{draft}/review")
     assert "<b>bold</b>" not in review.text and "<i>k</i>" not in review.text
+
+
+def test_htmx_add_and_remove_swap_the_step_without_a_redirect(client):
+    draft = start(client)
+    fill_trust(client, draft, {"entity_type": "service", "service": "lambda.amazonaws.com"})
+    response = post(
+        client,
+        f"/create-role/{draft}/permissions",
+        {"add": S3_READ, "q": "S3Read", "inline_policy": "", "inline_name": ""},
+        headers={"HX-Request": "true"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 200 and "<html" not in response.text
+    body = soup(response)
+    assert [li.code.text for li in body.select("#chosen li")] == ["AmazonS3ReadOnlyAccess"]
+    assert body.select_one("#policy-search") is None  # only the form's body is swapped
+    assert body.select_one('input[name="q"]')["value"] == "S3Read"  # search kept
+    removed = post(
+        client,
+        f"/create-role/{draft}/permissions",
+        {"remove": S3_READ},
+        headers={"HX-Request": "true"},
+        follow_redirects=False,
+    )
+    assert soup(removed).select("#chosen li") == []
