@@ -11,12 +11,14 @@ deleted when the Create role page is opened.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.wizard.models import RoleDraft
@@ -71,6 +73,17 @@ class DraftStore:
         self._db = db
         self._now = clock or (lambda: datetime.now(UTC))
 
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A write transaction. On SQLite it takes the write lock up front (BEGIN IMMEDIATE,
+        waiting up to the busy timeout): a deferred transaction that read first cannot upgrade
+        to a write after another connection wrote, and fails with "database is locked"."""
+        options = {"sqlite_immediate": True} if self._db.is_sqlite else {}
+        with self._db.sessions() as session:
+            session.connection(execution_options=options)
+            yield session
+            session.commit()
+
     def create(self, actor: str) -> Draft:
         now = self._now()
         row = RoleDraft(
@@ -82,7 +95,7 @@ class DraftStore:
             data={},
             status="draft",
         )
-        with self._db.session() as session:
+        with self._writing() as session:
             session.add(row)
         return _draft(row)
 
@@ -113,8 +126,8 @@ class DraftStore:
     def save_step(self, draft_id: str, step: str, values: dict[str, Any]) -> bool:
         """Store one step's values; False when the draft is no longer editable."""
         now = self._now()
-        with self._db.session() as session:
-            row = session.get(RoleDraft, draft_id)
+        with self._writing() as session:
+            row = session.get(RoleDraft, draft_id, with_for_update=True)
             if row is None or row.status not in RESUMABLE:
                 return False
             row.data = {**(row.data or {}), step: values}
@@ -124,7 +137,7 @@ class DraftStore:
 
     def claim(self, draft_id: str, operation_id: str) -> bool:
         """Atomically move a draft to `creating`; True for exactly one caller."""
-        with self._db.session() as session:
+        with self._writing() as session:
             result = session.execute(
                 update(RoleDraft)
                 .where(
@@ -151,8 +164,8 @@ class DraftStore:
         summary: dict[str, Any] | None = None,
     ) -> None:
         """Record the run's result; `summary` (CLI commands etc.) is kept in the data."""
-        with self._db.session() as session:
-            row = session.get(RoleDraft, draft_id)
+        with self._writing() as session:
+            row = session.get(RoleDraft, draft_id, with_for_update=True)
             if row is None or row.status != "creating":
                 return
             row.status = "failed" if failure else "created"
@@ -163,7 +176,7 @@ class DraftStore:
 
     def purge_expired(self) -> int:
         """Delete resumable drafts past their expiry; returns how many."""
-        with self._db.session() as session:
+        with self._writing() as session:
             result = session.execute(
                 delete(RoleDraft)
                 .where(RoleDraft.status.in_(RESUMABLE), RoleDraft.expires_at <= self._now())

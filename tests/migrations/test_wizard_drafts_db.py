@@ -58,3 +58,27 @@ def test_steps_saved_and_finish_records_result(store):
     done = store.get(draft.id)
     assert done.status == "created" and done.role_arn == "arn:aws:iam::1:role/r"
     assert store.resumable("alice") == [] and not store.claim(draft.id, "op-3")
+
+
+def test_concurrent_step_saves_do_not_fail(store):
+    """Two tabs saving the same draft at once: on SQLite a deferred transaction that read
+    first could not take the write lock ("database is locked"); writes start IMMEDIATE."""
+    draft = store.create("alice")
+    barrier = threading.Barrier(6)
+    results, errors = [], []
+
+    def save(n):
+        barrier.wait()
+        try:
+            for i in range(5):
+                store.get(draft.id)
+                results.append(store.save_step(draft.id, "details", {"name": f"r{n}-{i}"}))
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and results == [True] * 30
