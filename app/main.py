@@ -22,11 +22,14 @@ from app.web.errors import install_error_handlers
 from app.web.headers import SecurityHeadersMiddleware
 from app.web.templating import Renderer, make_environment
 from app.web.timing import ServerTimingMiddleware
+from app.wizard.permissions_routes import router as wizard_permissions_router
+from app.wizard.routes import router as wizard_router
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 NAVIGATION: list[tuple[str, str]] = [
     ("Roles", "/roles"),
+    ("Create role", "/create-role"),
     ("EC2 instances", "/instances"),
 ]
 
@@ -70,6 +73,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(users_router)
     app.include_router(roles_router)
     app.include_router(instances_router)
+    app.include_router(wizard_router)
+    app.include_router(wizard_permissions_router)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[Depends(PUBLIC)])
     def healthz() -> PlainTextResponse:

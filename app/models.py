@@ -54,3 +54,8 @@ class AuditEvent(Base):
         Index("ix_audit_events_target_seq", "target", "seq"),
         Index("ix_audit_events_actor_seq", "actor", "seq"),
     )
+
+
+from app.wizard.models import RoleDraft  # noqa: E402  (registers the wizard's table)
+
+__all__ = ["AuditEvent", "RoleDraft"]

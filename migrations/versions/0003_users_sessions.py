@@ -2,8 +2,8 @@
 
 Session ids and setup tokens are stored as SHA-256 hashes only.
 
-Revision ID: 0005_users_sessions
-Revises: 0001_audit
+Revision ID: 0003_users_sessions
+Revises: 0002_role_drafts
 Create Date: 2026-11-28 04:11:38.806925
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_users_sessions"
-down_revision: str | None = "0001_audit"
+revision: str = "0003_users_sessions"
+down_revision: str | None = "0002_role_drafts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""The create-role wizard (issue 3): trusted entity, permissions, name and review, create."""

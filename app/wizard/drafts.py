@@ -1,0 +1,185 @@
+"""Drafts of the create-role wizard, kept in the database.
+
+Each step saves its raw form values into the draft; nothing is trusted from the draft at
+create time (everything is validated again). Claiming a draft for creation is one atomic
+`UPDATE ... SET status='creating' WHERE id=? AND status IN ('draft','failed')`: whichever
+request (tab, click, worker process) changes the row wins; the others see zero rows changed.
+Drafts expire 7 days after their last change; expired drafts are not resumable and are
+deleted when the Create role page is opened.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.wizard.models import RoleDraft
+
+LIFETIME = timedelta(days=7)
+RESUMABLE = ("draft", "failed")
+
+
+@dataclass(frozen=True)
+class Draft:
+    id: str
+    actor: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    data: dict[str, Any]
+    status: str
+    operation_id: str | None
+    role_arn: str | None
+    failure: dict[str, Any] | None
+
+    def step(self, name: str) -> dict[str, Any]:
+        value = self.data.get(name)
+        return dict(value) if isinstance(value, dict) else {}
+
+    @property
+    def role_name(self) -> str:
+        return str(self.step("details").get("name", "")) or "(no name yet)"
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _draft(row: RoleDraft) -> Draft:
+    return Draft(
+        id=row.id,
+        actor=row.actor,
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
+        expires_at=_utc(row.expires_at),
+        data=dict(row.data or {}),
+        status=row.status,
+        operation_id=row.operation_id,
+        role_arn=row.role_arn,
+        failure=row.failure,
+    )
+
+
+class DraftStore:
+    def __init__(self, db: Database, clock: Callable[[], datetime] | None = None) -> None:
+        self._db = db
+        self._now = clock or (lambda: datetime.now(UTC))
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A write transaction. On SQLite it takes the write lock up front (BEGIN IMMEDIATE,
+        waiting up to the busy timeout): a deferred transaction that read first cannot upgrade
+        to a write after another connection wrote, and fails with "database is locked"."""
+        options = {"sqlite_immediate": True} if self._db.is_sqlite else {}
+        with self._db.sessions() as session:
+            session.connection(execution_options=options)
+            yield session
+            session.commit()
+
+    def create(self, actor: str) -> Draft:
+        now = self._now()
+        row = RoleDraft(
+            id=str(uuid.uuid4()),
+            actor=actor,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + LIFETIME,
+            data={},
+            status="draft",
+        )
+        with self._writing() as session:
+            session.add(row)
+        return _draft(row)
+
+    def get(self, draft_id: str) -> Draft | None:
+        """The draft, or None when unknown or expired (created ones never expire from view)."""
+        with self._db.session() as session:
+            row = session.get(RoleDraft, draft_id)
+            if row is None:
+                return None
+            draft = _draft(row)
+        if draft.status in RESUMABLE and draft.expires_at <= self._now():
+            return None
+        return draft
+
+    def resumable(self, actor: str) -> list[Draft]:
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(RoleDraft)
+                .where(
+                    RoleDraft.actor == actor,
+                    RoleDraft.status.in_(RESUMABLE),
+                    RoleDraft.expires_at > self._now(),
+                )
+                .order_by(RoleDraft.updated_at.desc())
+            ).all()
+            return [_draft(r) for r in rows]
+
+    def save_step(self, draft_id: str, step: str, values: dict[str, Any]) -> bool:
+        """Store one step's values; False when the draft is no longer editable."""
+        now = self._now()
+        with self._writing() as session:
+            row = session.get(RoleDraft, draft_id, with_for_update=True)
+            if row is None or row.status not in RESUMABLE:
+                return False
+            row.data = {**(row.data or {}), step: values}
+            row.updated_at = now
+            row.expires_at = now + LIFETIME
+        return True
+
+    def claim(self, draft_id: str, operation_id: str) -> bool:
+        """Atomically move a draft to `creating`; True for exactly one caller."""
+        with self._writing() as session:
+            result = session.execute(
+                update(RoleDraft)
+                .where(
+                    RoleDraft.id == draft_id,
+                    RoleDraft.status.in_(RESUMABLE),
+                    RoleDraft.expires_at > self._now(),
+                )
+                .values(
+                    status="creating",
+                    operation_id=operation_id,
+                    failure=None,
+                    updated_at=self._now(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return int(getattr(result, "rowcount", 0)) == 1
+
+    def finish(
+        self,
+        draft_id: str,
+        *,
+        role_arn: str | None = None,
+        failure: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the run's result; `summary` (CLI commands etc.) is kept in the data."""
+        with self._writing() as session:
+            row = session.get(RoleDraft, draft_id, with_for_update=True)
+            if row is None or row.status != "creating":
+                return
+            row.status = "failed" if failure else "created"
+            row.role_arn = role_arn
+            row.failure = failure
+            row.data = {**(row.data or {}), "summary": summary or {}}
+            row.updated_at = self._now()
+
+    def purge_expired(self) -> int:
+        """Delete resumable drafts past their expiry; returns how many."""
+        with self._writing() as session:
+            result = session.execute(
+                delete(RoleDraft)
+                .where(RoleDraft.status.in_(RESUMABLE), RoleDraft.expires_at <= self._now())
+                .execution_options(synchronize_session=False)
+            )
+            return int(getattr(result, "rowcount", 0))

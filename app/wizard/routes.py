@@ -1,0 +1,324 @@
+"""The create-role wizard's pages: start, step 1 (trusted entity), step 3 (name, review),
+create and done. Step 2 is in `permissions_routes`.
+
+Each step has its own URL and saves into the draft; plain forms with post/redirect/get work
+without JavaScript, and htmx adds the live trust-policy preview.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
+from app.web.templating import Renderer, redirect_after_post
+from app.wizard import catalog, rules, trust
+from app.wizard.create import RoleCreator, preflight
+from app.wizard.drafts import RESUMABLE, Draft
+from app.wizard.review import cli_commands, permission_warnings, trust_warnings
+from app.wizard.service import Wizard
+from app.wizard.steps import DraftCheck
+from app.wizard.web import FormDep, FormValues, WizardDep, load_draft, step_url
+
+router = APIRouter(prefix="/create-role")
+
+TRUST_FIELDS = (
+    "entity_type",
+    "service",
+    "account_choice",
+    "account_id",
+    "require_external_id",
+    "external_id",
+    "require_mfa",
+    "web_provider",
+    "audience",
+    "cognito_amr",
+    "github_org",
+    "github_repo",
+    "github_branch",
+    "saml_provider",
+    "saml_access",
+    "saml_attribute",
+    "saml_value",
+    "custom_policy",
+)
+TRUST_DEFAULTS = {
+    "entity_type": "service",
+    "account_choice": "this",
+    "cognito_amr": "authenticated",
+    "saml_access": "console",
+    "custom_policy": trust.CUSTOM_TEMPLATE,
+    "web_provider": "cognito",
+}
+MAX_TAG_ROWS = 50
+STALE_AFTER = timedelta(minutes=10)
+
+
+def _editable(draft: Draft) -> Response | None:
+    """Steps of a draft being (or already) created lead to its done page."""
+    if draft.status in RESUMABLE:
+        return None
+    return Response(status_code=303, headers={"Location": step_url(draft.id, "done")})
+
+
+@router.get("", response_class=HTMLResponse)
+def start_page(request: Request, wizard: WizardDep, render: RendererDep) -> Response:
+    wizard.drafts.purge_expired()
+    drafts = wizard.drafts.resumable(actor_name(request))
+    return render.page(request, "wizard/start.html", {"drafts": drafts})
+
+
+@router.post("")
+def start_draft(request: Request, wizard: WizardDep) -> Response:
+    draft = wizard.drafts.create(actor_name(request))
+    return redirect_after_post(request, step_url(draft.id, "trust"))
+
+
+# Step 1 -------------------------------------------------------------------------------------
+
+
+def _trust_values(form: FormValues) -> dict[str, str]:
+    return {name: form.get(name) for name in TRUST_FIELDS}
+
+
+def _trust_page(
+    request: Request,
+    render: Renderer,
+    wizard: Wizard,
+    draft: Draft,
+    values: dict[str, str],
+    *,
+    show_errors: bool,
+    status: int = 200,
+    block: str | None = "wizard_step",
+) -> Response:
+    providers = wizard.providers()
+    result = trust.build_trust(values, providers, size_quota=wizard.quotas().trust_policy_size)
+    service = values.get("service", "").strip()
+    context = {
+        "draft": draft,
+        "step": "trust",
+        "values": values,
+        "result": result,
+        "errors": result.errors if show_errors else {},
+        "providers": providers,
+        "entity_types": trust.ENTITY_TYPES,
+        "web_providers": trust.WEB_PROVIDERS,
+        "github_host": trust.GITHUB_HOST,
+        "catalogue": catalog.CATALOGUE,
+        "use_cases": catalog.use_cases_for(service),
+        "rules": rules,
+    }
+    return render.page(request, "wizard/trust.html", context, block=block, status_code=status)
+
+
+@router.get("/{draft_id}/trust", response_class=HTMLResponse)
+def trust_step(request: Request, draft_id: str, wizard: WizardDep, render: RendererDep) -> Response:
+    draft = load_draft(wizard, request, draft_id)
+    if (redirect := _editable(draft)) is not None:
+        return redirect
+    saved = draft.step("trust")
+    values = {**TRUST_DEFAULTS, **saved}
+    return _trust_page(request, render, wizard, draft, values, show_errors=bool(saved))
+
+
+@router.post("/{draft_id}/trust", response_class=HTMLResponse)
+def save_trust(
+    request: Request, draft_id: str, form: FormDep, wizard: WizardDep, render: RendererDep
+) -> Response:
+    draft = load_draft(wizard, request, draft_id)
+    if (redirect := _editable(draft)) is not None:
+        return redirect
+    values = _trust_values(form)
+    wizard.drafts.save_step(draft.id, "trust", values)
+    result = trust.build_trust(
+        values, wizard.providers(), size_quota=wizard.quotas().trust_policy_size
+    )
+    if result.errors:
+        return _trust_page(
+            request, render, wizard, draft, values, show_errors=True, status=422, block=None
+        )
+    if form.get("nav") == "next":
+        return redirect_after_post(request, step_url(draft.id, "permissions"))
+    return _trust_page(request, render, wizard, draft, values, show_errors=True, block=None)
+
+
+@router.post("/{draft_id}/trust/preview", response_class=HTMLResponse)
+def preview_trust(
+    request: Request, draft_id: str, form: FormDep, wizard: WizardDep, render: RendererDep
+) -> Response:
+    """The live preview (htmx): the trust policy for the fields as they are, unsaved."""
+    draft = load_draft(wizard, request, draft_id)
+    return _trust_page(
+        request, render, wizard, draft, _trust_values(form), show_errors=True, block="trust_preview"
+    )
+
+
+# Step 3 -------------------------------------------------------------------------------------
+
+
+def _details_values(form: FormValues) -> dict[str, Any]:
+    keys, values = form.all("tag_key"), form.all("tag_value")
+    tags = [[k, v] for k, v in zip(keys, values, strict=False)][: MAX_TAG_ROWS + 5]
+    return {
+        "name": form.get("name").strip(),
+        "path": form.get("path", "/").strip() or "/",
+        "description": form.get("description"),
+        "max_session_hours": form.get("max_session_hours", "1").strip(),
+        "tags": tags,
+    }
+
+
+def _review_context(wizard: Wizard, draft: Draft, check: DraftCheck) -> dict[str, Any]:
+    account = wizard.services.identity.account
+    names = [p.name for p in check.permissions.policies]
+    warnings = trust_warnings(check.trust.policy, account) + permission_warnings(
+        names, check.permissions.inline_document
+    )
+    details = draft.step("details")
+    return {
+        "draft": draft,
+        "step": "review",
+        "check": check,
+        "details": {
+            "path": "/",
+            "max_session_hours": "1",
+            "name": "",
+            "description": "",
+            **details,
+        },
+        "warnings": warnings + check.trust.warnings,
+        "trust_json": check.trust.json,
+        "inline_json": (
+            json.dumps(check.permissions.inline_document, indent=4)
+            if check.permissions.inline_document
+            else ""
+        ),
+        "rules": rules,
+        "is_ec2": check.plan.instance_profile if check.plan else False,
+    }
+
+
+def _review_page(
+    request: Request,
+    render: Renderer,
+    wizard: Wizard,
+    draft: Draft,
+    *,
+    errors: dict[str, str],
+    status: int = 200,
+    extra_rows: int = 1,
+) -> Response:
+    check = wizard.check(draft.data)
+    context = _review_context(wizard, draft, check)
+    saved_tags = [t for t in context["details"].get("tags", []) if t and (t[0] or t[1])]
+    context.update(
+        errors={**check.details.errors, **errors} if draft.step("details") else errors,
+        tag_errors=check.details.tag_errors if draft.step("details") else {},
+        tag_rows=saved_tags + [["", ""]] * max(0, min(extra_rows, MAX_TAG_ROWS - len(saved_tags))),
+    )
+    return render.page(
+        request, "wizard/review.html", context, block="wizard_step", status_code=status
+    )
+
+
+@router.get("/{draft_id}/review", response_class=HTMLResponse)
+def review_step(
+    request: Request, draft_id: str, wizard: WizardDep, render: RendererDep, more: int = 1
+) -> Response:
+    draft = load_draft(wizard, request, draft_id)
+    if (redirect := _editable(draft)) is not None:
+        return redirect
+    return _review_page(
+        request, render, wizard, draft, errors={}, extra_rows=max(1, min(more, MAX_TAG_ROWS))
+    )
+
+
+@router.post("/{draft_id}/review", response_class=HTMLResponse)
+def save_review(request: Request, draft_id: str, form: FormDep, wizard: WizardDep) -> Response:
+    draft = load_draft(wizard, request, draft_id)
+    if (redirect := _editable(draft)) is not None:
+        return redirect
+    wizard.drafts.save_step(draft.id, "details", _details_values(form))
+    nav = form.get("nav")
+    if nav == "previous":
+        return redirect_after_post(request, step_url(draft.id, "permissions"))
+    if nav == "add_tag":
+        shown = form.get("more", "1")
+        more = min(MAX_TAG_ROWS, int(shown) + 1) if shown.isdigit() else 2
+        return redirect_after_post(request, f"{step_url(draft.id, 'review')}?more={more}")
+    return redirect_after_post(request, step_url(draft.id, "review"))
+
+
+# Create and done ----------------------------------------------------------------------------
+
+
+@router.post("/{draft_id}/create", response_class=HTMLResponse)
+def create_role(
+    request: Request,
+    draft_id: str,
+    form: FormDep,
+    wizard: WizardDep,
+    render: RendererDep,
+    services: ServicesDep,
+    ctx: AuditContextDep,
+) -> Response:
+    draft = load_draft(wizard, request, draft_id)
+    if (redirect := _editable(draft)) is not None:
+        return redirect  # a second click or another tab: the first one is creating it
+    if form.get("name") or form.all("tag_key"):
+        wizard.drafts.save_step(draft.id, "details", _details_values(form))
+        draft = load_draft(wizard, request, draft_id)
+    check = wizard.check(draft.data, fresh=True)
+    if check.plan is None:
+        return _review_page(request, render, wizard, draft, errors=_step_errors(check), status=422)
+    errors = preflight(services, check.plan, wizard.quotas())
+    if errors:
+        return _review_page(request, render, wizard, draft, errors=errors, status=422)
+    if not wizard.drafts.claim(draft.id, ctx.operation_id):
+        return redirect_after_post(request, step_url(draft.id, "done"))
+    outcome = RoleCreator(services).run(check.plan, ctx)
+    summary = {
+        "cli": cli_commands(check.plan),
+        "name": check.plan.name,
+        "instance_profile": check.plan.instance_profile,
+    }
+    wizard.drafts.finish(
+        draft.id,
+        role_arn=outcome.role_arn if outcome.ok else None,
+        failure=None if outcome.ok else outcome.failure_record(),
+        summary=summary,
+    )
+    return redirect_after_post(request, step_url(draft.id, "done"))
+
+
+def _step_errors(check: DraftCheck) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if check.trust.errors or check.trust.policy is None:
+        errors["trust"] = "Step 1 (trusted entity) needs attention: " + "; ".join(
+            check.trust.errors.values() or ["choose a trusted entity"]
+        )
+    if check.permissions.errors:
+        errors["permissions"] = "Step 2 (permissions) needs attention: " + "; ".join(
+            check.permissions.errors.values()
+        )
+    return errors
+
+
+@router.get("/{draft_id}/done", response_class=HTMLResponse)
+def done_page(request: Request, draft_id: str, wizard: WizardDep, render: RendererDep) -> Response:
+    draft = load_draft(wizard, request, draft_id)
+    if draft.status == "draft":
+        return Response(status_code=303, headers={"Location": step_url(draft.id, "review")})
+    summary = draft.step("summary")
+    # A run that has not finished for this long was cut short (the server stopped mid-run).
+    stale = draft.status == "creating" and datetime.now(UTC) - draft.updated_at > STALE_AFTER
+    return render.page(
+        request,
+        "wizard/done.html",
+        {"draft": draft, "summary": summary, "failure": draft.failure or {}, "stale": stale},
+    )

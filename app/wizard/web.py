@@ -1,0 +1,60 @@
+"""Shared pieces of the wizard's routes: form parsing, draft lookup, the wizard dependency."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from app.web.deps import actor_name, get_services
+from app.wizard.drafts import Draft
+from app.wizard.service import Wizard, wizard_for
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MAX_FIELD = 140_000  # a little above the largest policy document AWS accepts
+
+
+class FormValues:
+    """A parsed form: first value of a field (`get`) or all of them (`all`), bounded."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = [(k, v[:MAX_FIELD]) for k, v in pairs]
+
+    def get(self, key: str, default: str = "") -> str:
+        for k, v in self._pairs:
+            if k == key:
+                return v
+        return default
+
+    def all(self, key: str) -> list[str]:
+        return [v for k, v in self._pairs if k == key]
+
+
+async def read_form(request: Request) -> FormValues:
+    form = await request.form()
+    return FormValues([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+
+
+def get_wizard(request: Request) -> Wizard:
+    return wizard_for(request.app.state, get_services(request))
+
+
+FormDep = Annotated[FormValues, Depends(read_form)]
+WizardDep = Annotated[Wizard, Depends(get_wizard)]
+
+
+def load_draft(wizard: Wizard, request: Request, draft_id: str) -> Draft:
+    """The caller's draft, or a 404 page (unknown, expired, or someone else's)."""
+    draft = wizard.drafts.get(draft_id) if _UUID.fullmatch(draft_id) else None
+    if draft is None or draft.actor != actor_name(request):
+        raise HTTPException(
+            404,
+            "This draft does not exist or has expired (drafts are kept for 7 days). "
+            "Start a new role from the Create role page.",
+        )
+    return draft
+
+
+def step_url(draft_id: str, step: str) -> str:
+    return f"/create-role/{draft_id}/{step}"

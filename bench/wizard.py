@@ -1,0 +1,123 @@
+"""The whole create-role wizard with three managed policies, in the sandbox: RoleDesk's total
+time against the time of the boto3 calls it makes, measured in the same run (target <= 1.3).
+
+Each run drives every page a browser would load (start, step 1, three "Add" clicks with their
+redirects, step 3, create, done) through the ASGI app. boto3 time is summed from botocore's
+events on the IAM client, from `provide-client-params` (the first thing a client call does:
+parameter validation and serialisation follow) to `after-call` (the parsed answer), so it covers
+exactly the AWS calls RoleDesk
+made during the run. RoleDesk's time is the server time of every request of the run (an ASGI
+wrapper around the app), so the test client's own transport is not counted. The first run also
+loads the 1,582+ managed policies (ListPolicies); the later runs use the loaded index.
+Run: .venv/bin/python bench/wizard.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._setup import running_app
+
+POLICIES = [
+    "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+    "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy",
+    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+]
+
+
+class Boto3Timer:
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.calls = 0
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def before(self, **_: Any) -> None:
+        self._local.started = time.perf_counter()
+
+    def after(self, **_: Any) -> None:
+        elapsed = time.perf_counter() - self._local.started
+        with self._lock:
+            self.total += elapsed
+            self.calls += 1
+
+
+def one_run(
+    client: Any, token: str, name: str, before_create: Any = None, htmx: bool = False
+) -> None:
+    """One wizard run. With `htmx`, the "Add" clicks are htmx requests answered with the
+    step's body (as in a browser with JavaScript); otherwise post/redirect/get pages."""
+
+    def post(url: str, headers: dict[str, str] | None = None, **data: str) -> Any:
+        response = client.post(url, data={"csrf_token": token, **data}, headers=headers)
+        assert response.status_code == 200, (url, response.status_code)
+        return response
+
+    start = client.post("/create-role", data={"csrf_token": token})
+    draft = str(start.url).split("/")[-2]
+    base = f"/create-role/{draft}"
+    post(f"{base}/trust", entity_type="service", service="ec2.amazonaws.com", nav="next")
+    for arn in POLICIES:
+        post(f"{base}/permissions", headers={"HX-Request": "true"} if htmx else None, add=arn)
+    post(f"{base}/permissions", nav="next")
+    if before_create is not None:
+        before_create()
+    done = post(f"{base}/create", name=name, path="/", max_session_hours="1", description="")
+    assert "created" in done.text, done.text[:500]
+
+
+def main(runs: int = 8) -> None:
+    for htmx in (False, True):
+        print(
+            "Add clicks as htmx requests (JavaScript on):"
+            if htmx
+            else "Plain forms (JavaScript off):"
+        )
+        measure(runs, htmx)
+
+
+def measure(runs: int, htmx: bool) -> None:
+    with running_app() as (services, client, token):
+        timer = Boto3Timer()
+        iam = services.clients.client("iam")
+        iam.meta.events.register("provide-client-params.iam.*", timer.before)
+        iam.meta.events.register("after-call.iam.*", timer.after)
+        server = client.app  # the ServerTimer around RoleDesk's ASGI app
+        results = []
+        create_ratios = []
+        for index in range(runs):
+            timer.total, timer.calls = 0.0, 0
+            server.total, server.requests = 0.0, 0
+            mark: dict[str, float] = {}
+
+            def before_create(mark: dict[str, float] = mark) -> None:
+                mark.update(server=server.total, boto=timer.total)
+
+            one_run(client, token, f"bench-{int(htmx)}-{index}", before_create, htmx)
+            results.append((server.total, timer.total, timer.calls, server.requests))
+            create_ratios.append((server.total - mark["server"]) / (timer.total - mark["boto"]))
+        for index, (total, boto, calls, requests) in enumerate(results):
+            label = "cold (loads policies)" if index == 0 else "warm"
+            print(
+                f"run {index}: RoleDesk {total * 1000:7.1f} ms server time over {requests} "
+                f"requests; boto3 {boto * 1000:7.1f} ms ({calls} calls); "
+                f"ratio {total / boto:.2f}  {label}"
+            )
+        warm = results[1:]
+        ratio = statistics.median(t / b for t, b, _, _ in warm)
+        print(f"median ratio of warm runs: {ratio:.2f} (target <= 1.3)")
+        print(
+            "create request alone (POST create + done page vs its boto3 calls), median of "
+            f"warm runs: {statistics.median(create_ratios[1:]):.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Policy grammar with line and column: JSON errors, trust-only and identity-only rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.wizard.policy_grammar import check_policy, minified_size
+
+TRUST = """{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Effect": "Allow",
+      "Principal": {"Service": "ec2.amazonaws.com"},
+      "Action": "sts:AssumeRole"
+    }
+  ]
+}"""
+
+
+def problems(text, kind):
+    return [(p.message, p.line, p.column) for p in check_policy(text, kind=kind)[1]]
+
+
+def test_valid_trust_policy_has_no_problems():
+    document, found = check_policy(TRUST, kind="trust")
+    assert found == [] and document["Statement"][0]["Action"] == "sts:AssumeRole"
+
+
+def test_json_syntax_error_has_line_and_column():
+    broken = TRUST.replace('"Effect": "Allow",', '"Effect": "Allow"')
+    [(message, line, column)] = problems(broken, "trust")
+    assert message.startswith("Not valid JSON") and (line, column) == (6, 7)
+
+
+def test_resource_in_trust_policy_points_at_the_key():
+    text = TRUST.replace(
+        '"Action": "sts:AssumeRole"', '"Action": "sts:AssumeRole",\n      "Resource": "*"'
+    )
+    [(message, line, column)] = problems(text, "trust")
+    assert "prohibited field Resource" in message and (line, column) == (8, 7)
+
+
+def test_non_sts_action_in_trust_policy():
+    text = TRUST.replace('"sts:AssumeRole"', '["sts:AssumeRole", "s3:GetObject"]')
+    [(message, line, column)] = problems(text, "trust")
+    assert "only allow STS actions" in message and line == 7 and column == 36
+
+
+def test_trust_policy_needs_principal():
+    text = TRUST.replace('"Principal": {"Service": "ec2.amazonaws.com"},', "")
+    assert "needs a Principal" in problems(text, "trust")[0][0]
+
+
+def test_principal_in_identity_policy():
+    text = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}],
+        },
+        indent=2,
+    )
+    [(message, line, column)] = problems(text, "identity")
+    assert "prohibited field Principal" in message and (line, column) == (6, 7)
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ({"Statement": []}, 'Add "Version"'),
+        (
+            {
+                "Version": "2020-01-01",
+                "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            },
+            "Version must be",
+        ),
+        ({"Version": "2012-10-17"}, "Add a Statement"),
+        (
+            {
+                "Version": "2012-10-17",
+                "Extra": 1,
+                "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            },
+            "Unknown top-level field Extra",
+        ),
+        (
+            {
+                "Version": "2012-10-17",
+                "Statement": {"Effect": "allow", "Action": "s3:*", "Resource": "*"},
+            },
+            "Effect must be",
+        ),
+        (
+            {
+                "Version": "2012-10-17",
+                "Statement": {"Effect": "Allow", "Action": "GetObject", "Resource": "*"},
+            },
+            "not an action",
+        ),
+        (
+            {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*"}},
+            "Resource or NotResource",
+        ),
+        (
+            {
+                "Version": "2012-10-17",
+                "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "bucket"},
+            },
+            "must be an ARN",
+        ),
+        (
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "A", "Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                    {"Sid": "A", "Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+                ],
+            },
+            "used twice",
+        ),
+        (
+            {
+                "Version": "2012-10-17",
+                "Statement": {
+                    "Effect": "Allow",
+                    "Action": "s3:*",
+                    "Resource": "*",
+                    "Condition": {"StringEqualz": {"a:b": "c"}},
+                },
+            },
+            "Unknown condition",
+        ),
+    ],
+)
+def test_identity_grammar_errors(document, expected):
+    found = problems(json.dumps(document), "identity")
+    assert found and expected in found[0][0], found
+
+
+def test_condition_operators_with_prefix_and_if_exists_are_accepted():
+    document = {
+        "Version": "2012-10-17",
+        "Statement": {
+            "Effect": "Allow",
+            "Action": "s3:*",
+            "Resource": "*",
+            "Condition": {
+                "ForAnyValue:StringLikeIfExists": {"aws:TagKeys": "x*"},
+                "NumericLessThanEquals": {"s3:max-keys": "10"},
+                "Null": {"aws:a": "true"},
+            },
+        },
+    }
+    assert problems(json.dumps(document), "identity") == []
+
+
+def test_characters_outside_the_policy_charset_are_pointed_at():
+    text = '{\n  "Version": "2012-10-17",\n  "Statement": "\u2603"\n}'
+    [(message, line, column)] = problems(text, "identity")
+    assert "U+2603" in message and (line, column) == (3, 17)
+
+
+def test_empty_and_huge_documents():
+    assert problems("   ", "trust")[0][0] == "Enter the policy JSON."
+    assert "at most" in problems("x" * 131_073, "identity")[0][0]
+
+
+def test_minified_size_ignores_whitespace():
+    document = json.loads(TRUST)
+    assert minified_size(document) == len(json.dumps(document, separators=(",", ":")))
+    assert minified_size(document) < len(TRUST)
