@@ -278,6 +278,10 @@ def create_role(
         return _review_page(request, render, wizard, draft, errors=_step_errors(check), status=422)
     errors = preflight(services, check.plan, wizard.quotas())
     if errors:
+        # Another tab may have claimed this draft and created the role meanwhile, which is
+        # why the name is now taken: that is the same role, so show its done page.
+        if (redirect := _editable(load_draft(wizard, request, draft_id))) is not None:
+            return redirect
         return _review_page(request, render, wizard, draft, errors=errors, status=422)
     if not wizard.drafts.claim(draft.id, ctx.operation_id):
         return redirect_after_post(request, step_url(draft.id, "done"))

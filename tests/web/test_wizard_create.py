@@ -259,10 +259,11 @@ def test_resume_after_restart(client, seeded, settings, sandbox):
         },
     )
     add_policy(client, draft, S3_READ)
-    # A new process: new services and app on the same database.
+    # A new process: new services and app on the same database; the browser keeps its
+    # cookies, and its server-side session survives the restart too.
     restarted = build_services(settings, sandbox_endpoint=sandbox.endpoint_url)
     try:
-        with TestClient(create_app(restarted)) as again:
+        with TestClient(create_app(restarted), cookies=dict(client.cookies)) as again:
             listing = soup(again.get("/create-role"))
             links = [a["href"] for a in listing.select("table a")]
             assert f"/create-role/{draft}/permissions" in links
