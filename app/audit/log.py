@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from app.audit.chain import GENESIS_HASH, entry_hash
 from app.db import Database
-from app.models import AuditEvent
+from app.models import AuditEvent, AuditEventStatus
 
 # Arbitrary constant naming the chain lock among PostgreSQL advisory locks.
 _PG_CHAIN_LOCK = 0x526F6C6544657368  # "RoleDesh"
@@ -98,4 +98,52 @@ class AuditLog:
             rows.append(row)
             prev = row.hash
         session.flush()
+        _track_outcomes(session, rows)
         return rows
+
+
+def _track_outcomes(session: Session, rows: list[AuditEvent]) -> None:
+    """Keep the derived `audit_event_status` index in step, in the same transaction."""
+    for row in rows:
+        if row.kind == "outcome":
+            session.execute(
+                update(AuditEventStatus)
+                .where(AuditEventStatus.event_id == row.event_id)
+                .values(outcome=row.outcome, outcome_seq=row.seq)
+            )
+        else:
+            session.execute(
+                insert(AuditEventStatus).values(
+                    seq=row.seq,
+                    event_id=row.event_id,
+                    outcome="pending" if row.kind == "intent" else row.outcome,
+                    outcome_seq=None,
+                )
+            )
+
+
+REBUILD_STATUS_SQL = """
+INSERT INTO audit_event_status (seq, event_id, outcome, outcome_seq)
+SELECT e.seq, e.event_id,
+       COALESCE(o.outcome, CASE WHEN e.kind = 'intent' THEN 'pending' ELSE e.outcome END),
+       o.seq
+FROM audit_events e
+LEFT JOIN audit_events o ON o.seq = (
+    SELECT MAX(x.seq) FROM audit_events x WHERE x.event_id = e.event_id AND x.kind = 'outcome'
+)
+WHERE e.kind IN ('intent', 'record')
+"""
+
+
+def rebuild_status_index(db: Database) -> int:
+    """Refill `audit_event_status` from the ledger (it is derived; the ledger is the record)."""
+    options = {"sqlite_immediate": True} if db.is_sqlite else {}
+    with db.sessions() as session:
+        session.connection(execution_options=options)  # the writers' lock, as in append
+        if not db.is_sqlite:
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
+        session.execute(delete(AuditEventStatus))
+        session.execute(text(REBUILD_STATUS_SQL))
+        count = int(session.scalar(select(func.count()).select_from(AuditEventStatus)) or 0)
+        session.commit()
+    return count
