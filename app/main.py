@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.audit.routes import router as audit_router
 from app.roles.routes import router as roles_router
 from app.services import Services
 from app.web.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
@@ -19,6 +20,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 NAVIGATION: list[tuple[str, str]] = [
     ("Roles", "/roles"),
+    ("Audit history", "/audit"),
 ]
 
 
@@ -51,6 +53,7 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(CsrfCookieMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(roles_router)
+    app.include_router(audit_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:

@@ -217,11 +217,10 @@ class AuditQueries:
                 rows.reverse()
                 has_newer = len(rows) > limit
                 rows = rows[-limit:] if has_newer else rows
-                return self._paged(session, query, rows, limit, has_newer=has_newer)
-            if before is not None:
-                query = query.where(AuditEvent.seq < before)
-            rows = self._fetch(session, query, limit, False)
-            page = self._paged(session, query, rows[:limit], limit, has_older=len(rows) > limit)
+                return self._paged(session, query, rows, has_newer=has_newer)
+            cursor = query.where(AuditEvent.seq < before) if before is not None else query
+            rows = self._fetch(session, cursor, limit, False)
+            page = self._paged(session, query, rows[:limit], has_older=len(rows) > limit)
             if window_floor and len(rows) <= limit and window_floor > (low or 0):
                 return replace(page, older=window_floor, searched_down_to=window_floor)
             return page
@@ -238,7 +237,6 @@ class AuditQueries:
         session: Session,
         query: Select[Any],
         rows: list[EventRow],
-        limit: int,
         *,
         has_older: bool | None = None,
         has_newer: bool | None = None,
