@@ -16,7 +16,6 @@ import argparse
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -24,15 +23,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sqlalchemy import create_engine, insert, text
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
-
-from app import migrate  # noqa: E402
-from app.audit.chain import GENESIS_HASH, entry_hash  # noqa: E402
-from app.audit.log import AuditLog, NewEntry  # noqa: E402
-from app.db import Database  # noqa: E402
-from app.models import AuditEvent, AuditEventStatus  # noqa: E402
+from app import migrate
+from app.audit.chain import GENESIS_HASH, entry_hash
+from app.audit.log import AuditLog, NewEntry
+from app.db import Database
+from app.models import AuditEvent, AuditEventStatus
 
 ACCOUNT = "123456789012"
 ACTIONS = [
