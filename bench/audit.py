@@ -294,7 +294,8 @@ def scenarios(total_entries: int, rng: random.Random) -> dict[str, Any]:
         ),
         "text search (windowed)": lambda: "/audit?q=cannot+be+found",
         "htmx: actor, older page": lambda: (
-            f"/audit?actor=user{rng.randint(0, 9):02d}&before={rng.randint(total_entries // 2, total_entries)}"
+            f"/audit?actor=user{rng.randint(0, 9):02d}"
+            f"&before={rng.randint(total_entries // 2, total_entries)}"
         ),
     }
 
