@@ -24,6 +24,7 @@ from app.aws.calls import REGISTRY
 from app.db import Database
 from app.models import AuditEvent
 from app.web.deps import RendererDep, ServicesDep
+from app.web.templating import is_partial
 
 router = APIRouter()
 
@@ -67,15 +68,16 @@ def list_events(
         "actions": known_actions(),
         "chain": status,
         "page": None,
+        "oob": is_partial(request),
     }
     if form.errors:
         return render.page(
-            request, "audit/index.html", context, block="audit_view", status_code=422
+            request, "audit/index.html", context, block="audit_results", status_code=422
         )
     context["page"] = queries.page(
         form.filters, before=parse_cursor(before), after=parse_cursor(after)
     )
-    return render.page(request, "audit/index.html", context, block="audit_view")
+    return render.page(request, "audit/index.html", context, block="audit_results")
 
 
 @router.get("/audit/export")
@@ -97,6 +99,7 @@ def export_events(
                 "actions": known_actions(),
                 "chain": chain_monitor(services.db).status(_queries(services).head()[0]),
                 "page": None,
+                "oob": False,
                 "export_error": None if format in FORMATS else "Choose CSV or JSON Lines.",
             },
             status_code=422,
