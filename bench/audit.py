@@ -13,8 +13,10 @@ events is about 1.8 million ledger entries. Server time is measured around the A
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -23,13 +25,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, text
 
 from app import migrate
 from app.audit.chain import GENESIS_HASH, entry_hash
 from app.audit.log import AuditLog, NewEntry
 from app.db import Database
-from app.models import AuditEvent, AuditEventStatus
+from app.models import AuditEvent
 
 ACCOUNT = "123456789012"
 ACTIONS = [
@@ -52,8 +54,10 @@ POSTGRES_ADMIN = os.environ.get(
 
 def make_database(kind: str, keep: Path | None) -> tuple[str, Any]:
     if kind == "sqlite":
-        path = keep or Path(tempfile.mkdtemp()) / "bench.sqlite3"
-        return f"sqlite:///{path}", (lambda: None)
+        if keep:
+            return f"sqlite:///{keep}", (lambda: None)
+        directory = tempfile.mkdtemp()
+        return f"sqlite:///{directory}/bench.sqlite3", (lambda: shutil.rmtree(directory))
     name = f"roledesk_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -167,27 +171,70 @@ class Generator:
             )
 
 
-def generate(db: Database, events: int, batch: int = 5000) -> tuple[int, float]:
+ENTRY_COLUMNS = [c.name for c in AuditEvent.__table__.columns]
+STATUS_COLUMNS = ["seq", "event_id", "outcome", "outcome_seq"]
+JSON_COLUMNS = {"params", "before", "after"}
+
+
+def _tuple(entry: dict[str, Any], sqlite: bool) -> tuple[Any, ...]:
+    values = []
+    for column in ENTRY_COLUMNS:
+        value = entry[column]
+        if column in JSON_COLUMNS and value is not None:
+            value = json.dumps(value)
+        elif column == "recorded_at" and sqlite:  # SQLAlchemy's SQLite DATETIME text form
+            value = value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        values.append(value)
+    return tuple(values)
+
+
+def _bulk_insert(db: Database, entries: list[dict[str, Any]], statuses: list[Any]) -> None:
+    """Driver-level bulk load: executemany on SQLite, COPY on PostgreSQL, one transaction."""
+    rows = [_tuple(e, db.is_sqlite) for e in entries]
+    status_rows = [tuple(s[c] for c in STATUS_COLUMNS) for s in statuses]
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if db.is_sqlite:
+            cursor.execute("BEGIN")
+            marks = ", ".join("?" for _ in ENTRY_COLUMNS)
+            cursor.executemany(
+                f"INSERT INTO audit_events ({', '.join(ENTRY_COLUMNS)}) VALUES ({marks})", rows
+            )
+            cursor.executemany(
+                "INSERT INTO audit_event_status (seq, event_id, outcome, outcome_seq) "
+                "VALUES (?, ?, ?, ?)",
+                status_rows,
+            )
+        else:
+            with cursor.copy(f"COPY audit_events ({', '.join(ENTRY_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            with cursor.copy(
+                "COPY audit_event_status (seq, event_id, outcome, outcome_seq) FROM STDIN"
+            ) as copy:
+                for row in status_rows:
+                    copy.write_row(row)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def generate(db: Database, events: int, batch: int = 20_000) -> tuple[int, float]:
     started = time.perf_counter()
     entries: list[dict[str, Any]] = []
     statuses: list[dict[str, Any]] = []
     total = 0
-
-    def flush() -> None:
-        with db.engine.begin() as conn:
-            conn.execute(insert(AuditEvent), entries)
-            conn.execute(insert(AuditEventStatus), statuses)
-        entries.clear()
-        statuses.clear()
-
     for rows, status in Generator(events).rows():
         entries.extend(rows)
         statuses.append(status)
         total += len(rows)
         if len(statuses) >= batch:
-            flush()
+            _bulk_insert(db, entries, statuses)
+            entries.clear()
+            statuses.clear()
     if statuses:
-        flush()
+        _bulk_insert(db, entries, statuses)
     with db.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
     return total, time.perf_counter() - started

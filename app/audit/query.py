@@ -23,7 +23,7 @@ from app.models import AuditEvent, AuditEventStatus
 OUTCOMES = ("pending", "succeeded", "failed", "unknown")
 PAGE_SIZE = 50
 # Entries a text search looks through per page; a page is then bounded whatever the term.
-SEARCH_WINDOW = 20_000
+SEARCH_WINDOW = 5_000
 NOTHING_AFTER = 2**62
 
 Outcome = aliased(AuditEvent, name="outcome_entry")
@@ -177,6 +177,49 @@ def _seq_bounds(session: Session, filters: AuditFilters) -> tuple[int | None, in
     return low, high
 
 
+def _key_column(filters: AuditFilters) -> Any:
+    """The seq column to page on: the event's own, or the outcome index's when only the
+    outcome filter narrows the events, so the (outcome, seq) index gives the order without a
+    sort. The two are equal through the join; the query planner cannot tell, and would
+    otherwise sort every matching row. (With other filters, their own (x, seq) index leads.)"""
+    narrower = (filters.actor, filters.action, filters.target, filters.operation_id)
+    if filters.outcome and not any(narrower):
+        return AuditEventStatus.seq
+    return AuditEvent.seq
+
+
+def _fetch(
+    session: Session, query: Select[Any], key: Any, limit: int, *, asc: bool
+) -> list[EventRow]:
+    order = key.asc() if asc else key.desc()
+    return [
+        EventRow(**row._mapping) for row in session.execute(query.order_by(order).limit(limit + 1))
+    ]
+
+
+def _paged(
+    session: Session,
+    query: Select[Any],
+    key: Any,
+    rows: list[EventRow],
+    *,
+    has_older: bool | None = None,
+    has_newer: bool | None = None,
+) -> EventPage:
+    if not rows:
+        return EventPage([], None, None)
+    top, bottom = rows[0].seq, rows[-1].seq
+    if has_older is None:
+        has_older = _exists(session, query.where(key < bottom), key)
+    if has_newer is None:
+        has_newer = _exists(session, query.where(key > top), key)
+    return EventPage(rows, bottom if has_older else None, top if has_newer else None)
+
+
+def _exists(session: Session, query: Select[Any], key: Any) -> bool:
+    return session.execute(query.with_only_columns(key).limit(1)).first() is not None
+
+
 class AuditQueries:
     """Read-only queries over the ledger."""
 
@@ -199,60 +242,38 @@ class AuditQueries:
         limit: int = PAGE_SIZE,
     ) -> EventPage:
         """Newest first; `before` pages to older events, `after` to newer ones."""
+        key = _key_column(filters)
         with self._db.sessions() as session:
             query = _events().where(*_conditions(filters, self._role_arns(filters.target)))
             low, high = _seq_bounds(session, filters)
             if low is not None:
-                query = query.where(AuditEvent.seq >= low)
+                query = query.where(key >= low)
             if high is not None:
-                query = query.where(AuditEvent.seq <= high)
+                query = query.where(key <= high)
             window_floor = None
-            if filters.q:
+            if filters.q and after is None:
                 top = before if before is not None else self._head_seq(session) + 1
-                if after is None:
-                    window_floor = max(top - SEARCH_WINDOW, 0)
-                    query = query.where(AuditEvent.seq >= window_floor)
+                window_floor = max(top - SEARCH_WINDOW, 0)
+                query = query.where(key >= window_floor)
             if after is not None:
-                rows = self._fetch(session, query.where(AuditEvent.seq > after), limit, True)
+                rows = _fetch(session, query.where(key > after), key, limit, asc=True)
                 rows.reverse()
                 has_newer = len(rows) > limit
                 rows = rows[-limit:] if has_newer else rows
-                return self._paged(session, query, rows, has_newer=has_newer)
-            cursor = query.where(AuditEvent.seq < before) if before is not None else query
-            rows = self._fetch(session, cursor, limit, False)
-            page = self._paged(session, query, rows[:limit], has_older=len(rows) > limit)
+                return _paged(session, query, key, rows, has_newer=has_newer)
+            cursor = query.where(key < before) if before is not None else query
+            rows = _fetch(session, cursor, key, limit, asc=False)
+            page = _paged(
+                session,
+                query,
+                key,
+                rows[:limit],
+                has_older=len(rows) > limit,
+                has_newer=None if before is not None else False,
+            )
             if window_floor and len(rows) <= limit and window_floor > (low or 0):
                 return replace(page, older=window_floor, searched_down_to=window_floor)
             return page
-
-    def _fetch(self, session: Session, query: Select[Any], limit: int, asc: bool) -> list[Any]:
-        order = AuditEvent.seq.asc() if asc else AuditEvent.seq.desc()
-        return [
-            EventRow(**row._mapping)
-            for row in session.execute(query.order_by(order).limit(limit + 1))
-        ]
-
-    def _paged(
-        self,
-        session: Session,
-        query: Select[Any],
-        rows: list[EventRow],
-        *,
-        has_older: bool | None = None,
-        has_newer: bool | None = None,
-    ) -> EventPage:
-        if not rows:
-            return EventPage([], None, None)
-        top, bottom = rows[0].seq, rows[-1].seq
-        if has_older is None:
-            has_older = self._exists(session, query.where(AuditEvent.seq < bottom))
-        if has_newer is None:
-            has_newer = self._exists(session, query.where(AuditEvent.seq > top))
-        return EventPage(rows, bottom if has_older else None, top if has_newer else None)
-
-    @staticmethod
-    def _exists(session: Session, query: Select[Any]) -> bool:
-        return session.execute(query.with_only_columns(AuditEvent.seq).limit(1)).first() is not None
 
     @staticmethod
     def _head_seq(session: Session) -> int:
@@ -262,11 +283,12 @@ class AuditQueries:
         """Every event the filters match, newest first, fetched `batch` at a time (keyset)."""
         before: int | None = None
         while True:
+            key = _key_column(filters)
             with self._db.sessions() as session:
                 query = _events().where(*_conditions(filters, self._role_arns(filters.target)))
                 if before is not None:
-                    query = query.where(AuditEvent.seq < before)
-                rows = self._fetch(session, query, batch - 1, False)
+                    query = query.where(key < before)
+                rows = _fetch(session, query, key, batch - 1, asc=False)
             yield from rows
             if len(rows) < batch:
                 return
@@ -297,7 +319,7 @@ class AuditQueries:
         """The newest events whose target is one of `targets` (a role's ARN and name)."""
         with self._db.sessions() as session:
             query = _events().where(AuditEvent.target.in_(targets))
-            return self._fetch(session, query, limit - 1, False)
+            return _fetch(session, query, AuditEvent.seq, limit - 1, asc=False)
 
     def head(self) -> tuple[int, str | None]:
         with self._db.sessions() as session:

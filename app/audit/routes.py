@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from app.audit import query
 from app.audit.export import EVENT_FIELDS, FORMATS, event_dicts, to_lines
 from app.audit.forms import AuditForm, parse_cursor, parse_filters
 from app.audit.query import OUTCOMES, AuditQueries
@@ -69,6 +70,7 @@ def list_events(
         "chain": status,
         "page": None,
         "oob": is_partial(request),
+        "search_window": query.SEARCH_WINDOW,
     }
     if form.errors:
         return render.page(
@@ -100,6 +102,7 @@ def export_events(
                 "chain": chain_monitor(services.db).status(_queries(services).head()[0]),
                 "page": None,
                 "oob": False,
+                "search_window": query.SEARCH_WINDOW,
                 "export_error": None if format in FORMATS else "Choose CSV or JSON Lines.",
             },
             status_code=422,
@@ -133,11 +136,12 @@ def snapshot_diff(before: Any, after: Any) -> list[str]:
 
 @router.get("/audit/events/{seq}", response_class=HTMLResponse)
 def event_detail(
-    request: Request, seq: int, services: ServicesDep, render: RendererDep
+    request: Request, seq: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    entries = _queries(services).entries_of(seq) if 0 < seq < 2**62 else []
+    number = parse_cursor(seq)
+    entries = _queries(services).entries_of(number) if number and number < 2**62 else []
     if not entries:
-        raise HTTPException(404, f"There is no audit event numbered {seq}.")
+        raise HTTPException(404, f"There is no audit event numbered {seq[:20]}.")
     head = entries[0]
     outcomes = [e for e in entries if e.kind == "outcome"]
     latest: AuditEvent | None = outcomes[-1] if outcomes else None

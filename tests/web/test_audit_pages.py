@@ -223,6 +223,8 @@ def test_event_detail_shows_request_response_and_diff(app_client):
     assert "reconciliation" in pending.select_one("#event-response").text
     assert app_client.get("/audit/events/99999").status_code == 404
     assert app_client.get("/audit/events/0").status_code == 404
+    not_a_number = app_client.get("/audit/events/abc")
+    assert not_a_number.status_code == 404 and "<html" in not_a_number.text
 
 
 def test_export_of_the_filtered_view(app_client):
