@@ -30,6 +30,7 @@ from sqlalchemy import create_engine, text
 from app import migrate
 from app.audit.chain import GENESIS_HASH, entry_hash
 from app.audit.log import AuditLog, NewEntry
+from app.audit.query import AuditQueries
 from app.db import Database
 from app.models import AuditEvent
 
@@ -386,8 +387,18 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=40, help="page views per scenario")
     parser.add_argument("--keep", type=Path, help="SQLite file to keep (sqlite only)")
+    parser.add_argument("--reuse", help="measure page views on this database URL only")
     args = parser.parse_args()
+    if args.reuse:
+        db = Database(args.reuse)
+        total = AuditQueries(db).head()[0]
+        db.dispose()
+        measure_views(args.reuse, total, args.repeats)
+        return
     url, drop = make_database(args.db, args.keep)
+    if os.environ.get("BENCH_KEEP_DB"):
+        print(f"keeping the database: {url}")
+        drop = lambda: None  # noqa: E731
     try:
         migrate.upgrade(url)
         db = Database(url)

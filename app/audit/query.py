@@ -21,6 +21,7 @@ from app.db import Database
 from app.models import AuditEvent, AuditEventStatus
 
 OUTCOMES = ("pending", "succeeded", "failed", "unknown")
+RARE_OUTCOMES = ("pending", "failed", "unknown")  # most changes succeed
 PAGE_SIZE = 50
 # Entries a text search looks through per page; a page is then bounded whatever the term.
 SEARCH_WINDOW = 5_000
@@ -107,14 +108,55 @@ def _events() -> Select[Any]:
     )
 
 
-def _conditions(filters: AuditFilters, role_arns: dict[str, str]) -> list[ColumnElement[bool]]:
+EVENT_KINDS = ("intent", "record")
+_Status2 = aliased(AuditEventStatus, name="status_q")
+_Outcome2 = aliased(AuditEvent, name="outcome_q")
+
+
+def _text_match(pattern: str) -> ColumnElement[bool]:
+    """The event's own columns, or its latest outcome's request id and error, contain it."""
+    own = [
+        column.ilike(pattern, escape="\\")
+        for column in (
+            AuditEvent.actor,
+            AuditEvent.action,
+            AuditEvent.target,
+            AuditEvent.event_id,
+            AuditEvent.operation_id,
+            cast(AuditEvent.params, String),
+        )
+    ]
+    in_outcome = (
+        select(_Status2.seq)
+        .join(_Outcome2, _Outcome2.seq == _Status2.outcome_seq)
+        .where(
+            _Status2.seq == AuditEvent.seq,
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (
+                        _Outcome2.aws_request_id,
+                        _Outcome2.error_code,
+                        _Outcome2.error_message,
+                    )
+                )
+            ),
+        )
+        .correlate(AuditEvent)
+        .exists()
+    )
+    return or_(*own, in_outcome)
+
+
+def _event_conditions(
+    filters: AuditFilters, role_arns: dict[str, str]
+) -> list[ColumnElement[bool]]:
+    """Conditions on the event's own (intent or record) entry."""
     found: list[ColumnElement[bool]] = []
     if filters.actor:
         found.append(AuditEvent.actor == filters.actor)
     if filters.action:
         found.append(AuditEvent.action == filters.action)
-    if filters.outcome:
-        found.append(AuditEventStatus.outcome == filters.outcome)
     if filters.target:
         targets = {filters.target, *role_arns.values()}
         found.append(AuditEvent.target.in_(sorted(targets)))
@@ -125,26 +167,38 @@ def _conditions(filters: AuditFilters, role_arns: dict[str, str]) -> list[Column
     if filters.until:
         found.append(AuditEvent.recorded_at < filters.until)
     if filters.q:
-        pattern = f"%{_escape_like(filters.q)}%"
-        found.append(
-            or_(
-                *(
-                    column.ilike(pattern, escape="\\")
-                    for column in (
-                        AuditEvent.actor,
-                        AuditEvent.action,
-                        AuditEvent.target,
-                        AuditEvent.event_id,
-                        AuditEvent.operation_id,
-                        cast(AuditEvent.params, String),
-                        Outcome.aws_request_id,
-                        Outcome.error_code,
-                        Outcome.error_message,
-                    )
-                )
-            )
-        )
+        found.append(_text_match(f"%{_escape_like(filters.q)}%"))
     return found
+
+
+def _matching(filters: AuditFilters, role_arns: dict[str, str], key: Any) -> Select[Any]:
+    """The seqs of matching events, read from the narrowest table without a join, so the
+    database walks one (x, seq) index newest first and stops after a page (PostgreSQL
+    otherwise merge-joins the ledger with the outcome index over hundreds of thousands of
+    rows)."""
+    own = _event_conditions(filters, role_arns)
+    if key is AuditEventStatus.seq:
+        query = select(AuditEventStatus.seq).where(AuditEventStatus.outcome == filters.outcome)
+        if own:
+            query = query.where(
+                select(AuditEvent.seq)
+                .where(AuditEvent.seq == AuditEventStatus.seq, *own)
+                .correlate(AuditEventStatus)
+                .exists()
+            )
+        return query
+    query = select(AuditEvent.seq).where(AuditEvent.kind.in_(EVENT_KINDS), *own)
+    if filters.outcome:
+        query = query.where(
+            select(AuditEventStatus.seq)
+            .where(
+                AuditEventStatus.seq == AuditEvent.seq,
+                AuditEventStatus.outcome == filters.outcome,
+            )
+            .correlate(AuditEvent)
+            .exists()
+        )
+    return query
 
 
 def _escape_like(text: str) -> str:
@@ -178,46 +232,27 @@ def _seq_bounds(session: Session, filters: AuditFilters) -> tuple[int | None, in
 
 
 def _key_column(filters: AuditFilters) -> Any:
-    """The seq column to page on: the event's own, or the outcome index's when only the
-    outcome filter narrows the events, so the (outcome, seq) index gives the order without a
-    sort. The two are equal through the join; the query planner cannot tell, and would
-    otherwise sort every matching row. (With other filters, their own (x, seq) index leads.)"""
+    """Which seq to page on, which decides the index that leads: the outcome index's when the
+    outcome filter is the narrowest (a rare outcome, or no other filter); else the event's
+    own, through whichever (x, seq) index the other filters pick."""
     narrower = (filters.actor, filters.action, filters.target, filters.operation_id)
-    if filters.outcome and not any(narrower):
+    if filters.outcome in RARE_OUTCOMES or (filters.outcome and not any(narrower)):
         return AuditEventStatus.seq
     return AuditEvent.seq
 
 
 def _fetch(
-    session: Session, query: Select[Any], key: Any, limit: int, *, asc: bool
+    session: Session, matching: Select[Any], key: Any, limit: int, *, asc: bool
 ) -> list[EventRow]:
-    order = key.asc() if asc else key.desc()
-    return [
-        EventRow(**row._mapping) for row in session.execute(query.order_by(order).limit(limit + 1))
-    ]
+    """Up to `limit + 1` events: the page of seqs first, then their columns."""
+    seqs = matching.order_by(key.asc() if asc else key.desc()).limit(limit + 1)
+    query = _events().where(AuditEvent.seq.in_(seqs.scalar_subquery()))
+    order = AuditEvent.seq.asc() if asc else AuditEvent.seq.desc()
+    return [EventRow(**row._mapping) for row in session.execute(query.order_by(order))]
 
 
-def _paged(
-    session: Session,
-    query: Select[Any],
-    key: Any,
-    rows: list[EventRow],
-    *,
-    has_older: bool | None = None,
-    has_newer: bool | None = None,
-) -> EventPage:
-    if not rows:
-        return EventPage([], None, None)
-    top, bottom = rows[0].seq, rows[-1].seq
-    if has_older is None:
-        has_older = _exists(session, query.where(key < bottom), key)
-    if has_newer is None:
-        has_newer = _exists(session, query.where(key > top), key)
-    return EventPage(rows, bottom if has_older else None, top if has_newer else None)
-
-
-def _exists(session: Session, query: Select[Any], key: Any) -> bool:
-    return session.execute(query.with_only_columns(key).limit(1)).first() is not None
+def _exists(session: Session, matching: Select[Any]) -> bool:
+    return session.execute(matching.limit(1)).first() is not None
 
 
 class AuditQueries:
@@ -244,34 +279,38 @@ class AuditQueries:
         """Newest first; `before` pages to older events, `after` to newer ones."""
         key = _key_column(filters)
         with self._db.sessions() as session:
-            query = _events().where(*_conditions(filters, self._role_arns(filters.target)))
+            matching = _matching(filters, self._role_arns(filters.target), key)
             low, high = _seq_bounds(session, filters)
             if low is not None:
-                query = query.where(key >= low)
+                matching = matching.where(key >= low)
             if high is not None:
-                query = query.where(key <= high)
+                matching = matching.where(key <= high)
             window_floor = None
             if filters.q and after is None:
                 top = before if before is not None else self._head_seq(session) + 1
                 window_floor = max(top - SEARCH_WINDOW, 0)
-                query = query.where(key >= window_floor)
+                matching = matching.where(key >= window_floor)
             if after is not None:
-                rows = _fetch(session, query.where(key > after), key, limit, asc=True)
-                rows.reverse()
+                rows = _fetch(session, matching.where(key > after), key, limit, asc=True)
                 has_newer = len(rows) > limit
-                rows = rows[-limit:] if has_newer else rows
-                return _paged(session, query, key, rows, has_newer=has_newer)
-            cursor = query.where(key < before) if before is not None else query
-            rows = _fetch(session, cursor, key, limit, asc=False)
-            page = _paged(
-                session,
-                query,
-                key,
-                rows[:limit],
-                has_older=len(rows) > limit,
-                has_newer=None if before is not None else False,
+                rows = list(reversed(rows[:limit]))
+                has_older = bool(rows) and _exists(session, matching.where(key < rows[-1].seq))
+            else:
+                cursor = matching.where(key < before) if before is not None else matching
+                rows = _fetch(session, cursor, key, limit, asc=False)
+                has_older = len(rows) > limit
+                rows = rows[:limit]
+                has_newer = (
+                    before is not None
+                    and bool(rows)
+                    and _exists(session, matching.where(key > rows[0].seq))
+                )
+            page = EventPage(
+                rows,
+                rows[-1].seq if rows and has_older else None,
+                rows[0].seq if rows and has_newer else None,
             )
-            if window_floor and len(rows) <= limit and window_floor > (low or 0):
+            if window_floor and not has_older and window_floor > (low or 0):
                 return replace(page, older=window_floor, searched_down_to=window_floor)
             return page
 
@@ -285,10 +324,10 @@ class AuditQueries:
         while True:
             key = _key_column(filters)
             with self._db.sessions() as session:
-                query = _events().where(*_conditions(filters, self._role_arns(filters.target)))
+                matching = _matching(filters, self._role_arns(filters.target), key)
                 if before is not None:
-                    query = query.where(key < before)
-                rows = _fetch(session, query, key, batch - 1, asc=False)
+                    matching = matching.where(key < before)
+                rows = _fetch(session, matching, key, batch - 1, asc=False)
             yield from rows
             if len(rows) < batch:
                 return
@@ -318,8 +357,10 @@ class AuditQueries:
     def for_target(self, targets: list[str], limit: int = 20) -> list[EventRow]:
         """The newest events whose target is one of `targets` (a role's ARN and name)."""
         with self._db.sessions() as session:
-            query = _events().where(AuditEvent.target.in_(targets))
-            return _fetch(session, query, AuditEvent.seq, limit - 1, asc=False)
+            matching = select(AuditEvent.seq).where(
+                AuditEvent.kind.in_(EVENT_KINDS), AuditEvent.target.in_(targets)
+            )
+            return _fetch(session, matching, AuditEvent.seq, limit - 1, asc=False)
 
     def head(self) -> tuple[int, str | None]:
         with self._db.sessions() as session:
