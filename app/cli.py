@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from app.audit.cli import audit
 from app.settings import Mode, Settings
 
 PERMISSIONS_FILE = Path(__file__).resolve().parents[1] / "docs" / "required-permissions.json"
@@ -128,6 +129,9 @@ def _ensure_sqlite_dir(settings: Settings) -> None:
     path = settings.sqlite_path()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+
+
+main.add_command(audit)
 
 
 def _add_user_commands() -> None:

@@ -10,6 +10,7 @@ from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.audit.routes import router as audit_router
 from app.auth.admin import router as users_router
 from app.auth.guard import authorize, build_auth, install_auth
 from app.auth.permissions import PUBLIC
@@ -31,6 +32,7 @@ NAVIGATION: list[tuple[str, str]] = [
     ("Roles", "/roles"),
     ("Create role", "/create-role"),
     ("EC2 instances", "/instances"),
+    ("Audit history", "/audit"),
 ]
 
 
@@ -75,6 +77,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(instances_router)
     app.include_router(wizard_router)
     app.include_router(wizard_permissions_router)
+    app.include_router(audit_router)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[Depends(PUBLIC)])
     def healthz() -> PlainTextResponse:

@@ -56,6 +56,28 @@ class AuditEvent(Base):
     )
 
 
+class AuditEventStatus(Base):
+    """The current outcome of each event: a derived index over the ledger, not part of it.
+
+    One row per `intent` or `record` entry (keyed by its seq), written in the same transaction
+    as the ledger entries: `pending` for an intent, then the outcome of its latest `outcome`
+    entry. It exists so the history can filter on outcome (pending included) without scanning
+    the ledger; `roledesk audit reindex` rebuilds it from the ledger, which stays the record.
+    """
+
+    __tablename__ = "audit_event_status"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    outcome_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_audit_event_status_outcome_seq", "outcome", "seq"),)
+
+
+Index("ix_audit_events_recorded_at", AuditEvent.recorded_at)
+
+
 from app.wizard.models import RoleDraft  # noqa: E402  (registers the wizard's table)
 
-__all__ = ["AuditEvent", "RoleDraft"]
+__all__ = ["AuditEvent", "AuditEventStatus", "RoleDraft"]

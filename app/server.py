@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 
 from app import migrate
+from app.audit.reconcile import reconcile_at_start
 from app.aws.errors import AwsError, CredentialsProblem
 from app.aws.sandbox import Sandbox
 from app.services import Services, build_services
@@ -61,6 +62,7 @@ def start_services(settings: Settings) -> tuple[Services, Sandbox | None]:
         print(f"  try: aws --endpoint-url {endpoint} --region us-east-1 iam list-roles")
     prepare_database(settings)
     services = connect(settings, endpoint)
+    reconcile_at_start(services)
     if sandbox is not None and settings.sandbox_seed:
         from app.sandbox_seed import seed
 

@@ -154,3 +154,18 @@ class ProfileAssociation:
     @property
     def profile_name(self) -> str:
         return self.profile_arn.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class TrailEvent:
+    """One CloudTrail management event (from LookupEvents)."""
+
+    event_id: str
+    name: str
+    time: datetime | None
+    source: str
+    username: str
+    read_only: bool
+    source_ip: str | None = None
+    error_code: str | None = None
+    request_id: str | None = None

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.audit.activity import role_activity
 from app.aws.types import PolicyDocument, RoleLastUsed
 from app.instances.listing import role_blast_radius
 from app.roles.trust import summarise_trust
@@ -137,6 +138,7 @@ def role_detail(
     attached = iam.list_attached_role_policies(name)
     inline = [iam.get_role_policy(name, p) for p in iam.list_role_policy_names(name)]
     profiles = iam.list_instance_profiles_for_role(name)
+    activity = role_activity(services, role)
     return render.page(
         request,
         "roles/detail.html",
@@ -149,6 +151,7 @@ def role_detail(
             "profiles": profiles,
             "role_instances": role_blast_radius(services.ec2(), profiles),
             "role_instances_region": services.settings.aws_region,
+            "activity": activity,
         },
     )
 

@@ -1,0 +1,370 @@
+"""Reading the ledger as events for the history page, the role Activity section and export.
+
+An event is its `intent` (or `record`) entry plus its latest `outcome` entry; its number is the
+intent's seq. The current outcome comes from the derived `audit_event_status` index, so every
+filter is an index range scan: pages are keyset-paginated on seq (no OFFSET) and stay fast at a
+million entries. Free-text search cannot use an index, so each page of it looks at a bounded
+window of entries and offers to continue further back (see `SEARCH_WINDOW`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from app.db import Database
+from app.models import AuditEvent, AuditEventStatus
+
+OUTCOMES = ("pending", "succeeded", "failed", "unknown")
+RARE_OUTCOMES = ("pending", "failed", "unknown")  # most changes succeed
+PAGE_SIZE = 50
+# Entries a text search looks through per page; a page is then bounded whatever the term.
+SEARCH_WINDOW = 5_000
+NOTHING_AFTER = 2**62
+
+Outcome = aliased(AuditEvent, name="outcome_entry")
+EVENT_COLUMNS = (
+    AuditEvent.seq,
+    AuditEvent.event_id,
+    AuditEvent.kind,
+    AuditEvent.recorded_at,
+    AuditEvent.operation_id,
+    AuditEvent.actor,
+    AuditEvent.source_ip,
+    AuditEvent.account_id,
+    AuditEvent.region,
+    AuditEvent.action,
+    AuditEvent.target,
+    AuditEventStatus.outcome,
+    AuditEventStatus.outcome_seq,
+    Outcome.recorded_at.label("completed_at"),
+    Outcome.aws_request_id,
+    Outcome.error_code,
+    Outcome.error_message,
+)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One event as the history lists it."""
+
+    seq: int
+    event_id: str
+    kind: str
+    recorded_at: datetime
+    operation_id: str | None
+    actor: str
+    source_ip: str | None
+    account_id: str | None
+    region: str | None
+    action: str
+    target: str | None
+    outcome: str
+    outcome_seq: int | None
+    completed_at: datetime | None
+    aws_request_id: str | None
+    error_code: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """The history's filters, already validated (see app.audit.forms)."""
+
+    actor: str = ""
+    action: str = ""
+    outcome: str = ""
+    target: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str = ""
+    operation_id: str = ""
+
+    @property
+    def active(self) -> bool:
+        return any(
+            (self.actor, self.action, self.outcome, self.target, self.q, self.operation_id)
+        ) or bool(self.since or self.until)
+
+
+@dataclass(frozen=True)
+class EventPage:
+    rows: list[EventRow]
+    older: int | None  # pass as `before` for the next (older) page
+    newer: int | None  # pass as `after` for the previous (newer) page
+    searched_down_to: int | None = None  # set when a text search stopped at its window
+
+
+def _events() -> Select[Any]:
+    """Event rows: the intent/record entry, its current outcome and latest outcome entry."""
+    query: Select[Any] = select(*EVENT_COLUMNS).select_from(AuditEvent)  # type: ignore[assignment]
+    return query.join(AuditEventStatus, AuditEventStatus.seq == AuditEvent.seq).outerjoin(
+        Outcome, Outcome.seq == AuditEventStatus.outcome_seq
+    )
+
+
+EVENT_KINDS = ("intent", "record")
+_Status2 = aliased(AuditEventStatus, name="status_q")
+_Outcome2 = aliased(AuditEvent, name="outcome_q")
+
+
+def _text_match(pattern: str) -> ColumnElement[bool]:
+    """The event's own columns, or its latest outcome's request id and error, contain it."""
+    own = [
+        column.ilike(pattern, escape="\\")
+        for column in (
+            AuditEvent.actor,
+            AuditEvent.action,
+            AuditEvent.target,
+            AuditEvent.event_id,
+            AuditEvent.operation_id,
+            cast(AuditEvent.params, String),
+        )
+    ]
+    in_outcome = (
+        select(_Status2.seq)
+        .join(_Outcome2, _Outcome2.seq == _Status2.outcome_seq)
+        .where(
+            _Status2.seq == AuditEvent.seq,
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (
+                        _Outcome2.aws_request_id,
+                        _Outcome2.error_code,
+                        _Outcome2.error_message,
+                    )
+                )
+            ),
+        )
+        .correlate(AuditEvent)
+        .exists()
+    )
+    return or_(*own, in_outcome)
+
+
+def _event_conditions(
+    filters: AuditFilters, role_arns: dict[str, str]
+) -> list[ColumnElement[bool]]:
+    """Conditions on the event's own (intent or record) entry."""
+    found: list[ColumnElement[bool]] = []
+    if filters.actor:
+        found.append(AuditEvent.actor == filters.actor)
+    if filters.action:
+        found.append(AuditEvent.action == filters.action)
+    if filters.target:
+        targets = {filters.target, *role_arns.values()}
+        found.append(AuditEvent.target.in_(sorted(targets)))
+    if filters.operation_id:
+        found.append(AuditEvent.operation_id == filters.operation_id)
+    if filters.since:
+        found.append(AuditEvent.recorded_at >= filters.since)
+    if filters.until:
+        found.append(AuditEvent.recorded_at < filters.until)
+    if filters.q:
+        found.append(_text_match(f"%{_escape_like(filters.q)}%"))
+    return found
+
+
+def _matching(filters: AuditFilters, role_arns: dict[str, str], key: Any) -> Select[Any]:
+    """The seqs of matching events, read from the narrowest table without a join, so the
+    database walks one (x, seq) index newest first and stops after a page (PostgreSQL
+    otherwise merge-joins the ledger with the outcome index over hundreds of thousands of
+    rows)."""
+    own = _event_conditions(filters, role_arns)
+    if key is AuditEventStatus.seq:
+        query = select(AuditEventStatus.seq).where(AuditEventStatus.outcome == filters.outcome)
+        if own:
+            query = query.where(
+                select(AuditEvent.seq)
+                .where(AuditEvent.seq == AuditEventStatus.seq, *own)
+                .correlate(AuditEventStatus)
+                .exists()
+            )
+        return query
+    query = select(AuditEvent.seq).where(AuditEvent.kind.in_(EVENT_KINDS), *own)
+    if filters.outcome:
+        query = query.where(
+            select(AuditEventStatus.seq)
+            .where(
+                AuditEventStatus.seq == AuditEvent.seq,
+                AuditEventStatus.outcome == filters.outcome,
+            )
+            .correlate(AuditEvent)
+            .exists()
+        )
+    return query
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _seq_bounds(session: Session, filters: AuditFilters) -> tuple[int | None, int | None]:
+    """Time bounds as seq bounds, through the recorded_at index, so the scan stays on seq.
+
+    Entries are timed under the chain lock, so time grows with seq; the recorded_at
+    conditions stay in the query as well, so this only narrows the scan.
+    """
+    low = high = None
+    if filters.since:
+        low = session.scalar(
+            select(AuditEvent.seq)
+            .where(AuditEvent.recorded_at >= filters.since)
+            .order_by(AuditEvent.recorded_at)
+            .limit(1)
+        )
+        low = low if low is not None else NOTHING_AFTER  # nothing that recent
+    if filters.until:
+        high = session.scalar(
+            select(AuditEvent.seq)
+            .where(AuditEvent.recorded_at < filters.until)
+            .order_by(AuditEvent.recorded_at.desc())
+            .limit(1)
+        )
+        high = high if high is not None else 0
+    return low, high
+
+
+def _key_column(filters: AuditFilters) -> Any:
+    """Which seq to page on, which decides the index that leads: the outcome index's when the
+    outcome filter is the narrowest (a rare outcome, or no other filter); else the event's
+    own, through whichever (x, seq) index the other filters pick."""
+    narrower = (filters.actor, filters.action, filters.target, filters.operation_id)
+    if filters.outcome in RARE_OUTCOMES or (filters.outcome and not any(narrower)):
+        return AuditEventStatus.seq
+    return AuditEvent.seq
+
+
+def _fetch(
+    session: Session, matching: Select[Any], key: Any, limit: int, *, asc: bool
+) -> list[EventRow]:
+    """Up to `limit + 1` events: the page of seqs first, then their columns."""
+    seqs = matching.order_by(key.asc() if asc else key.desc()).limit(limit + 1)
+    query = _events().where(AuditEvent.seq.in_(seqs.scalar_subquery()))
+    order = AuditEvent.seq.asc() if asc else AuditEvent.seq.desc()
+    return [EventRow(**row._mapping) for row in session.execute(query.order_by(order))]
+
+
+def _exists(session: Session, matching: Select[Any]) -> bool:
+    return session.execute(matching.limit(1)).first() is not None
+
+
+class AuditQueries:
+    """Read-only queries over the ledger."""
+
+    def __init__(self, db: Database, account_id: str | None = None) -> None:
+        self._db = db
+        self._account_id = account_id
+
+    def _role_arns(self, target: str) -> dict[str, str]:
+        """A plain role name also matches the role's ARN (new entries record ARNs)."""
+        if not target or ":" in target or "/" in target or not self._account_id:
+            return {}
+        return {target: f"arn:aws:iam::{self._account_id}:role/{target}"}
+
+    def page(
+        self,
+        filters: AuditFilters,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = PAGE_SIZE,
+    ) -> EventPage:
+        """Newest first; `before` pages to older events, `after` to newer ones."""
+        key = _key_column(filters)
+        with self._db.sessions() as session:
+            matching = _matching(filters, self._role_arns(filters.target), key)
+            low, high = _seq_bounds(session, filters)
+            if low is not None:
+                matching = matching.where(key >= low)
+            if high is not None:
+                matching = matching.where(key <= high)
+            window_floor = None
+            if filters.q and after is None:
+                top = before if before is not None else self._head_seq(session) + 1
+                window_floor = max(top - SEARCH_WINDOW, 0)
+                matching = matching.where(key >= window_floor)
+            if after is not None:
+                rows = _fetch(session, matching.where(key > after), key, limit, asc=True)
+                has_newer = len(rows) > limit
+                rows = list(reversed(rows[:limit]))
+                has_older = bool(rows) and _exists(session, matching.where(key < rows[-1].seq))
+            else:
+                cursor = matching.where(key < before) if before is not None else matching
+                rows = _fetch(session, cursor, key, limit, asc=False)
+                has_older = len(rows) > limit
+                rows = rows[:limit]
+                has_newer = (
+                    before is not None
+                    and bool(rows)
+                    and _exists(session, matching.where(key > rows[0].seq))
+                )
+            page = EventPage(
+                rows,
+                rows[-1].seq if rows and has_older else None,
+                rows[0].seq if rows and has_newer else None,
+            )
+            if window_floor and not has_older and window_floor > (low or 0):
+                return replace(page, older=window_floor, searched_down_to=window_floor)
+            return page
+
+    @staticmethod
+    def _head_seq(session: Session) -> int:
+        return int(session.scalar(select(func.max(AuditEvent.seq))) or 0)
+
+    def stream(self, filters: AuditFilters, batch: int = 1000) -> Iterator[EventRow]:
+        """Every event the filters match, newest first, fetched `batch` at a time (keyset)."""
+        before: int | None = None
+        while True:
+            key = _key_column(filters)
+            with self._db.sessions() as session:
+                matching = _matching(filters, self._role_arns(filters.target), key)
+                if before is not None:
+                    matching = matching.where(key < before)
+                rows = _fetch(session, matching, key, batch - 1, asc=False)
+            yield from rows
+            if len(rows) < batch:
+                return
+            before = rows[-1].seq
+
+    def operation(self, operation_id: str) -> list[EventRow]:
+        """The steps of one operation (wizard run, bulk action), in the order they ran."""
+        with self._db.sessions() as session:
+            query = _events().where(AuditEvent.operation_id == operation_id)
+            return [EventRow(**r._mapping) for r in session.execute(query.order_by(AuditEvent.seq))]
+
+    def entries_of(self, seq: int) -> list[AuditEvent]:
+        """The ledger entries of the event numbered `seq` (its intent, then its outcomes);
+        empty when there is none. An outcome entry's seq leads to its whole event too."""
+        with self._db.sessions() as session:
+            entry = session.get(AuditEvent, seq)
+            if entry is None:
+                return []
+            return list(
+                session.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.event_id == entry.event_id)
+                    .order_by(AuditEvent.seq)
+                )
+            )
+
+    def for_target(self, targets: list[str], limit: int = 20) -> list[EventRow]:
+        """The newest events whose target is one of `targets` (a role's ARN and name)."""
+        with self._db.sessions() as session:
+            matching = select(AuditEvent.seq).where(
+                AuditEvent.kind.in_(EVENT_KINDS), AuditEvent.target.in_(targets)
+            )
+            return _fetch(session, matching, AuditEvent.seq, limit - 1, asc=False)
+
+    def head(self) -> tuple[int, str | None]:
+        with self._db.sessions() as session:
+            row = session.execute(
+                select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+            ).first()
+        return (int(row[0]), str(row[1])) if row else (0, None)

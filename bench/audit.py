@@ -1,0 +1,428 @@
+"""Audit history benchmark: generate a large chained ledger fast, then measure appends per
+second with the chain and the history page's server time under filters.
+
+    .venv/bin/python bench/audit.py --db sqlite --events 1000000
+    .venv/bin/python bench/audit.py --db postgresql --events 1000000
+
+Generation computes the chain in Python and bulk-inserts it in batches (no per-row
+transactions). An "event" is a change (intent + outcome entry) or a record entry, so a million
+events is about 1.8 million ledger entries. Server time is measured around the ASGI app call
+(no network). Prints figures; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from app import migrate
+from app.audit.chain import GENESIS_HASH, entry_hash
+from app.audit.log import AuditLog, NewEntry
+from app.audit.query import AuditQueries
+from app.db import Database
+from app.models import AuditEvent
+
+ACCOUNT = "123456789012"
+ACTIONS = [
+    "iam:CreateRole",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:CreateInstanceProfile",
+    "iam:AddRoleToInstanceProfile",
+    "iam:DeleteRole",
+    "ec2:AssociateIamInstanceProfile",
+    "ec2:ReplaceIamInstanceProfileAssociation",
+    "ec2:DisassociateIamInstanceProfile",
+]
+POSTGRES_ADMIN = os.environ.get(
+    "ROLEDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def make_database(kind: str, keep: Path | None) -> tuple[str, Any]:
+    if kind == "sqlite":
+        if keep:
+            return f"sqlite:///{keep}", (lambda: None)
+        directory = tempfile.mkdtemp()
+        return f"sqlite:///{directory}/bench.sqlite3", (lambda: shutil.rmtree(directory))
+    name = f"roledesk_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return f"{POSTGRES_ADMIN.rsplit('/', 1)[0]}/{name}", drop
+
+
+class Generator:
+    """Realistic-looking entries: few busy actors, many roles, operations of a few steps."""
+
+    def __init__(self, events: int, seed: int = 5) -> None:
+        self.rng = random.Random(seed)
+        self.events = events
+        self.start = datetime.now(UTC) - timedelta(days=365)
+        self.step = timedelta(days=365) / max(events, 1)
+        self.actors = [f"user{i:02d}" for i in range(50)]
+        self.roles = [f"role-{i:05d}" for i in range(5000)]
+
+    def rows(self) -> Any:
+        """Yield (entry dict, status dict or None) in seq order, hashes chained."""
+        rng, seq, prev = self.rng, 0, GENESIS_HASH
+        operation, op_left = str(uuid.uuid4()), 0
+        for n in range(self.events):
+            if op_left == 0:
+                operation, op_left = str(uuid.uuid4()), rng.randint(1, 6)
+            op_left -= 1
+            when = self.start + self.step * n
+            actor = self.actors[min(int(rng.expovariate(0.15)), 49)]
+            role = rng.choice(self.roles)
+            base = {
+                "event_id": str(uuid.uuid4()),
+                "operation_id": operation,
+                "actor": actor,
+                "source_ip": f"10.0.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+                "user_agent": "Mozilla/5.0 (bench)",
+                "account_id": ACCOUNT,
+                "region": "us-east-1",
+                "before": None,
+                "after": None,
+                "aws_request_id": None,
+                "error_code": None,
+                "error_message": None,
+            }
+            if rng.random() < 0.15:
+                entries = [
+                    {
+                        **base,
+                        "kind": "record",
+                        "action": "roledesk:SignIn",
+                        "target": None,
+                        "params": None,
+                        "outcome": "succeeded",
+                    }
+                ]
+            else:
+                action = rng.choice(ACTIONS)
+                target = f"arn:aws:iam::{ACCOUNT}:role/{role}"
+                params = {"role_name": role, "policy_arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}
+                entries = [
+                    {
+                        **base,
+                        "kind": "intent",
+                        "action": action,
+                        "target": target,
+                        "params": params,
+                        "outcome": "pending",
+                    }
+                ]
+                roll = rng.random()
+                if roll > 0.0002:  # a few stay pending
+                    outcome = (
+                        "succeeded" if roll > 0.06 else ("failed" if roll > 0.01 else "unknown")
+                    )
+                    failed = outcome == "failed"
+                    entries.append(
+                        {
+                            **base,
+                            "kind": "outcome",
+                            "action": action,
+                            "target": target,
+                            "params": None,
+                            "outcome": outcome,
+                            "aws_request_id": str(uuid.uuid4()),
+                            "error_code": "NoSuchEntity" if failed else None,
+                            "error_message": f"The role {role} cannot be found."
+                            if failed
+                            else None,
+                        }
+                    )
+            head_seq = seq + 1
+            for i, entry in enumerate(entries):
+                seq += 1
+                entry["seq"] = seq
+                entry["recorded_at"] = when + timedelta(microseconds=i * 50_000)
+                entry["prev_hash"] = prev
+                entry["hash"] = prev = entry_hash(prev, entry)
+            last = entries[-1]
+            yield (
+                entries,
+                {
+                    "seq": head_seq,
+                    "event_id": base["event_id"],
+                    "outcome": last["outcome"],
+                    "outcome_seq": last["seq"] if last["kind"] == "outcome" else None,
+                },
+            )
+
+
+ENTRY_COLUMNS = [c.name for c in AuditEvent.__table__.columns]
+STATUS_COLUMNS = ["seq", "event_id", "outcome", "outcome_seq"]
+JSON_COLUMNS = {"params", "before", "after"}
+
+
+def _tuple(entry: dict[str, Any], sqlite: bool) -> tuple[Any, ...]:
+    values = []
+    for column in ENTRY_COLUMNS:
+        value = entry[column]
+        if column in JSON_COLUMNS and value is not None:
+            value = json.dumps(value)
+        elif column == "recorded_at" and sqlite:  # SQLAlchemy's SQLite DATETIME text form
+            value = value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        values.append(value)
+    return tuple(values)
+
+
+def _bulk_insert(db: Database, entries: list[dict[str, Any]], statuses: list[Any]) -> None:
+    """Driver-level bulk load: executemany on SQLite, COPY on PostgreSQL, one transaction."""
+    rows = [_tuple(e, db.is_sqlite) for e in entries]
+    status_rows = [tuple(s[c] for c in STATUS_COLUMNS) for s in statuses]
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if db.is_sqlite:
+            cursor.execute("BEGIN")
+            marks = ", ".join("?" for _ in ENTRY_COLUMNS)
+            cursor.executemany(
+                f"INSERT INTO audit_events ({', '.join(ENTRY_COLUMNS)}) VALUES ({marks})", rows
+            )
+            cursor.executemany(
+                "INSERT INTO audit_event_status (seq, event_id, outcome, outcome_seq) "
+                "VALUES (?, ?, ?, ?)",
+                status_rows,
+            )
+        else:
+            with cursor.copy(f"COPY audit_events ({', '.join(ENTRY_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            with cursor.copy(
+                "COPY audit_event_status (seq, event_id, outcome, outcome_seq) FROM STDIN"
+            ) as copy:
+                for row in status_rows:
+                    copy.write_row(row)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def generate(db: Database, events: int, batch: int = 20_000) -> tuple[int, float]:
+    started = time.perf_counter()
+    entries: list[dict[str, Any]] = []
+    statuses: list[dict[str, Any]] = []
+    total = 0
+    for rows, status in Generator(events).rows():
+        entries.extend(rows)
+        statuses.append(status)
+        total += len(rows)
+        if len(statuses) >= batch:
+            _bulk_insert(db, entries, statuses)
+            entries.clear()
+            statuses.clear()
+    if statuses:
+        _bulk_insert(db, entries, statuses)
+    with db.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    return total, time.perf_counter() - started
+
+
+def appends(db: Database, count: int) -> float:
+    log = AuditLog(db)
+    started = time.perf_counter()
+    for i in range(count):
+        log.append(
+            NewEntry(
+                kind="record",
+                action="roledesk:Bench",
+                actor="bench",
+                outcome="succeeded",
+                target=f"t{i}",
+                params={"i": i},
+            )
+        )
+    return count / (time.perf_counter() - started)
+
+
+def concurrent_appends(db: Database, count: int, threads: int) -> float:
+    """Appends from `threads` threads at once, as a web server's thread pool makes them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    log = AuditLog(db)
+
+    def one(i: int) -> None:
+        log.append(
+            NewEntry(
+                kind="record",
+                action="roledesk:Bench",
+                actor=f"bench{i % threads}",
+                outcome="succeeded",
+                target=f"t{i}",
+                params={"i": i},
+            )
+        )
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(count)))
+    return count / (time.perf_counter() - started)
+
+
+def build_client(db_url: str) -> tuple[Any, Any]:
+    """The real app on the bench database; AWS is never called by the history pages."""
+    from fastapi.testclient import TestClient
+
+    from app.audit.audited import AuditedAws
+    from app.aws.clients import AwsClients
+    from app.aws.iam import IamGateway
+    from app.aws.types import CallerIdentity
+    from app.main import create_app
+    from app.roles.inventory import RoleInventory
+    from app.services import Services
+    from app.settings import Settings
+
+    settings = Settings(database_url=db_url, mode="aws")
+    db = Database(db_url)
+    clients = AwsClients(region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    iam = IamGateway(clients)
+    log = AuditLog(db)
+    services = Services(
+        settings=settings,
+        db=db,
+        clients=clients,
+        identity=CallerIdentity(ACCOUNT, f"arn:aws:iam::{ACCOUNT}:user/bench", "AIDBENCH"),
+        iam=iam,
+        audit_log=log,
+        audited=AuditedAws(log, account_id=ACCOUNT, region="us-east-1"),
+        inventory=RoleInventory(iam, ttl_seconds=900),
+    )
+    app = create_app(services)
+    timings: list[float] = []
+
+    async def timed(scope: Any, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        await app(scope, receive, send)
+        if scope["type"] == "http":
+            timings.append(time.perf_counter() - started)
+
+    return TestClient(timed), (services, timings)
+
+
+def scenarios(total_entries: int, rng: random.Random) -> dict[str, Any]:
+    mid = datetime.now(UTC) - timedelta(days=rng.randint(10, 300))
+    return {
+        "newest page": lambda: "/audit",
+        "deep page (before=random seq)": lambda: (
+            f"/audit?before={rng.randint(1000, total_entries)}"
+        ),
+        "actor": lambda: f"/audit?actor=user{rng.randint(0, 49):02d}",
+        "action": lambda: f"/audit?action={rng.choice(ACTIONS)}",
+        "outcome=failed": lambda: "/audit?outcome=failed",
+        "outcome=pending (rare)": lambda: "/audit?outcome=pending",
+        "target (role name)": lambda: f"/audit?target=role-{rng.randint(0, 4999):05d}",
+        "time range (1 day)": lambda: (
+            f"/audit?since={mid:%Y-%m-%dT%H:%M}&until={mid + timedelta(days=1):%Y-%m-%dT%H:%M}"
+        ),
+        "actor + outcome + action": lambda: (
+            f"/audit?actor=user{rng.randint(0, 9):02d}&outcome=failed&action={rng.choice(ACTIONS)}"
+        ),
+        "text search (windowed)": lambda: "/audit?q=cannot+be+found",
+        "htmx: actor, older page": lambda: (
+            f"/audit?actor=user{rng.randint(0, 9):02d}"
+            f"&before={rng.randint(total_entries // 2, total_entries)}"
+        ),
+    }
+
+
+def measure_views(db_url: str, total: int, repeats: int) -> None:
+    client, (services, timings) = build_client(db_url)
+    from app.audit.routes import chain_monitor
+
+    started = time.perf_counter()
+    chain_monitor(services.db).catch_up()
+    took = time.perf_counter() - started
+    print(
+        f"full chain verification (first view after start, in background): "
+        f"{total:,} entries in {took:.1f} s ({total / took:,.0f} entries/s)"
+    )
+    rng = random.Random(7)
+    overall: list[float] = []
+    with client:
+        for name, url_for in scenarios(total, rng).items():
+            timings.clear()
+            headers = {"HX-Request": "true"} if name.startswith("htmx") else {}
+            for _ in range(repeats):
+                response = client.get(url_for(), headers=headers)
+                assert response.status_code == 200, (name, response.status_code)
+            ms = sorted(t * 1000 for t in timings)
+            overall += ms
+            p95 = ms[int(len(ms) * 0.95) - 1]
+            print(f"  {name:32s} p50 {statistics.median(ms):6.1f} ms  p95 {p95:6.1f} ms")
+    overall.sort()
+    print(
+        f"  {'all filtered pages':32s} p50 {statistics.median(overall):6.1f} ms  "
+        f"p95 {overall[int(len(overall) * 0.95) - 1]:6.1f} ms"
+    )
+    services.db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--appends", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=40, help="page views per scenario")
+    parser.add_argument("--keep", type=Path, help="SQLite file to keep (sqlite only)")
+    parser.add_argument("--reuse", help="measure page views on this database URL only")
+    args = parser.parse_args()
+    if args.reuse:
+        db = Database(args.reuse)
+        total = AuditQueries(db).head()[0]
+        db.dispose()
+        measure_views(args.reuse, total, args.repeats)
+        return
+    url, drop = make_database(args.db, args.keep)
+    if os.environ.get("BENCH_KEEP_DB"):
+        print(f"keeping the database: {url}")
+        drop = lambda: None  # noqa: E731
+    try:
+        migrate.upgrade(url)
+        db = Database(url)
+        total, took = generate(db, args.events)
+        print(
+            f"{args.db}: generated {args.events:,} events = {total:,} chained entries "
+            f"in {took:.1f} s ({total / took:,.0f} entries/s)"
+        )
+        rate = appends(db, args.appends)
+        print(
+            f"appends with the chain, one transaction each: {rate:,.0f} entries/s "
+            f"({args.appends} appends)"
+        )
+        for threads in (4, 16):
+            rate = concurrent_appends(db, args.appends, threads)
+            print(
+                f"appends with the chain, {threads} threads (group commit): {rate:,.0f} entries/s"
+            )
+        total += args.appends * 3
+        db.dispose()
+        measure_views(url, total, args.repeats)
+    finally:
+        drop()
+
+
+if __name__ == "__main__":
+    main()
