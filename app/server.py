@@ -16,6 +16,7 @@ from app.aws.errors import AwsError, CredentialsProblem
 from app.aws.sandbox import Sandbox
 from app.services import Services, build_services
 from app.settings import DEFAULT_DATA_DIR, Settings
+from app.wizard.interrupted import settle_interrupted_runs
 
 log = logging.getLogger("roledesk")
 
@@ -63,6 +64,8 @@ def start_services(settings: Settings) -> tuple[Services, Sandbox | None]:
     prepare_database(settings)
     services = connect(settings, endpoint)
     reconcile_at_start(services)
+    for draft_id in settle_interrupted_runs(services):
+        print(f"Create-role run {draft_id} was cut short by a stop: rolled back, marked failed")
     if sandbox is not None and settings.sandbox_seed:
         from app.sandbox_seed import seed
 

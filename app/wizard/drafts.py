@@ -135,6 +135,12 @@ class DraftStore:
             row.expires_at = now + LIFETIME
         return True
 
+    def creating(self) -> list[Draft]:
+        """Drafts whose create run has started and not finished."""
+        with self._db.sessions() as session:
+            rows = session.scalars(select(RoleDraft).where(RoleDraft.status == "creating"))
+            return [_draft(row) for row in rows]
+
     def claim(self, draft_id: str, operation_id: str) -> bool:
         """Atomically move a draft to `creating`; True for exactly one caller."""
         with self._writing() as session:

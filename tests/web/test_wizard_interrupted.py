@@ -1,0 +1,63 @@
+"""A wizard run cut short by a stop of RoleDesk is rolled back at the next start, through the
+audited path, and its draft is marked failed: no half-built role is left behind silently."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.audit.reconcile import reconcile_at_start
+from app.wizard.create import RoleCreator, plan_steps
+from app.wizard.drafts import DraftStore
+from app.wizard.interrupted import settle_interrupted_runs
+from tests.web.test_wizard_create import (
+    create,
+    details,
+    ec2_draft,
+    entries_of,
+    profile_exists,
+    role_exists,
+)
+
+
+class Crash(Exception):
+    """Stands for the process dying in the middle of the run."""
+
+
+@pytest.mark.parametrize("steps_done", [1, 3, 5])
+def test_interrupted_run_is_rolled_back_at_start(client, seeded, monkeypatch, steps_done):
+    def run_then_die(self, plan, ctx):
+        for step in plan_steps(self._services, plan)[:steps_done]:
+            self._call(ctx, step)
+        raise Crash
+
+    monkeypatch.setattr(RoleCreator, "run", run_then_die)
+    draft_id = ec2_draft(client)
+    with pytest.raises(Crash):
+        create(client, draft_id, details("cut-short"))
+    store = DraftStore(seeded.db)
+    assert store.get(draft_id).status == "creating"
+    assert role_exists(seeded, "cut-short")
+
+    monkeypatch.undo()  # the "next start" runs the real code
+    reconcile_at_start(seeded)
+    assert settle_interrupted_runs(seeded) == [draft_id]
+
+    assert not role_exists(seeded, "cut-short")
+    assert not profile_exists(seeded, "cut-short")
+    draft = store.get(draft_id)
+    assert draft.status == "failed"
+    assert draft.failure["code"] == "Interrupted"
+    assert draft.failure["rolled_back"][-1] == "Delete the role"
+    assert draft.failure["rollback_errors"] == []
+    # The undo calls are in the audit log under the run's own operation id.
+    undo = [e for e in entries_of(seeded, draft.operation_id) if e[1] == "iam:DeleteRole"]
+    assert ("intent", "iam:DeleteRole", "pending") in undo
+    assert ("outcome", "iam:DeleteRole", "succeeded") in undo
+    # The done page says what happened; the draft can be tried again.
+    page = client.get(f"/create-role/{draft_id}/done")
+    assert "rolled back" in page.text
+    assert settle_interrupted_runs(seeded) == []
+
+
+def test_nothing_to_settle_without_interrupted_runs(seeded):
+    assert settle_interrupted_runs(seeded) == []
