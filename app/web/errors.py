@@ -48,6 +48,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not found", 403: "Not allowed", 405: "Not allowed", 401: "Sign in"}
+        if not hasattr(request.state, "signed_in"):
+            # No route matched, so the sign-in check never ran: look the session up so a
+            # signed-in person's "Not found" page keeps their header and navigation.
+            from app.auth.guard import current_session
+
+            current_session(request)
         return _render(
             request,
             exc.status_code,

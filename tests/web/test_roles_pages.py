@@ -217,3 +217,12 @@ def test_the_aws_cli_sees_what_roledesk_shows(client, seeded):
     )
     from_cli = sorted(r["RoleName"] for r in json.loads(result.stdout)["Roles"])
     assert from_cli == role_names(soup(client.get("/roles?per_page=50")))
+
+
+def test_unknown_address_keeps_the_signed_in_layout(client, anonymous_client):
+    signed_in = soup(client.get("/no-such-page"))
+    assert signed_in.select_one("nav[aria-label=Main]") is not None
+    assert "admin" in signed_in.select_one("header").text
+    anonymous = anonymous_client.get("/no-such-page")
+    assert anonymous.status_code == 404
+    assert soup(anonymous).select_one("nav[aria-label=Main]") is None
