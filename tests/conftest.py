@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,17 @@ def client(client_as) -> TestClient:
 @pytest.fixture
 def anonymous_client(web_app) -> Iterator[TestClient]:
     with TestClient(web_app) as test_client:
+        yield test_client
+
+
+@contextmanager
+def signed_in(app, name: str = "admin", role: str = "admin") -> Iterator[TestClient]:
+    """A TestClient on `app` signed in through the form (the user is created if needed)."""
+    with TestClient(app) as test_client:
+        if app.state.auth.users.get(name) is None:
+            add_user(app, name, role)
+        response = sign_in(test_client, name)
+        assert response.status_code == 303, response.text
         yield test_client
 
 

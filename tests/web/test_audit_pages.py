@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bs4 import BeautifulSoup
-from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from app.audit.log import NewEntry
 from app.main import create_app
+from app.models import AuditEvent
+from tests.conftest import signed_in
 
 ACCOUNT = "123456789012"
 HX = {"HX-Request": "true"}
@@ -62,6 +63,11 @@ def change(log, *, action, target, actor="alice", outcome="succeeded", op="op-1"
 
 @pytest.fixture
 def app_client(services):
+    with signed_in(create_app(services)) as client:  # signing in writes ledger entries too
+        yield from _with_marks(services, client)
+
+
+def _with_marks(services, client):
     log = services.audit_log
     for i in range(120):
         log.append(
@@ -106,9 +112,13 @@ def app_client(services):
             op="op-del",
         ),
     }
-    with TestClient(create_app(services)) as client:
-        client.marks = marks
-        yield client
+    client.marks = marks
+    with services.db.session() as session:
+        client.head_seq = session.scalar(select(func.max(AuditEvent.seq)))
+        client.event_count = session.scalar(
+            select(func.count()).where(AuditEvent.kind.in_(("intent", "record")))
+        )
+    yield client
 
 
 def test_full_page_and_htmx_fragment_with_chain_status(app_client):
@@ -117,7 +127,7 @@ def test_full_page_and_htmx_fragment_with_chain_status(app_client):
     page = soup(full)
     assert page.select_one('nav a[href="/audit"]').text == "Audit history"
     status = page.select_one("#chain-status").text
-    assert "Chain verified up to sequence 127" in " ".join(status.split())
+    assert f"Chain verified up to sequence {app_client.head_seq}" in " ".join(status.split())
     rows = seqs(page)
     assert rows[0] == app_client.marks["pending"] and rows == sorted(rows, reverse=True)
     assert len(rows) == 50
@@ -133,8 +143,10 @@ def test_keyset_pages_walk_every_event_once_and_back(app_client):
         seen += seqs(page)
         older = page.find("a", string=lambda s: s and "Older events" in s)
         url = older["href"] if older else None
-    # 120 records + 4 events (intent seqs), each once, newest first
-    assert len(seen) == 124 == len(set(seen)) and seen == sorted(seen, reverse=True)
+    # 120 records + 4 events (+ the sign-in's own records), each once, newest first
+    assert len(seen) == app_client.event_count == len(set(seen)) and seen == sorted(
+        seen, reverse=True
+    )
     second = soup(app_client.get(f"/audit?before={seen[49]}"))
     newer = second.find("a", string=lambda s: s and "Newer events" in s)
     assert seqs(soup(app_client.get(newer["href"]))) == seen[:50]
@@ -236,7 +248,7 @@ def test_export_of_the_filtered_view(app_client):
     assert [int(r["seq"]) for r in rows] == [marks["inline"], marks["attach"], marks["create"]]
     assert rows[1]["outcome"] == "failed" and rows[1]["error_code"] == "NoSuchEntity"
     lines = app_client.get("/audit/export?format=jsonl").text.splitlines()
-    assert len(lines) == 124 and json.loads(lines[0])["seq"] == marks["pending"]
+    assert len(lines) == app_client.event_count and json.loads(lines[0])["seq"] == marks["pending"]
     assert app_client.get("/audit/export?format=xml").status_code == 422
     page = soup(app_client.get("/audit?actor=bob"))
     link = page.find("a", string="CSV")["href"]
@@ -253,7 +265,7 @@ def test_user_text_is_escaped(services):
             target="<img src=x onerror=alert(1)>",
         )
     )
-    with TestClient(create_app(services)) as client:
+    with signed_in(create_app(services)) as client:
         body = client.get("/audit").text + client.get("/audit/events/1").text
     assert "<script>alert(1)" not in body and "<img src=x" not in body
     assert "&lt;script&gt;alert(1)" in body
@@ -269,7 +281,7 @@ def test_a_broken_chain_is_shown(services):
     drop_triggers(services.db)
     with services.db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2"))
-    with TestClient(create_app(services)) as client:
+    with signed_in(create_app(services)) as client:
         status = soup(client.get("/audit")).select_one("#chain-status")
     assert "broken at sequence 2" in status.text and status.select_one("[role=alert]")
 

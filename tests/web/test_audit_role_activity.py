@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 import pytest
 from botocore.stub import ANY, Stubber
 from bs4 import BeautifulSoup
-from fastapi.testclient import TestClient
 
 from app.audit import activity as activity_module
 from app.aws.cloudtrail import CloudTrailGateway
 from app.main import create_app
 from app.services import build_services
 from app.settings import Settings
+from tests.conftest import signed_in
 
 
 def soup(response):
@@ -39,8 +39,11 @@ def test_sandbox_role_shows_its_roledesk_events_and_no_cloudtrail(client, seeded
 
 
 @pytest.fixture
-def aws_services(db_url, sandbox):
-    """Real-AWS mode (pointed at moto for everything but CloudTrail, which is stubbed)."""
+def aws_services(db_url, sandbox, monkeypatch):
+    """Real-AWS mode (pointed at moto for everything but CloudTrail, which is stubbed).
+    Real-AWS mode takes credentials from the standard chain, here the environment."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     services = build_services(
         Settings(database_url=db_url, mode="aws"), sandbox_endpoint=sandbox.endpoint_url
     )
@@ -86,7 +89,7 @@ def test_real_aws_shows_cloudtrail_events_marked_as_such(aws_services):
                 "MaxResults": 50,
             },
         )
-        with TestClient(create_app(aws_services)) as client:
+        with signed_in(create_app(aws_services)) as client:
             page = soup(client.get("/roles/web-app-ec2"))
             again = soup(client.get("/roles/web-app-ec2"))  # cached: no second call
         stub.assert_no_pending_responses()
@@ -107,7 +110,7 @@ def test_cloudtrail_errors_are_explained_not_a_500(aws_services):
             "User is not authorized to perform: cloudtrail:LookupEvents",
             http_status_code=400,
         )
-        with TestClient(create_app(aws_services)) as client:
+        with signed_in(create_app(aws_services)) as client:
             response = client.get("/roles/web-app-ec2")
     assert response.status_code == 200
     section = soup(response).select_one("#activity")
