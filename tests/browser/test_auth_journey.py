@@ -1,4 +1,4 @@
-"""Sign-in journeys in Chromium: an operator signs in, makes a change, signs out, and the
+"""Sign-in journeys in Chromium: an operator signs in, creates a role, signs out, and the
 back button shows nothing private; XSS payloads in echoed fields run no script and cause no
 CSP violation; the first start prints a working setup link."""
 
@@ -6,11 +6,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in, start_server
+from tests.browser.wizard_steps import create_ec2_role
 from tests.xss import MARK, PAYLOADS
 
 OPERATOR = ("olivia", "operator-password-1")
@@ -22,10 +24,14 @@ def operator(live_server):
     return OPERATOR
 
 
-def make_a_change(page):
-    """The operator's state change. (After the wizard lands this becomes: create a role.)"""
-    page.get_by_role("button", name="Refresh list").click()
-    expect(page.locator("#role-rows tr").first).to_be_visible()
+def make_a_change(page, live_server) -> str:
+    """The operator's state change: create a role in the wizard, checked through boto3."""
+    name = f"operator-made-{'js' if page.js_enabled else 'nojs'}"
+    arn = create_ec2_role(page, live_server.url, name, description="made by olivia")
+    role = live_server.boto3_client("iam").get_role(RoleName=name)["Role"]
+    assert role["Arn"] == arn
+    assert role["Description"] == "made by olivia"
+    return name
 
 
 def test_operator_signs_in_changes_signs_out_and_back_shows_nothing(
@@ -40,14 +46,22 @@ def test_operator_signs_in_changes_signs_out_and_back_shows_nothing(
     expect(page).to_have_url(re.compile(r"/roles\?q=ec2$"))
     expect(page.locator("#signed-in-name")).to_have_text(operator[0])
     expect(page.locator("#signed-in-role")).to_have_text("operator")
-    make_a_change(page)
     expect(page.locator("#role-rows")).to_contain_text("web-app-ec2")
+    name = make_a_change(page, live_server)
+    done_url = page.url
+    expect(page.locator("body")).to_contain_text(name)
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/sign-in\?signed_out=1"))
     page.go_back()
-    expect(page).to_have_url(re.compile(r"/sign-in"))
-    expect(page.locator("body")).not_to_contain_text("web-app-ec2")
+    # The done page was sent with Cache-Control: no-store, so going back asks the server
+    # again, which sends the signed-out browser to sign-in (and to the done page after it).
+    expect(page).to_have_url(re.compile(r"/sign-in\?next="))
+    assert done_url.removeprefix(live_server.url) in unquote(page.url)
+    body = page.locator("body")
+    for private in (name, "arn:aws:iam::", "web-app-ec2", "aws iam create-role"):
+        expect(body).not_to_contain_text(private)
     expect(page.locator("#signed-in-name")).to_have_count(0)
+    expect(page.get_by_label("User name")).to_be_visible()
 
 
 def test_operator_does_not_get_the_users_page(live_server, anonymous_page, operator):
