@@ -8,8 +8,10 @@ tests/browser/test_auth_journey.py opens the pages in Chromium.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from bs4 import BeautifulSoup
 
@@ -175,3 +177,250 @@ ECHO_FIELDS: dict[str, EchoField] = {
     "user name (sign-in)": user_name_on_sign_in,
     "page to return to after sign-in": sign_in_next,
 }
+
+
+# The create-role wizard (issue 3) --------------------------------------------------------
+
+
+def _post(client: Any, url: str, data: dict[str, Any], **kwargs: Any) -> Any:
+    from tests.conftest import csrf_token_for
+
+    return client.post(url, data={"csrf_token": csrf_token_for(client), **data}, **kwargs)
+
+
+def _both(client: Any, url: str) -> str:
+    """The full page and its htmx fragment."""
+    full = client.get(url).text
+    fragment = client.get(url, headers={"HX-Request": "true"}).text
+    return str(full + fragment)
+
+
+def _draft(client: Any, trust: dict[str, str] | None = None) -> str:
+    """A new draft through the wizard's own form; step 1 filled with `trust` if given."""
+    response = _post(client, "/create-role", {}, follow_redirects=False)
+    draft = str(response.headers["location"].split("/")[2])
+    if trust is not None:
+        _post(client, f"/create-role/{draft}/trust", {**trust, "nav": "save"})
+    return draft
+
+
+EC2_TRUST = {"entity_type": "service", "service": "ec2.amazonaws.com"}
+
+
+def _trust_step(client: Any, values: dict[str, str]) -> str:
+    """Step 1 posted with `values` (the 422 or saved page), then the step shown again."""
+    draft = _draft(client)
+    posted = _post(client, f"/create-role/{draft}/trust", {**values, "nav": "next"}).text
+    preview = _post(
+        client, f"/create-role/{draft}/trust/preview", values, headers={"HX-Request": "true"}
+    ).text
+    return str(posted + preview + _both(client, f"/create-role/{draft}/trust"))
+
+
+def wizard_external_id(client: Any, services: Any, payload: str) -> str:
+    return _trust_step(
+        client,
+        {
+            "entity_type": "account",
+            "account_choice": "other",
+            "account_id": "444455556666",
+            "require_external_id": "1",
+            "external_id": payload,
+        },
+    )
+
+
+def _github(services: Any, **fields: str) -> dict[str, str]:
+    provider = (
+        f"arn:aws:iam::{services.identity.account}:oidc-provider/"
+        "token.actions.githubusercontent.com"
+    )
+    values = {"github_org": "example-org", "github_repo": "shop", "github_branch": ""}
+    return {"entity_type": "web_identity", "web_provider": provider, **values, **fields}
+
+
+def wizard_github_org(client: Any, services: Any, payload: str) -> str:
+    return _trust_step(client, _github(services, github_org=payload))
+
+
+def wizard_github_repo(client: Any, services: Any, payload: str) -> str:
+    return _trust_step(client, _github(services, github_repo=payload))
+
+
+def wizard_github_branch(client: Any, services: Any, payload: str) -> str:
+    return _trust_step(client, _github(services, github_branch=payload))
+
+
+def _saml(services: Any, **fields: str) -> dict[str, str]:
+    provider = f"arn:aws:iam::{services.identity.account}:saml-provider/CorpOkta"
+    return {"entity_type": "saml", "saml_provider": provider, "saml_access": "console", **fields}
+
+
+def wizard_saml_attribute(client: Any, services: Any, payload: str) -> str:
+    return _trust_step(client, _saml(services, saml_attribute=payload, saml_value="x"))
+
+
+def wizard_saml_value(client: Any, services: Any, payload: str) -> str:
+    return _trust_step(client, _saml(services, saml_attribute="SAML:sub", saml_value=payload))
+
+
+def wizard_custom_trust_json(client: Any, services: Any, payload: str) -> str:
+    broken = _trust_step(client, {"entity_type": "custom", "custom_policy": payload})
+    document = {**TRUST, "Statement": [{**TRUST["Statement"][0], "Sid": "x"}]}
+    statement = dict(document["Statement"][0])
+    statement["Condition"] = {"StringEquals": {"sts:ExternalId": payload}}
+    valid = json.dumps({**TRUST, "Statement": [statement]})
+    return broken + _trust_step(client, {"entity_type": "custom", "custom_policy": valid})
+
+
+def _permissions(client: Any, values: dict[str, str]) -> str:
+    draft = _draft(client, EC2_TRUST)
+    url = f"/create-role/{draft}/permissions"
+    refused = _post(client, url, {**values, "nav": "next"}).text
+    return str(refused + _both(client, url))
+
+
+def wizard_inline_policy_name(client: Any, services: Any, payload: str) -> str:
+    return _permissions(client, {"inline_name": payload, "inline_policy": json.dumps(INLINE)})
+
+
+def wizard_inline_policy_json(client: Any, services: Any, payload: str) -> str:
+    broken = _permissions(client, {"inline_name": "Reports", "inline_policy": payload})
+    statement = {**INLINE["Statement"][0], "Condition": {"StringEquals": {"aws:username": payload}}}
+    valid = json.dumps({**INLINE, "Statement": [statement]})
+    return broken + _permissions(client, {"inline_name": "Reports", "inline_policy": valid})
+
+
+def wizard_policy_search(client: Any, services: Any, payload: str) -> str:
+    draft = _draft(client, EC2_TRUST)
+    return _both(client, f"/create-role/{draft}/permissions?" + urlencode({"q": payload}))
+
+
+def _review(client: Any, details: dict[str, Any], *, create: bool = False) -> str:
+    """Step 3 saved with `details` (or "Create role" pressed), then the step shown again."""
+    draft = _draft(client, EC2_TRUST)
+    form = {"name": "xss-review", "path": "/", "description": "", "max_session_hours": "1"}
+    action = "create" if create else "review"
+    posted = _post(client, f"/create-role/{draft}/{action}", {**form, **details, "nav": "save"})
+    return str(posted.text + _both(client, f"/create-role/{draft}/review"))
+
+
+def wizard_role_name(client: Any, services: Any, payload: str) -> str:
+    """An invalid name: refused (422) beside the field, the name echoed in it."""
+    return _review(client, {"name": payload}, create=True)
+
+
+def wizard_description(client: Any, services: Any, payload: str) -> str:
+    return _review(client, {"description": payload}, create=True)
+
+
+def wizard_path(client: Any, services: Any, payload: str) -> str:
+    return _review(client, {"path": payload}, create=True)
+
+
+def wizard_tag_key(client: Any, services: Any, payload: str) -> str:
+    return _review(client, {"tag_key": payload, "tag_value": "v"}, create=True)
+
+
+def wizard_tag_value(client: Any, services: Any, payload: str) -> str:
+    return _review(client, {"tag_key": "note", "tag_value": payload})
+
+
+# EC2 instances (issue 4) ------------------------------------------------------------------
+
+
+def instances_filters(client: Any, services: Any, payload: str) -> str:
+    short = payload[:32]  # the region and state filters' bound; name and role allow 64
+    pages = [
+        _both(client, "/instances?" + urlencode({field: payload[:64]}))
+        for field in ("name", "role")
+    ]
+    pages += [_both(client, "/instances?" + urlencode({f: short})) for f in ("state", "region")]
+    return "".join(pages)
+
+
+def instances_review(client: Any, services: Any, payload: str) -> str:
+    bastion = next(i.instance_id for i in services.ec2().list_instances() if i.name == "bastion")
+    forms = [
+        {"action": "attach", "choice": "profile:web-app-ec2", "instance_id": payload},
+        {"action": "attach", "choice": payload, "instance_id": bastion},
+        {"action": payload, "instance_id": bastion, "name": payload, "region": payload},
+        {"action": "detach", "instance_id": bastion, "confirm": payload},
+    ]
+    pages = [_post(client, "/instances/review", form).text for form in forms]
+    pages += [_post(client, "/instances/apply", form).text for form in forms]
+    return "".join(pages)
+
+
+# Audit history (issue 5) ------------------------------------------------------------------
+
+
+def audit_filters(client: Any, services: Any, payload: str) -> str:
+    pages = [
+        _both(client, "/audit?" + urlencode({field: payload}))
+        for field in ("actor", "action", "target", "q", "since")
+    ]
+    return "".join(pages)
+
+
+def audit_event_params(client: Any, services: Any, payload: str) -> str:
+    """A role created through the wizard with the payload in its description (AWS allows
+    any printable text there): its CreateRole event's detail page shows the parameters."""
+    import uuid
+
+    from sqlalchemy import select
+
+    from app.models import AuditEvent
+
+    name = f"xss-audit-{uuid.uuid4().hex[:8]}"
+    draft = _draft(client, EC2_TRUST)
+    details = {"name": name, "path": "/", "description": payload, "max_session_hours": "1"}
+    created = _post(client, f"/create-role/{draft}/create", details)
+    errors = BeautifulSoup(created.text, "html.parser").select(".field-error")
+    assert created.status_code == 200, [e.text for e in errors if e.text.strip()]
+    with services.db.session() as session:
+        event = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "iam:CreateRole", AuditEvent.target.endswith(f"/{name}")
+            )
+        ).first()
+        assert event is not None
+        seq, operation_id = event.seq, event.operation_id
+    event_page = client.get(f"/audit/events/{seq}").text
+    request = BeautifulSoup(event_page, "html.parser").select_one("#event-request")
+    assert request is not None and MARK in request.text  # the params, shown as text
+    return str(
+        event_page
+        + _both(client, f"/audit/operations/{operation_id}")
+        + _both(client, "/audit?" + urlencode({"q": payload[:60]}))
+    )
+
+
+INLINE = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
+}
+
+ECHO_FIELDS.update(
+    {
+        "wizard role name (refused)": wizard_role_name,
+        "wizard description": wizard_description,
+        "wizard path": wizard_path,
+        "wizard tag key": wizard_tag_key,
+        "wizard tag value": wizard_tag_value,
+        "wizard external ID": wizard_external_id,
+        "wizard GitHub organisation": wizard_github_org,
+        "wizard GitHub repository": wizard_github_repo,
+        "wizard GitHub branch": wizard_github_branch,
+        "wizard SAML attribute": wizard_saml_attribute,
+        "wizard SAML value": wizard_saml_value,
+        "wizard custom trust policy JSON": wizard_custom_trust_json,
+        "wizard inline policy name": wizard_inline_policy_name,
+        "wizard inline policy JSON": wizard_inline_policy_json,
+        "wizard policy search box": wizard_policy_search,
+        "EC2 filters (name, role, state, region)": instances_filters,
+        "EC2 review and apply forms": instances_review,
+        "audit filters (actor, action, target, text, time)": audit_filters,
+        "audit event detail and operation (params)": audit_event_params,
+    }
+)

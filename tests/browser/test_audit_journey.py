@@ -1,63 +1,97 @@
-"""Find a role's creation in the audit history, open its operation and the event: with and
-without JavaScript.
-
-The journey's first step makes the role. The wizard (issue 3) is being built in parallel, so
-for now the role is one the sandbox seed created through the audited path at start-up;
-swap `make_role` for "create a role in the wizard" once the wizard exists.
-"""
+"""Create a role in the wizard, find its events in the audit history, open the operation and
+the event: with and without JavaScript, the role checked through boto3."""
 
 import re
 
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import LiveServer
+from tests.browser.wizard_steps import S3_READ, SSM_CORE, create_ec2_role
+
+# One wizard run for an EC2 role with two managed policies, in the order RoleDesk runs it.
+RUN_STEPS = [
+    "iam:CreateRole",
+    "iam:AttachRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:CreateInstanceProfile",
+    "iam:AddRoleToInstanceProfile",
+]
 
 
-def make_role(live_server: LiveServer, page: Page) -> str:
-    """Step 1: a role created through RoleDesk's audited path; returns its name."""
-    name = "web-app-ec2"
-    role = live_server.boto3_client("iam").get_role(RoleName=name)["Role"]
-    assert role["Arn"].endswith(f":role/{name}")
+def make_role(live_server: LiveServer, page: Page, purpose: str) -> str:
+    """Step 1: a role created in the wizard by the signed-in admin; returns its name."""
+    name = f"audit-{purpose}-{'js' if page.js_enabled else 'nojs'}"
+    arn = create_ec2_role(page, live_server.url, name)
+    iam = live_server.boto3_client("iam")
+    assert iam.get_role(RoleName=name)["Role"]["Arn"] == arn
+    attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    assert sorted(p["PolicyName"] for p in attached) == [S3_READ, SSM_CORE]
     return name
 
 
+def filter_history(page: Page, target: str, action: str) -> None:
+    target_box = page.get_by_label("Target (ARN or role name)")
+    target_box.fill(target)
+    page.get_by_label("Action").fill(action)
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(rf"[?&]target={re.escape(target)}(&|$)"))
+    expect(page).to_have_url(re.compile(rf"[?&]action={re.escape(action.replace(':', '%3A'))}"))
+
+
+def operation_of(row) -> str:
+    href = row.get_by_role("link", name=re.compile("Steps of operation")).get_attribute("href")
+    assert href and href.startswith("/audit/operations/"), href
+    return href.rsplit("/", 1)[-1]
+
+
 def test_find_a_new_role_in_the_history_and_open_its_operation(live_server, page):
-    name = make_role(live_server, page)
-    page.goto(f"{live_server.url}/roles")
+    name = make_role(live_server, page, "history")
     page.get_by_role("link", name="Audit history").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit history")
     expect(page.locator("#chain-status")).to_contain_text(re.compile(r"verified up to sequence"))
 
-    page.get_by_label("Target (ARN or role name)").fill(name)
-    page.get_by_label("Action").fill("iam:CreateRole")
-    page.get_by_role("button", name="Apply filters").click()
-    expect(page).to_have_url(re.compile(r"target=web-app-ec2"))
     rows = page.locator("table.audit-events tbody tr")
+    filter_history(page, name, "iam:AttachRolePolicy")
+    expect(rows).to_have_count(2)
+    attach_operations = {operation_of(rows.nth(i)) for i in range(2)}
+
+    filter_history(page, name, "iam:CreateRole")
     expect(rows).to_have_count(1)
-    expect(rows.first).to_contain_text(f":role/{name}")
-    expect(rows.first).to_contain_text("succeeded")
+    created = rows.first
+    expect(created).to_contain_text(f":role/{name}")
+    expect(created).to_contain_text("succeeded")
+    expect(created).to_contain_text(live_server.admin_name)
+    operation_id = operation_of(created)
+    assert attach_operations == {operation_id}  # one operation id for the whole run
 
-    rows.first.get_by_role("link", name=re.compile("Steps of operation")).click()
+    created.get_by_role("link", name=re.compile("Steps of operation")).click()
     if page.js_enabled:  # htmx expands the operation in place
-        steps = rows.first.locator("ol.operation-steps li")
+        steps = created.locator("ol.operation-steps li")
     else:
-        expect(page.get_by_role("heading", level=1)).to_contain_text("Operation")
+        expect(page.get_by_role("heading", level=1)).to_contain_text(operation_id)
         steps = page.locator("ol.operation-steps li")
-    expect(steps.filter(has_text="iam:CreateRole").filter(has_text=name)).to_have_count(1)
-    expect(steps.filter(has_text="iam:AttachRolePolicy").first).to_contain_text(name)
+    expect(steps).to_have_count(len(RUN_STEPS))
+    assert [s.locator("code").first.inner_text() for s in steps.all()] == RUN_STEPS
+    for step in steps.all():
+        expect(step).to_contain_text(name)
+        expect(step).to_contain_text("succeeded")
 
-    steps.filter(has_text="iam:CreateRole").filter(has_text=name).get_by_role("link").click()
+    steps.filter(has_text="iam:CreateRole").get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("iam:CreateRole")
     expect(page.locator("#event-request")).to_contain_text(f'"name": "{name}"')
-    expect(page.locator("#event-response")).to_contain_text("AWS request id")
-    expect(page.locator("#event-summary")).to_contain_text("sandbox-seed")
+    expect(page.locator("#event-summary")).to_contain_text(live_server.admin_name)
+    expect(page.locator("#event-summary")).to_contain_text(operation_id)
+    # The request id AWS (the sandbox) answered with, not the "none recorded" fallback.
+    request_id = page.locator("#event-response dt:text-is('AWS request id') + dd")
+    expect(request_id).to_have_text(re.compile(r"^[0-9A-Za-z-]{16,}$"))
 
 
 def test_role_detail_lists_its_activity(live_server, page):
-    name = make_role(live_server, page)
+    name = make_role(live_server, page, "activity")
     page.goto(f"{live_server.url}/roles/{name}")
     activity = page.locator("#activity")
     expect(activity).to_contain_text("iam:CreateRole")
+    expect(activity).to_contain_text("iam:AttachRolePolicy")
     expect(activity).to_contain_text("CloudTrail is not available in the sandbox")
     activity.get_by_role("link", name="All of this role's events in the audit history").click()
     expect(page.locator("table.audit-events tbody tr").last).to_contain_text("iam:CreateRole")

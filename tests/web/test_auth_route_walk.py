@@ -10,10 +10,13 @@ import re
 
 import pytest
 from fastapi.routing import APIRoute
+from sqlalchemy import func, select
 from starlette.routing import Mount
 
 from app.auth.permissions import Role, is_public, iter_routes, required_role
-from tests.conftest import csrf_token_for
+from app.models import AuditEvent
+from app.wizard.service import wizard_for
+from tests.conftest import add_user, csrf_token_for
 from tests.web.headers import check_headers
 
 # Pinned expectations for routes whose purpose we know: (method, path) -> role or "public".
@@ -37,10 +40,40 @@ EXPECTED = {
     ("POST", "/users/{name}/disable"): Role.ADMIN,
     ("POST", "/users/{name}/enable"): Role.ADMIN,
     ("POST", "/users/{name}/password"): Role.ADMIN,
+    # EC2 instances (issue 4): reading is a viewer's, attaching roles an operator's.
+    ("GET", "/instances"): Role.VIEWER,
+    ("POST", "/instances/review"): Role.OPERATOR,
+    ("POST", "/instances/apply"): Role.OPERATOR,
+    ("GET", "/instances/operations/{operation_id}"): Role.VIEWER,
+    # The create-role wizard (issue 3): every step that saves or creates is an operator's.
+    ("GET", "/create-role"): Role.VIEWER,
+    ("POST", "/create-role"): Role.OPERATOR,
+    ("GET", "/create-role/{draft_id}/trust"): Role.VIEWER,
+    ("POST", "/create-role/{draft_id}/trust"): Role.OPERATOR,
+    ("POST", "/create-role/{draft_id}/trust/preview"): Role.OPERATOR,
+    ("GET", "/create-role/{draft_id}/permissions"): Role.VIEWER,
+    ("GET", "/create-role/{draft_id}/permissions/document"): Role.VIEWER,
+    ("POST", "/create-role/{draft_id}/permissions"): Role.OPERATOR,
+    ("GET", "/create-role/{draft_id}/review"): Role.VIEWER,
+    ("POST", "/create-role/{draft_id}/review"): Role.OPERATOR,
+    ("POST", "/create-role/{draft_id}/create"): Role.OPERATOR,
+    ("GET", "/create-role/{draft_id}/done"): Role.VIEWER,
+    # The audit history (issue 5): read-only.
+    ("GET", "/audit"): Role.VIEWER,
+    ("GET", "/audit/export"): Role.VIEWER,
+    ("GET", "/audit/events/{seq}"): Role.VIEWER,
+    ("GET", "/audit/operations/{operation_id}"): Role.VIEWER,
 }
-# Sample values for path parameters; anything else gets "x".
-SAMPLE_PARAMS = {"name": "web-app-ec2"}
 IDENTITIES = (None, Role.VIEWER, Role.OPERATOR, Role.ADMIN)
+WALK_USER = "walk-target"  # the user the /users/{name}/... routes act on
+# Required query parameters, so those routes reach their handler instead of a 422.
+SAMPLE_QUERY = {
+    "/roles/last-activity": "name=web-app-ec2",
+    "/policy": "arn=arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+    "/create-role/{draft_id}/permissions/document": (
+        "arn=arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    ),
+}
 
 
 def endpoints(app):
@@ -56,8 +89,54 @@ def endpoints(app):
     return sorted(found, key=lambda rm: rm[0].path == "/sign-out")
 
 
-def concrete(path):
-    return re.sub(r"{(\w+)(:\w+)?}", lambda m: SAMPLE_PARAMS.get(m.group(1), "x"), path)
+def concrete(path, samples=None):
+    """The route's path with real values for its parameters (unknown ones get "x", which the
+    handlers answer with 404) and its required query parameters."""
+    samples = samples or {"name": "web-app-ec2"}
+    if path.startswith("/users/"):
+        samples = {**samples, "name": WALK_USER}
+    url = re.sub(r"{(\w+)(:\w+)?}", lambda m: samples.get(m.group(1), "x"), path)
+    return url + (f"?{SAMPLE_QUERY[path]}" if path in SAMPLE_QUERY else "")
+
+
+@pytest.fixture
+def walk_samples(web_app, seeded, client_as, anonymous_client):
+    """Path parameters naming real things, per identity: a draft of the identity's own
+    (drafts are private to their author), an EC2 attach run and one of its audit events.
+
+    Returns ({identity: client}, {identity: {parameter: value}})."""
+    clients = {None: anonymous_client}
+    for role in IDENTITIES[1:]:
+        clients[role] = client_as(role.label)
+    add_user(web_app, WALK_USER, "viewer")
+    admin = clients[Role.ADMIN]
+    bastion = next(i.instance_id for i in seeded.ec2().list_instances() if i.name == "bastion")
+    form = {"action": "attach", "choice": "profile:reporting-ec2", "instance_id": bastion}
+    started = admin.post(
+        "/instances/apply",
+        data={**form, "csrf_token": csrf_token_for(admin)},
+        follow_redirects=False,
+    )
+    assert started.status_code == 303, started.text[:300]
+    operation_id = started.headers["location"].rsplit("/", 1)[-1]
+    web_app.state.instances.runner.wait(operation_id)
+    with seeded.db.session() as session:
+        seq = session.scalar(
+            select(func.min(AuditEvent.seq)).where(AuditEvent.operation_id == operation_id)
+        )
+    assert seq is not None
+    drafts = wizard_for(web_app.state, seeded).drafts
+    samples = {}
+    for role in IDENTITIES[1:]:
+        samples[role] = {
+            "name": "web-app-ec2",
+            # The viewer's draft stands for one left from before the user became a viewer.
+            "draft_id": drafts.create(f"{role.label}-user").id,
+            "operation_id": operation_id,
+            "seq": str(seq),
+        }
+    samples[None] = samples[Role.ADMIN]
+    return clients, samples
 
 
 def expected_for(route, method):
@@ -90,17 +169,15 @@ def refused_by_guard(response):
     )
 
 
-def test_every_route_answers_each_identity_as_declared(web_app, client_as, anonymous_client):
-    clients = {None: anonymous_client}
-    for role in IDENTITIES[1:]:
-        clients[role] = client_as(role.label)
+def test_every_route_answers_each_identity_as_declared(web_app, walk_samples):
+    clients, samples = walk_samples
     routes = endpoints(web_app)
     assert len(routes) >= len(EXPECTED)
     assert {(m, r.path) for r, m in routes} >= set(EXPECTED)
     for route, method in routes:
         needed = expected_for(route, method)
-        url = concrete(route.path)
         for identity in IDENTITIES:
+            url = concrete(route.path, samples[identity])
             response = call(clients[identity], method, url)
             where = f"{method} {url} as {identity.label if identity else 'anonymous'}"
             check_headers(response)  # every answer of every route, refusals included
@@ -109,6 +186,11 @@ def test_every_route_answers_each_identity_as_declared(web_app, client_as, anony
                 assert not refused_by_guard(response), where
             elif identity is not None and identity >= needed:
                 assert response.status_code not in (401, 403), (where, response.text[:300])
+                # The sample values name real things: the handler itself answered (a GET
+                # succeeds; a POST with an empty form may be refused, 422, by its own checks).
+                assert response.status_code != 404, (where, response.text[:300])
+                if method == "GET":
+                    assert response.status_code < 400, (where, response.text[:300])
             elif identity is None and method == "GET":
                 assert response.status_code == 303, where
                 assert response.headers["location"].startswith("/sign-in?next="), where

@@ -1,0 +1,47 @@
+"""Drives the create-role wizard in Chromium the way a person does (JavaScript on or off), for
+the journeys that start by creating a role: sign-in (issue 6), audit history (issue 5) and the
+XSS checks. The wizard's own journeys are in test_wizard_journey.py."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import expect
+
+ACCOUNT = "123456789012"
+SSM_CORE = "AmazonSSMManagedInstanceCore"
+S3_READ = "AmazonS3ReadOnlyAccess"
+
+
+def create_ec2_role(page: Any, server_url: str, name: str, description: str = "") -> str:
+    """An EC2 role with two managed policies (so one run makes several audited calls):
+    start, step 1 (service), step 2 (add policies), step 3 (name, create). Returns the ARN
+    the done page shows."""
+    page.goto(f"{server_url}/create-role")
+    page.get_by_role("button", name="Start a new role").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Select trusted entity")
+    page.get_by_label("Service principal").fill("ec2.amazonaws.com")
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Add permissions")
+    page.get_by_role("button", name=f"Add {SSM_CORE}").first.click()
+    expect(page.locator("#chosen li")).to_have_count(1)
+    search = page.get_by_label("Search policies by name")
+    search.fill(S3_READ)
+    if page.js_enabled:
+        search.press("Enter")
+    else:
+        page.get_by_role("button", name="Search").click()
+    expect(page.locator("#policy-rows tr")).to_have_count(1)
+    page.get_by_role("button", name=f"Add {S3_READ}").click()
+    expect(page.locator("#chosen li")).to_have_count(2)
+    page.get_by_role("button", name="Next", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Name, review, and create")
+    page.get_by_label("Role name").fill(name)
+    if description:
+        page.get_by_label("Description").fill(description)
+    page.get_by_role("button", name="Create role").click()
+    arn = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+    expect(page.locator("#role-arn")).to_have_text(arn)
+    expect(page).to_have_url(re.compile(r"/create-role/[0-9a-f-]+/done$"))
+    return arn
