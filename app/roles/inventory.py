@@ -141,6 +141,11 @@ class RoleInventory:
             loaded_at=self._loaded_at,
         )
 
+    def find(self, name: str) -> RoleRow | None:
+        """The role of this name, ignoring case (IAM role names are unique regardless of
+        case), from the in-memory list."""
+        return self._ensure_loaded().get(name.lower())
+
     def cached_last_used(self, names: list[str]) -> dict[str, RoleLastUsed | None]:
         """Last use already known (and fresh) for these roles; missing names are unknown."""
         now = self._clock()
