@@ -7,8 +7,18 @@ from __future__ import annotations
 import pytest
 
 from app.aws.errors import NotFound
+from app.wizard.catalog import SSM_CORE
 from app.wizard.service import FRESH_FOR_CREATE, Wizard
-from tests.web.test_wizard_flow import create, details, fill_trust, post, soup, start
+from tests.web.test_wizard_flow import (
+    S3_READ,
+    add_policy,
+    create,
+    details,
+    fill_trust,
+    post,
+    soup,
+    start,
+)
 
 TRUST_POLICY = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
@@ -104,3 +114,28 @@ def test_quotas_for_create_are_at_most_a_minute_old(seeded, iam_calls):
     assert iam_calls.count("GetAccountSummary") == 1
     wizard.quotas(fresh=True)
     assert iam_calls.count("GetAccountSummary") == 2
+
+
+def test_ec2_role_run_calls_and_roles_list(client, seeded, iam_calls):
+    seeded.inventory.refresh()
+    draft = start(client)
+    fill_trust(client, draft, {"entity_type": "service", "service": "ec2.amazonaws.com"})
+    add_policy(client, draft, SSM_CORE)
+    add_policy(client, draft, S3_READ)
+    post(client, f"/create-role/{draft}/permissions", {"nav": "next"})
+    iam_calls.clear()
+    assert create(client, draft, details("lean-ec2")).status_code == 303
+    # One GetRole after CreateRole shows the new role in the roles list at once; attaching a
+    # policy does not change what the list shows, so the role is not re-read after it.
+    assert iam_calls == [
+        "GetRole",
+        "GetInstanceProfile",
+        "CreateRole",
+        "GetRole",
+        "AttachRolePolicy",
+        "AttachRolePolicy",
+        "CreateInstanceProfile",
+        "AddRoleToInstanceProfile",
+    ]
+    assert seeded.inventory.find("lean-ec2") is not None
+    assert len(seeded.iam.list_attached_role_policies("lean-ec2")) == 2
