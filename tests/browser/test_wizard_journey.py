@@ -9,17 +9,19 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import is_console_error
+from tests.browser.conftest import is_console_error, sign_in
 
 
 @pytest.fixture
-def js_page(browser):
-    """JavaScript on only (the per-type journeys); fails on console errors."""
+def js_page(browser, live_server):
+    """JavaScript on only (the per-type journeys), signed in as the live server's admin;
+    fails on console errors."""
     context = browser.new_context()
     tab = context.new_page()
     errors: list[str] = []
     tab.on("console", lambda m: errors.append(m.text) if is_console_error(m) else None)
     tab.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(tab, live_server, live_server.admin_name, live_server.admin_password)
     yield tab
     context.close()
     assert errors == [], errors
