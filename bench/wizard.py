@@ -13,6 +13,7 @@ and serialisation) to `after-call` or `after-call-error` (AWS error answers coun
 first run also loads the 1,582+ managed policies (ListPolicies) and the roles list; the later
 (warm) runs use them. Run: .venv/bin/python bench/wizard.py
 """
+
 from __future__ import annotations
 
 import statistics
