@@ -4,6 +4,8 @@ benchmarks measure what a person gets (session check included)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -14,11 +16,12 @@ from app.services import Services
 from app.web.csrf import COOKIE
 
 
-def signed_in_client(services: Services) -> TestClient:
+def signed_in_client(services: Services, wrap: Callable[[Any], Any] | None = None) -> TestClient:
+    """`wrap`, if given, wraps the ASGI app (a timer, say); the client talks to the wrapper."""
     app = create_app(services)
     password = secrets.token_urlsafe(16)
     app.state.auth.users.add(AuditContext(actor="bench"), "bench", Role.ADMIN, password)
-    client = TestClient(app)
+    client = TestClient(wrap(app) if wrap is not None else app)
     client.get("/sign-in")
     response = client.post(
         "/sign-in",

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 
 from app import migrate
 from app.aws.sandbox import Sandbox
-from app.main import create_app
 from app.sandbox_seed import seed
 from app.services import Services, build_services
 from app.settings import Settings
 from app.web.csrf import COOKIE
+from bench._client import signed_in_client
 
 
 class ServerTimer:
@@ -42,7 +42,8 @@ class ServerTimer:
 
 @contextmanager
 def running_app() -> Iterator[tuple[Services, TestClient, str]]:
-    """(services, client, csrf token) against a fresh, seeded sandbox."""
+    """(services, client signed in as an admin, csrf token) against a fresh, seeded sandbox;
+    `client.app` is the ServerTimer around the app."""
     sandbox = Sandbox(0)
     endpoint = sandbox.start()
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,7 +54,7 @@ def running_app() -> Iterator[tuple[Services, TestClient, str]]:
         )
         seed(services)
         try:
-            with TestClient(ServerTimer(create_app(services))) as client:
+            with signed_in_client(services, wrap=ServerTimer) as client:
                 client.get("/create-role")
                 yield services, client, str(client.cookies[COOKIE])
         finally:

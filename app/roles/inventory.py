@@ -59,6 +59,21 @@ class RolePage:
     loaded_at: datetime
 
 
+# Changes that leave what a row shows (GetRole: name, trust policy, description, tags,
+# boundary, dates) as it was; re-reading the role after each of them (three times for a
+# wizard run with three policies) was a wasted call.
+LEAVE_ROLE_AS_IT_WAS = frozenset(
+    {
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:AddRoleToInstanceProfile",
+        "iam:RemoveRoleFromInstanceProfile",
+    }
+)
+
+
 def role_name_from_target(target: str | None) -> str | None:
     """`arn:aws:iam::123:role/path/name` -> `name`; other IAM targets -> None."""
     if not target or not target.startswith("arn:aws:iam::") or ":role/" not in target:
@@ -141,6 +156,11 @@ class RoleInventory:
             loaded_at=self._loaded_at,
         )
 
+    def find(self, name: str) -> RoleRow | None:
+        """The role of this name, ignoring case (IAM role names are unique regardless of
+        case), from the in-memory list."""
+        return self._ensure_loaded().get(name.lower())
+
     def cached_last_used(self, names: list[str]) -> dict[str, RoleLastUsed | None]:
         """Last use already known (and fresh) for these roles; missing names are unknown."""
         now = self._clock()
@@ -177,7 +197,7 @@ class RoleInventory:
     def on_change(self, action: str, target: str | None) -> None:
         """After RoleDesk changed a role, show the change at once: re-read that one role."""
         name = role_name_from_target(target)
-        if name is None or self._rows is None:
+        if name is None or self._rows is None or action in LEAVE_ROLE_AS_IT_WAS:
             return
         try:
             role: Role | None = self._iam.get_role(name)

@@ -78,14 +78,12 @@ def preflight(services: Services, plan: CreatePlan, quotas: Quotas) -> dict[str,
     """Field errors found by asking AWS (reads only): name taken (role, or for EC2 roles the
     instance profile), quotas exceeded."""
     errors: dict[str, str] = {}
-    wanted = plan.name.lower()
-    for role in services.iam.list_roles():
-        if role.name.lower() == wanted:
-            errors["name"] = (
-                f"A role named {role.name} already exists; role names are unique regardless "
-                "of case. Choose another name."
-            )
-            break
+    taken = existing_role_name(services, plan.name)
+    if taken is not None:
+        errors["name"] = (
+            f"A role named {taken} already exists; role names are unique regardless "
+            "of case. Choose another name."
+        )
     if plan.instance_profile and "name" not in errors:
         try:
             services.iam.get_instance_profile(plan.name)
@@ -108,6 +106,30 @@ def preflight(services: Services, plan: CreatePlan, quotas: Quotas) -> dict[str,
             f"The inline policy exceeds {quotas.inline_policy_size} characters."
         )
     return errors
+
+
+def existing_role_name(services: Services, name: str) -> str | None:
+    """The name of an existing role that `name` would clash with, or None.
+
+    GetRole answers for the exact name; other spellings of it (IAM names are unique
+    regardless of case) are looked up in the in-memory roles list, and confirmed with GetRole
+    so a role deleted since the list was loaded does not block its name. Listing every role
+    here instead (all pages of ListRoles) cost one call per 1,000 roles on each create. A
+    role made outside RoleDesk since the list was loaded, under another spelling, is not
+    seen here; CreateRole then fails with EntityAlreadyExists and nothing is created.
+    """
+    iam = services.iam
+    try:
+        return iam.get_role(name).name
+    except NotFound:
+        pass
+    row = services.inventory.find(name)
+    if row is None or row.name == name:
+        return None
+    try:
+        return iam.get_role(row.name).name
+    except NotFound:
+        return None
 
 
 def plan_steps(services: Services, plan: CreatePlan) -> list[Step]:

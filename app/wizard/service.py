@@ -2,7 +2,9 @@
 
 Built lazily per application (`wizard_for`), so main.py only includes the router. Account
 facts (quotas from GetAccountSummary, the OIDC and SAML providers) are read from IAM and kept
-for a few minutes; create re-reads the quotas so they are current when it matters.
+for a few minutes. Create wants them current: it accepts quotas read within the last minute
+(they change only when AWS raises a quota, and AWS enforces them anyway), and re-reads the
+providers only when the trust policy names one of the account's providers.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from app.services import Services
 from app.wizard.drafts import DraftStore
 from app.wizard.policies import PolicyIndex
 from app.wizard.steps import DraftCheck, Quotas, check_draft
-from app.wizard.trust import Providers
+from app.wizard.trust import WEB_PROVIDERS, Providers
 
 FACTS_TTL = 300.0
+FRESH_FOR_CREATE = 60.0  # the oldest quotas create accepts
 
 
 class Wizard:
@@ -31,11 +34,11 @@ class Wizard:
         self._facts: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def _cached(self, key: str, load: Callable[[], Any], fresh: bool = False) -> Any:
+    def _cached(self, key: str, load: Callable[[], Any], max_age: float = FACTS_TTL) -> Any:
         now = self._clock()
         with self._lock:
             hit = self._facts.get(key)
-        if hit is not None and not fresh and now - hit[0] < FACTS_TTL:
+        if hit is not None and now - hit[0] < max_age:
             return hit[1]
         value = load()
         with self._lock:
@@ -43,7 +46,8 @@ class Wizard:
         return value
 
     def quotas(self, fresh: bool = False) -> Quotas:
-        summary = self._cached("quotas", self.services.iam.get_account_summary, fresh)
+        max_age = FRESH_FOR_CREATE if fresh else FACTS_TTL
+        summary = self._cached("quotas", self.services.iam.get_account_summary, max_age)
         return Quotas.from_summary(summary.values)
 
     def providers(self, fresh: bool = False) -> Providers:
@@ -56,14 +60,26 @@ class Wizard:
                 saml_arns=tuple(sorted(p.arn for p in iam.list_saml_providers())),
             )
 
-        value: Providers = self._cached("providers", load, fresh)
+        value: Providers = self._cached("providers", load, 0.0 if fresh else FACTS_TTL)
         return value
 
     def lookup_policy(self, arn: str) -> ManagedPolicy | None:
         return self.policies.get(arn)
 
     def check(self, data: dict[str, Any], fresh: bool = False) -> DraftCheck:
-        return check_draft(data, self.providers(fresh), self.lookup_policy, self.quotas(fresh))
+        """With `fresh` (before create): recent quotas, and the providers re-read when the
+        trust policy depends on one of them."""
+        providers = self.providers(fresh and uses_account_provider(data.get("trust") or {}))
+        return check_draft(data, providers, self.lookup_policy, self.quotas(fresh))
+
+
+def uses_account_provider(trust_values: dict[str, Any]) -> bool:
+    """Step 1 names one of the account's OIDC or SAML providers (which may have been deleted
+    since the step was saved)."""
+    kind = trust_values.get("entity_type")
+    if kind == "saml":
+        return True
+    return kind == "web_identity" and trust_values.get("web_provider") not in WEB_PROVIDERS
 
 
 _lock = threading.Lock()
