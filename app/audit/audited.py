@@ -46,6 +46,19 @@ class AuditContext:
     def new_operation(self) -> AuditContext:
         return replace(self, operation_id=str(uuid.uuid4()))
 
+    def record(self, action: str, *, outcome: str = "succeeded", **fields: Any) -> NewEntry:
+        """A `record` entry (a RoleDesk action with no AWS call) by this actor."""
+        return NewEntry(
+            kind="record",
+            action=action,
+            actor=self.actor,
+            outcome=outcome,
+            operation_id=self.operation_id,
+            source_ip=self.source_ip,
+            user_agent=self.user_agent,
+            **fields,
+        )
+
 
 @dataclass(frozen=True)
 class Change:

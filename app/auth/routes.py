@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.audit.audited import AuditContext
-from app.audit.log import NewEntry
 from app.auth.cookies import clear_session_cookies, set_session_cookies
 from app.auth.guard import Auth, current_session, get_auth, safe_next, session_cookie_name
 from app.auth.permissions import PUBLIC, Role
@@ -30,16 +30,11 @@ def _client(request: Request) -> str:
 
 def _record_sign_in(request: Request, name: str, outcome: str, error: str | None = None) -> None:
     """An audit `record` entry for a sign-in attempt (never the password)."""
-    ctx = audit_context(request)
+    ctx = replace(audit_context(request), actor=name[:64] or "(no name)")
     request.app.state.services.audit_log.append(
-        NewEntry(
-            kind="record",
-            action="roledesk:SignIn",
-            actor=name[:64] or "(no name)",
+        ctx.record(
+            "roledesk:SignIn",
             outcome=outcome,
-            operation_id=ctx.operation_id,
-            source_ip=ctx.source_ip,
-            user_agent=ctx.user_agent,
             target=f"roledesk:user/{name[:64]}",
             error_code=error,
         )
@@ -113,18 +108,9 @@ def sign_out(request: Request, auth: AuthDep) -> Response:
     if token:
         auth.sessions.destroy(token)
     if signed_in is not None:
-        ctx = audit_context(request)
+        ctx = replace(audit_context(request), actor=signed_in.user.name)
         request.app.state.services.audit_log.append(
-            NewEntry(
-                kind="record",
-                action="roledesk:SignOut",
-                actor=signed_in.user.name,
-                outcome="succeeded",
-                operation_id=ctx.operation_id,
-                source_ip=ctx.source_ip,
-                user_agent=ctx.user_agent,
-                target=f"roledesk:user/{signed_in.user.name}",
-            )
+            ctx.record("roledesk:SignOut", target=f"roledesk:user/{signed_in.user.name}")
         )
     response: Response = RedirectResponse("/sign-in?signed_out=1", status_code=303)
     if is_htmx(request):

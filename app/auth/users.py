@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit.audited import AuditContext
-from app.audit.log import AuditLog, NewEntry
+from app.audit.log import AuditLog
 from app.auth.clock import Clock, utc_now
 from app.auth.models import User
 from app.auth.permissions import Role
@@ -203,14 +203,8 @@ class UsersService:
         before_role: str | None = None,
     ) -> None:
         self._audit.append(
-            NewEntry(
-                kind="record",
-                action=action,
-                actor=ctx.actor,
-                outcome="succeeded",
-                operation_id=ctx.operation_id,
-                source_ip=ctx.source_ip,
-                user_agent=ctx.user_agent,
+            ctx.record(
+                action,
                 target=f"roledesk:user/{name}",
                 params=params,
                 before={"role": before_role} if before_role else None,

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import select
 
 from app.audit.audited import AuditContext
-from app.audit.log import NewEntry
 from app.instances.explain import explain
 from app.instances.listing import SETTLING_ASSOCIATION_STATES, current_associations, instance_arn
 from app.instances.service import REASSOCIATE, Plan, RetryPolicy, RoleChanger, RunResult
@@ -35,14 +34,8 @@ ASSOCIATE_ACTION = "ec2:AssociateIamInstanceProfile"
 
 def _record(services: Services, ctx: AuditContext, action: str, params: dict[str, Any]) -> None:
     services.audit_log.append(
-        NewEntry(
-            kind="record",
-            action=action,
-            actor=ctx.actor,
-            outcome="succeeded",
-            operation_id=ctx.operation_id,
-            source_ip=ctx.source_ip,
-            user_agent=ctx.user_agent,
+        ctx.record(
+            action,
             account_id=services.identity.account,
             region=params.get("region"),
             params=params,
