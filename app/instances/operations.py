@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -285,6 +286,17 @@ def operation_entries(services: Services, operation_id: str) -> list[AuditEvent]
         return list(rows)
 
 
+# Longer than any quiet spell inside a run (a 15 s propagation back-off, or botocore's own
+# retries with 30 s read timeouts), shorter than a person's patience with a dead run.
+STILL_RUNNING_WINDOW = timedelta(minutes=5)
+
+
+def _recently_written(when: datetime) -> bool:
+    if when.tzinfo is None:  # SQLite hands back naive UTC times
+        when = when.replace(tzinfo=UTC)
+    return datetime.now(UTC) - when < STILL_RUNNING_WINDOW
+
+
 def load_status(services: Services, operation_id: str, running: bool) -> OperationStatus | None:
     """The operation as the ledger tells it, plus live association states; None if the id
     names no instance role change."""
@@ -294,6 +306,9 @@ def load_status(services: Services, operation_id: str, running: bool) -> Operati
         return None
     plan = start.params
     finish = next((e for e in entries if e.action == FINISH_ACTION), None)
+    # With several worker processes the run may be in another process: a run whose ledger
+    # entries are still coming in counts as running there.
+    running = running or (finish is None and _recently_written(entries[-1].recorded_at))
     crashed = bool(finish and (finish.params or {}).get("crashed")) or (
         finish is None and not running
     )
