@@ -134,15 +134,18 @@ def _track_outcomes(conn: Connection, rows: list[dict[str, Any]]) -> None:
                     "event_id": row["event_id"],
                     "outcome": "pending" if row["kind"] == "intent" else row["outcome"],
                     "outcome_seq": None,
+                    "actor": row["actor"],
+                    "action": row["action"],
+                    "target": row["target"],
                 },
             )
 
 
 REBUILD_STATUS_SQL = """
-INSERT INTO audit_event_status (seq, event_id, outcome, outcome_seq)
+INSERT INTO audit_event_status (seq, event_id, outcome, outcome_seq, actor, action, target)
 SELECT e.seq, e.event_id,
        COALESCE(o.outcome, CASE WHEN e.kind = 'intent' THEN 'pending' ELSE e.outcome END),
-       o.seq
+       o.seq, e.actor, e.action, e.target
 FROM audit_events e
 LEFT JOIN audit_events o ON o.seq = (
     SELECT MAX(x.seq) FROM audit_events x WHERE x.event_id = e.event_id AND x.kind = 'outcome'
