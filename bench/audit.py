@@ -266,6 +266,30 @@ def appends(db: Database, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def durable_commits(db: Database, count: int) -> float:
+    """The disk's floor for one writer: one-row inserts into a scratch table, each its own
+    durable commit. (A transaction that only takes an xid, e.g. `SELECT txid_current()`, is
+    committed without waiting for the flush, so it would overstate the disk.)"""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CREATE TABLE bench_commit_floor (i integer)"))
+        started = time.perf_counter()
+        for i in range(count):
+            conn.execute(text("INSERT INTO bench_commit_floor VALUES (:i)"), {"i": i})
+        rate = count / (time.perf_counter() - started)
+        conn.execute(text("DROP TABLE bench_commit_floor"))
+        return rate
+
+
+def append_rates(db: Database, count: int) -> None:
+    if not db.is_sqlite:
+        print(f"durable one-row commits, one connection: {durable_commits(db, count):,.0f}/s")
+    rate = appends(db, count)
+    print(f"appends with the chain, one writer, one commit each: {rate:,.0f} entries/s ({count})")
+    for threads in (4, 16):
+        rate = concurrent_appends(db, count, threads)
+        print(f"appends with the chain, {threads} threads (group commit): {rate:,.0f} entries/s")
+
+
 def concurrent_appends(db: Database, count: int, threads: int) -> float:
     """Appends from `threads` threads at once, as a web server's thread pool makes them."""
     from concurrent.futures import ThreadPoolExecutor
@@ -460,7 +484,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=40, help="page views per scenario")
     parser.add_argument("--keep", type=Path, help="SQLite file to keep (sqlite only)")
     parser.add_argument("--reuse", help="measure page views on this database URL only")
+    parser.add_argument(
+        "--appends-only", action="store_true", help="append rates on a fresh, empty database"
+    )
     args = parser.parse_args()
+    if args.appends_only:
+        url, drop = make_database(args.db, None)
+        try:
+            migrate.upgrade(url)
+            db = Database(url)
+            append_rates(db, args.appends)
+            db.dispose()
+        finally:
+            drop()
+        return
     if args.reuse:
         db = Database(args.reuse)
         total = AuditQueries(db).head()[0]
@@ -479,16 +516,7 @@ def main() -> None:
             f"{args.db}: generated {args.events:,} events = {total:,} chained entries "
             f"in {took:.1f} s ({total / took:,.0f} entries/s)"
         )
-        rate = appends(db, args.appends)
-        print(
-            f"appends with the chain, one transaction each: {rate:,.0f} entries/s "
-            f"({args.appends} appends)"
-        )
-        for threads in (4, 16):
-            rate = concurrent_appends(db, args.appends, threads)
-            print(
-                f"appends with the chain, {threads} threads (group commit): {rate:,.0f} entries/s"
-            )
+        append_rates(db, args.appends)
         total += args.appends * 3
         db.dispose()
         measure_views(url, total, args.repeats)
