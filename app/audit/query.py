@@ -160,13 +160,10 @@ def _ledger_conditions(filters: AuditFilters) -> list[ColumnElement[bool]]:
     return found
 
 
-def _matching(filters: AuditFilters, role_arns: dict[str, str]) -> Select[Any]:
-    """The seqs of matching events, from the derived index table alone: its equality filters
-    (actor, action, outcome, target) match the leading columns of one (filters..., seq) index,
-    so the database walks that index newest first and stops after a page, whatever the
-    combination and however rare it is."""
+def _index_conditions(filters: AuditFilters, role_arns: dict[str, str]) -> list[Any]:
+    """Conditions the derived index table answers (actor, action, outcome, target, operation)."""
     status = AuditEventStatus
-    query = select(status.seq)
+    found: list[Any] = []
     for column, value in (
         (status.actor, filters.actor),
         (status.action, filters.action),
@@ -175,13 +172,38 @@ def _matching(filters: AuditFilters, role_arns: dict[str, str]) -> Select[Any]:
         if value:
             # A target (one role's events) is narrower than any combination of the others:
             # `column || ''` keeps those off the index, so the planner walks (target, seq).
-            query = query.where((column.concat("") if filters.target else column) == value)
+            found.append((column.concat("") if filters.target else column) == value)
     if filters.target:
-        query = query.where(status.target.in_(sorted({filters.target, *role_arns.values()})))
+        found.append(status.target.in_(sorted({filters.target, *role_arns.values()})))
     if filters.operation_id:
         steps = select(AuditEvent.seq).where(AuditEvent.operation_id == filters.operation_id)
-        query = query.where(status.seq.in_(steps.scalar_subquery()))
+        found.append(status.seq.in_(steps.scalar_subquery()))
+    return found
+
+
+def _matching(filters: AuditFilters, role_arns: dict[str, str]) -> Select[Any]:
+    """The seqs of matching events, keyed on `key_for(filters)`.
+
+    Without text search, from the derived index table: its equality filters match the
+    leading columns of one (filters..., seq) index, so the database walks that index newest
+    first and stops after a page, whatever the combination and however rare it is. Text
+    search reads the ledger's own columns within a bounded window, so there the ledger leads
+    and the index table is looked up per entry.
+    """
+    status = AuditEventStatus
+    indexed = _index_conditions(filters, role_arns)
     ledger = _ledger_conditions(filters)
+    if filters.q:
+        query = select(AuditEvent.seq).where(AuditEvent.kind.in_(("intent", "record")), *ledger)
+        if indexed:
+            query = query.where(
+                select(status.seq)
+                .where(status.seq == AuditEvent.seq, *indexed)
+                .correlate(AuditEvent)
+                .exists()
+            )
+        return query
+    query = select(status.seq).where(*indexed)
     if ledger:
         query = query.where(
             select(AuditEvent.seq)
@@ -222,8 +244,13 @@ def _seq_bounds(session: Session, filters: AuditFilters) -> tuple[int | None, in
     return low, high
 
 
-# Every page is keyed on the derived index's seq (the event's intent or record seq).
+# Pages are keyed on the derived index's seq (the event's intent or record seq).
 KEY = AuditEventStatus.seq
+
+
+def key_for(filters: AuditFilters) -> Any:
+    """The seq column `_matching` selects and pages on: the ledger's for text search."""
+    return AuditEvent.seq if filters.q else KEY
 
 
 def _fetch(
@@ -262,7 +289,7 @@ class AuditQueries:
         limit: int = PAGE_SIZE,
     ) -> EventPage:
         """Newest first; `before` pages to older events, `after` to newer ones."""
-        key = KEY
+        key = key_for(filters)
         with self._db.sessions() as session:
             matching = _matching(filters, self._role_arns(filters.target))
             low, high = _seq_bounds(session, filters)
@@ -307,7 +334,7 @@ class AuditQueries:
         """Every event the filters match, newest first, fetched `batch` at a time (keyset)."""
         before: int | None = None
         while True:
-            key = KEY
+            key = key_for(filters)
             with self._db.sessions() as session:
                 matching = _matching(filters, self._role_arns(filters.target))
                 if before is not None:
