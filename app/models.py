@@ -48,21 +48,19 @@ class AuditEvent(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
-
-    __table_args__ = (
-        Index("ix_audit_events_action_seq", "action", "seq"),
-        Index("ix_audit_events_target_seq", "target", "seq"),
-        Index("ix_audit_events_actor_seq", "actor", "seq"),
-    )
+    # Filters read audit_event_status (below), which carries the filterable columns.
 
 
 class AuditEventStatus(Base):
-    """The current outcome of each event: a derived index over the ledger, not part of it.
+    """Each event's filterable columns and current outcome: a derived index over the ledger,
+    not part of it.
 
     One row per `intent` or `record` entry (keyed by its seq), written in the same transaction
     as the ledger entries: `pending` for an intent, then the outcome of its latest `outcome`
-    entry. It exists so the history can filter on outcome (pending included) without scanning
-    the ledger; `roledesk audit reindex` rebuilds it from the ledger, which stays the record.
+    entry, next to copies of the event's actor, action and target. It exists so every filter
+    combination of the history is one walk of one (filters..., seq) index, newest first, that
+    stops after a page; `roledesk audit reindex` rebuilds it from the ledger, which stays the
+    record.
     """
 
     __tablename__ = "audit_event_status"
@@ -71,8 +69,24 @@ class AuditEventStatus(Base):
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     outcome: Mapped[str] = mapped_column(String(16))
     outcome_seq: Mapped[int | None] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(128))
+    target: Mapped[str | None] = mapped_column(String(2048))
 
-    __table_args__ = (Index("ix_audit_event_status_outcome_seq", "outcome", "seq"),)
+    # One index per combination of equality filters, each ending in seq (the keyset order).
+    # Target is narrow on its own (a role's events), so it is not combined.
+    __table_args__ = (
+        Index("ix_audit_event_status_outcome_seq", "outcome", "seq"),
+        Index("ix_audit_event_status_actor_seq", "actor", "seq"),
+        Index("ix_audit_event_status_action_seq", "action", "seq"),
+        Index("ix_audit_event_status_target_seq", "target", "seq"),
+        Index("ix_audit_event_status_actor_outcome_seq", "actor", "outcome", "seq"),
+        Index("ix_audit_event_status_action_outcome_seq", "action", "outcome", "seq"),
+        Index("ix_audit_event_status_actor_action_seq", "actor", "action", "seq"),
+        Index(
+            "ix_audit_event_status_actor_action_outcome_seq", "actor", "action", "outcome", "seq"
+        ),
+    )
 
 
 Index("ix_audit_events_recorded_at", AuditEvent.recorded_at)

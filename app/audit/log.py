@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 
+from app.audit import pg_append
 from app.audit.chain import GENESIS_HASH, entry_hash
 from app.audit.group_commit import GroupCommit
 from app.db import Database
@@ -64,6 +66,8 @@ class AuditLog:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._group = GroupCommit(self.append_many)
+        # PostgreSQL: the chain head this process last wrote or read (see app.audit.pg_append).
+        self._head: tuple[int, str] | None = None
 
     def append(self, new: NewEntry) -> AuditEvent:
         """Append one entry and return it once committed.
@@ -77,33 +81,58 @@ class AuditLog:
         """Append entries in one committed transaction, under the chain lock.
 
         Core statements on a plain connection rather than the ORM unit of work: the same
-        SQL, about twice the appends per second (see docs/performance.md, issue 5).
+        SQL, about twice the appends per second (see docs/performance.md, issue 5). On
+        PostgreSQL, one statement when this process knows the head (app.audit.pg_append).
         """
+        if self._head is not None and not self._db.is_sqlite:
+            rows = _chain_rows(*self._head, entries)
+            if pg_append.can_batch(rows) and self._one_statement(rows):
+                return [AuditEvent(**values) for values in rows]
         options = {"sqlite_immediate": True} if self._db.is_sqlite else {}
         # BEGIN IMMEDIATE on SQLite takes the write lock up front (see app.db).
         with self._db.engine.connect().execution_options(**options) as conn, conn.begin():
-            return self._extend_chain(conn, entries)
+            rows = self._extend_chain(conn, entries)
+        if not self._db.is_sqlite:
+            self._head = (rows[-1]["seq"], rows[-1]["hash"])
+        return [AuditEvent(**values) for values in rows]
 
-    def _extend_chain(self, conn: Connection, entries: list[NewEntry]) -> list[AuditEvent]:
+    def _one_statement(self, rows: list[dict[str, Any]]) -> bool:
+        """True once committed; False if another process extended the chain meanwhile
+        (nothing was written). Other errors propagate: the outcome is then not known."""
+        try:
+            with self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                pg_append.insert_in_one_statement(conn, rows, _PG_CHAIN_LOCK)
+        except IntegrityError:
+            self._head = None
+            return False
+        self._head = (rows[-1]["seq"], rows[-1]["hash"])
+        return True
+
+    def _extend_chain(self, conn: Connection, entries: list[NewEntry]) -> list[dict[str, Any]]:
         if not self._db.is_sqlite:
             conn.execute(_PG_LOCK, {"k": _PG_CHAIN_LOCK})
         head = conn.execute(_HEAD).first()
-        seq, prev = (head[0], head[1]) if head else (0, GENESIS_HASH)
-        rows: list[dict[str, Any]] = []
-        for new in entries:
-            seq += 1
-            values: dict[str, Any] = {
-                **new.__dict__,
-                "params": redact(new.params),
-                "seq": seq,
-                "recorded_at": datetime.now(UTC),
-            }
-            values["prev_hash"] = prev
-            values["hash"] = prev = entry_hash(prev, values)
-            rows.append(values)
+        rows = _chain_rows(*((head[0], head[1]) if head else (0, GENESIS_HASH)), entries)
         conn.execute(insert(AuditEvent), rows)
         _track_outcomes(conn, rows)
-        return [AuditEvent(**values) for values in rows]
+        return rows
+
+
+def _chain_rows(seq: int, prev: str, entries: list[NewEntry]) -> list[dict[str, Any]]:
+    """The entries as rows after (seq, prev): numbered, timed and hashed."""
+    rows: list[dict[str, Any]] = []
+    for new in entries:
+        seq += 1
+        values: dict[str, Any] = {
+            **new.__dict__,
+            "params": redact(new.params),
+            "seq": seq,
+            "recorded_at": datetime.now(UTC),
+        }
+        values["prev_hash"] = prev
+        values["hash"] = prev = entry_hash(prev, values)
+        rows.append(values)
+    return rows
 
 
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
@@ -134,15 +163,18 @@ def _track_outcomes(conn: Connection, rows: list[dict[str, Any]]) -> None:
                     "event_id": row["event_id"],
                     "outcome": "pending" if row["kind"] == "intent" else row["outcome"],
                     "outcome_seq": None,
+                    "actor": row["actor"],
+                    "action": row["action"],
+                    "target": row["target"],
                 },
             )
 
 
 REBUILD_STATUS_SQL = """
-INSERT INTO audit_event_status (seq, event_id, outcome, outcome_seq)
+INSERT INTO audit_event_status (seq, event_id, outcome, outcome_seq, actor, action, target)
 SELECT e.seq, e.event_id,
        COALESCE(o.outcome, CASE WHEN e.kind = 'intent' THEN 'pending' ELSE e.outcome END),
-       o.seq
+       o.seq, e.actor, e.action, e.target
 FROM audit_events e
 LEFT JOIN audit_events o ON o.seq = (
     SELECT MAX(x.seq) FROM audit_events x WHERE x.event_id = e.event_id AND x.kind = 'outcome'

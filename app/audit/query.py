@@ -1,8 +1,9 @@
 """Reading the ledger as events for the history page, the role Activity section and export.
 
 An event is its `intent` (or `record`) entry plus its latest `outcome` entry; its number is the
-intent's seq. The current outcome comes from the derived `audit_event_status` index, so every
-filter is an index range scan: pages are keyset-paginated on seq (no OFFSET) and stay fast at a
+intent's seq. Its current outcome, actor, action and target are copied into the derived
+`audit_event_status` index table, whose composite indexes serve every filter combination:
+each filtered page is one index range scan, keyset-paginated on seq (no OFFSET), fast at a
 million entries. Free-text search cannot use an index, so each page of it looks at a bounded
 window of entries and offers to continue further back (see `SEARCH_WINDOW`).
 """
@@ -21,7 +22,6 @@ from app.db import Database
 from app.models import AuditEvent, AuditEventStatus
 
 OUTCOMES = ("pending", "succeeded", "failed", "unknown")
-RARE_OUTCOMES = ("pending", "failed", "unknown")  # most changes succeed
 PAGE_SIZE = 50
 # Entries a text search looks through per page; a page is then bounded whatever the term.
 SEARCH_WINDOW = 5_000
@@ -108,7 +108,6 @@ def _events() -> Select[Any]:
     )
 
 
-EVENT_KINDS = ("intent", "record")
 _Status2 = aliased(AuditEventStatus, name="status_q")
 _Outcome2 = aliased(AuditEvent, name="outcome_q")
 
@@ -148,20 +147,10 @@ def _text_match(pattern: str) -> ColumnElement[bool]:
     return or_(*own, in_outcome)
 
 
-def _event_conditions(
-    filters: AuditFilters, role_arns: dict[str, str]
-) -> list[ColumnElement[bool]]:
-    """Conditions on the event's own (intent or record) entry."""
+def _ledger_conditions(filters: AuditFilters) -> list[ColumnElement[bool]]:
+    """Conditions only the ledger entry can answer (time, text); the seq bounds and search
+    window already narrow the walk, so each is one primary-key look-up per candidate."""
     found: list[ColumnElement[bool]] = []
-    if filters.actor:
-        found.append(AuditEvent.actor == filters.actor)
-    if filters.action:
-        found.append(AuditEvent.action == filters.action)
-    if filters.target:
-        targets = {filters.target, *role_arns.values()}
-        found.append(AuditEvent.target.in_(sorted(targets)))
-    if filters.operation_id:
-        found.append(AuditEvent.operation_id == filters.operation_id)
     if filters.since:
         found.append(AuditEvent.recorded_at >= filters.since)
     if filters.until:
@@ -171,31 +160,55 @@ def _event_conditions(
     return found
 
 
-def _matching(filters: AuditFilters, role_arns: dict[str, str], key: Any) -> Select[Any]:
-    """The seqs of matching events, read from the narrowest table without a join, so the
-    database walks one (x, seq) index newest first and stops after a page (PostgreSQL
-    otherwise merge-joins the ledger with the outcome index over hundreds of thousands of
-    rows)."""
-    own = _event_conditions(filters, role_arns)
-    if key is AuditEventStatus.seq:
-        query = select(AuditEventStatus.seq).where(AuditEventStatus.outcome == filters.outcome)
-        if own:
+def _index_conditions(filters: AuditFilters, role_arns: dict[str, str]) -> list[Any]:
+    """Conditions the derived index table answers (actor, action, outcome, target, operation)."""
+    status = AuditEventStatus
+    found: list[Any] = []
+    for column, value in (
+        (status.actor, filters.actor),
+        (status.action, filters.action),
+        (status.outcome, filters.outcome),
+    ):
+        if value:
+            # A target (one role's events) is narrower than any combination of the others:
+            # `column || ''` keeps those off the index, so the planner walks (target, seq).
+            found.append((column.concat("") if filters.target else column) == value)
+    if filters.target:
+        found.append(status.target.in_(sorted({filters.target, *role_arns.values()})))
+    if filters.operation_id:
+        steps = select(AuditEvent.seq).where(AuditEvent.operation_id == filters.operation_id)
+        found.append(status.seq.in_(steps.scalar_subquery()))
+    return found
+
+
+def _matching(filters: AuditFilters, role_arns: dict[str, str]) -> Select[Any]:
+    """The seqs of matching events, keyed on `key_for(filters)`.
+
+    Without text search, from the derived index table: its equality filters match the
+    leading columns of one (filters..., seq) index, so the database walks that index newest
+    first and stops after a page, whatever the combination and however rare it is. Text
+    search reads the ledger's own columns within a bounded window, so there the ledger leads
+    and the index table is looked up per entry.
+    """
+    status = AuditEventStatus
+    indexed = _index_conditions(filters, role_arns)
+    ledger = _ledger_conditions(filters)
+    if filters.q:
+        query = select(AuditEvent.seq).where(AuditEvent.kind.in_(("intent", "record")), *ledger)
+        if indexed:
             query = query.where(
-                select(AuditEvent.seq)
-                .where(AuditEvent.seq == AuditEventStatus.seq, *own)
-                .correlate(AuditEventStatus)
+                select(status.seq)
+                .where(status.seq == AuditEvent.seq, *indexed)
+                .correlate(AuditEvent)
                 .exists()
             )
         return query
-    query = select(AuditEvent.seq).where(AuditEvent.kind.in_(EVENT_KINDS), *own)
-    if filters.outcome:
+    query = select(status.seq).where(*indexed)
+    if ledger:
         query = query.where(
-            select(AuditEventStatus.seq)
-            .where(
-                AuditEventStatus.seq == AuditEvent.seq,
-                AuditEventStatus.outcome == filters.outcome,
-            )
-            .correlate(AuditEvent)
+            select(AuditEvent.seq)
+            .where(AuditEvent.seq == status.seq, *ledger)
+            .correlate(status)
             .exists()
         )
     return query
@@ -231,14 +244,13 @@ def _seq_bounds(session: Session, filters: AuditFilters) -> tuple[int | None, in
     return low, high
 
 
-def _key_column(filters: AuditFilters) -> Any:
-    """Which seq to page on, which decides the index that leads: the outcome index's when the
-    outcome filter is the narrowest (a rare outcome, or no other filter); else the event's
-    own, through whichever (x, seq) index the other filters pick."""
-    narrower = (filters.actor, filters.action, filters.target, filters.operation_id)
-    if filters.outcome in RARE_OUTCOMES or (filters.outcome and not any(narrower)):
-        return AuditEventStatus.seq
-    return AuditEvent.seq
+# Pages are keyed on the derived index's seq (the event's intent or record seq).
+KEY = AuditEventStatus.seq
+
+
+def key_for(filters: AuditFilters) -> Any:
+    """The seq column `_matching` selects and pages on: the ledger's for text search."""
+    return AuditEvent.seq if filters.q else KEY
 
 
 def _fetch(
@@ -277,9 +289,9 @@ class AuditQueries:
         limit: int = PAGE_SIZE,
     ) -> EventPage:
         """Newest first; `before` pages to older events, `after` to newer ones."""
-        key = _key_column(filters)
+        key = key_for(filters)
         with self._db.sessions() as session:
-            matching = _matching(filters, self._role_arns(filters.target), key)
+            matching = _matching(filters, self._role_arns(filters.target))
             low, high = _seq_bounds(session, filters)
             if low is not None:
                 matching = matching.where(key >= low)
@@ -322,9 +334,9 @@ class AuditQueries:
         """Every event the filters match, newest first, fetched `batch` at a time (keyset)."""
         before: int | None = None
         while True:
-            key = _key_column(filters)
+            key = key_for(filters)
             with self._db.sessions() as session:
-                matching = _matching(filters, self._role_arns(filters.target), key)
+                matching = _matching(filters, self._role_arns(filters.target))
                 if before is not None:
                     matching = matching.where(key < before)
                 rows = _fetch(session, matching, key, batch - 1, asc=False)
@@ -357,10 +369,8 @@ class AuditQueries:
     def for_target(self, targets: list[str], limit: int = 20) -> list[EventRow]:
         """The newest events whose target is one of `targets` (a role's ARN and name)."""
         with self._db.sessions() as session:
-            matching = select(AuditEvent.seq).where(
-                AuditEvent.kind.in_(EVENT_KINDS), AuditEvent.target.in_(targets)
-            )
-            return _fetch(session, matching, AuditEvent.seq, limit - 1, asc=False)
+            matching = select(KEY).where(AuditEventStatus.target.in_(targets))
+            return _fetch(session, matching, KEY, limit - 1, asc=False)
 
     def head(self) -> tuple[int, str | None]:
         with self._db.sessions() as session:
