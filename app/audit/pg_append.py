@@ -21,29 +21,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-COLUMNS = (
-    "seq",
-    "event_id",
-    "kind",
-    "recorded_at",
-    "operation_id",
-    "actor",
-    "source_ip",
-    "user_agent",
-    "account_id",
-    "region",
-    "action",
-    "target",
-    "params",
-    "outcome",
-    "aws_request_id",
-    "error_code",
-    "error_message",
-    "before",
-    "after",
-    "prev_hash",
-    "hash",
-)
+from app.audit.chain import HASHED_FIELDS
+
+# Every column of an entry: the hashed fields, then the chain links.
+COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
 CASTS = {"seq": "BIGINT", "recorded_at": "TIMESTAMPTZ", "params": "JSON"}
 CASTS |= {"before": "JSON", "after": "JSON"}
 JSON_COLUMNS = ("params", "before", "after")
