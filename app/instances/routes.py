@@ -158,18 +158,23 @@ def _parse(request: Request, services: Services, form_data: Any) -> tuple[Change
     return form, find_choice(choices, form.choice)
 
 
+def _invalid(request: Request, services: Services, render: Renderer, form: ChangeForm) -> Response:
+    """The instances page again with the selection kept and the errors beside the fields."""
+    return _render_index(
+        request,
+        services,
+        render,
+        form.query,
+        selected=set(form.instance_ids),
+        form=form,
+        status_code=422,
+    )
+
+
 def _review(request: Request, services: Services, render: Renderer, form_data: Any) -> Response:
     form, choice = _parse(request, services, form_data)
     if form.errors:
-        return _render_index(
-            request,
-            services,
-            render,
-            form.query,
-            selected=set(form.instance_ids),
-            form=form,
-            status_code=422,
-        )
+        return _invalid(request, services, render, form)
     return _render_review(request, services, render, form, choice)
 
 
@@ -201,15 +206,7 @@ def _apply(
 ) -> Response:
     form, choice = _parse(request, services, form_data)
     if form.errors:
-        return _render_index(
-            request,
-            services,
-            render,
-            form.query,
-            selected=set(form.instance_ids),
-            form=form,
-            status_code=422,
-        )
+        return _invalid(request, services, render, form)
     form.check_confirmation()
     state = instances_state(request, services)
     rows = fetch_rows(services.ec2(form.region), state.catalog.by_arn, form.instance_ids)

@@ -128,10 +128,10 @@ def test_first_start_prints_a_setup_link_that_creates_the_admin(tmp_path, anonym
         server.process.wait(timeout=10)
 
 
+# htmx needs JavaScript (without it every request is a page load), so JavaScript on only.
+@pytest.mark.parametrize("anonymous_page", [True], indirect=True, ids=["js"])
 def test_htmx_request_after_the_session_ended_goes_to_sign_in(live_server, anonymous_page):
     page = anonymous_page
-    if not page.js_enabled:
-        pytest.skip("htmx needs JavaScript; without it every request is a page load")
     live_server.add_user("harriet", "viewer", "harriet-password")
     sign_in(page, live_server, "harriet", "harriet-password")
     subprocess.run(
