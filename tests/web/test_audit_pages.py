@@ -10,33 +10,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bs4 import BeautifulSoup
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app.audit.log import NewEntry
 from app.main import create_app
-from tests.conftest import add_user, sign_in
+from tests.conftest import signed_in
 
 ACCOUNT = "123456789012"
 HX = {"HX-Request": "true"}
 SIGN_IN_EVENTS = 2  # the auditor added, the auditor signed in
-
-
-class signed_in_client:
-    """A TestClient signed in as an admin through the real sign-in form (every page needs a
-    signed-in user since sign-in landed)."""
-
-    def __init__(self, app):
-        self.client = TestClient(app)
-
-    def __enter__(self):
-        client = self.client.__enter__()
-        add_user(client.app, "auditor", "admin")
-        assert sign_in(client, "auditor").status_code == 303
-        return client
-
-    def __exit__(self, *exc):
-        return self.client.__exit__(*exc)
 
 
 def soup(response):
@@ -83,7 +65,7 @@ def change(log, *, action, target, actor="alice", outcome="succeeded", op="op-1"
 def app_client(services):
     # Signed in first: adding the user and signing in are audited (SIGN_IN_EVENTS), so the
     # entries written below stay the newest.
-    with signed_in_client(create_app(services)) as client:
+    with signed_in(create_app(services), "auditor") as client:
         log = services.audit_log
         for i in range(120):
             log.append(
@@ -279,7 +261,7 @@ def test_user_text_is_escaped(services):
             target="<img src=x onerror=alert(1)>",
         )
     )
-    with signed_in_client(create_app(services)) as client:
+    with signed_in(create_app(services), "auditor") as client:
         body = client.get("/audit").text + client.get("/audit/events/1").text
     assert "<script>alert(1)" not in body and "<img src=x" not in body
     assert "&lt;script&gt;alert(1)" in body
@@ -295,7 +277,7 @@ def test_a_broken_chain_is_shown(services):
     drop_triggers(services.db)
     with services.db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2"))
-    with signed_in_client(create_app(services)) as client:
+    with signed_in(create_app(services), "auditor") as client:
         status = soup(client.get("/audit")).select_one("#chain-status")
     assert "broken at sequence 2" in status.text and status.select_one("[role=alert]")
 
