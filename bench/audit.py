@@ -359,26 +359,9 @@ BENCH_PASSWORD = "bench horse battery staple"
 
 def sign_in(client: Any, app: Any) -> None:
     """Every page needs a signed-in user: an admin, signed in through the real form."""
-    from app.audit.audited import AuditContext
-    from app.auth.permissions import Role
-    from app.web.csrf import COOKIE
+    from bench._client import sign_in_admin
 
-    if app.state.auth.users.get("bench-admin") is None:
-        app.state.auth.users.add(
-            AuditContext(actor="bench"), "bench-admin", Role.parse("admin"), BENCH_PASSWORD
-        )
-    client.get("/sign-in")
-    response = client.post(
-        "/sign-in",
-        data={
-            "name": "bench-admin",
-            "password": BENCH_PASSWORD,
-            "next": "/audit",
-            "csrf_token": client.cookies[COOKIE],
-        },
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
+    sign_in_admin(client, app, "bench-admin", BENCH_PASSWORD, "/audit")
 
 
 def scenarios(total_entries: int, rng: random.Random) -> dict[str, Any]:
