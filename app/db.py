@@ -7,7 +7,7 @@ PostgreSQL serialises them with an advisory lock instead (see app.audit.log).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,6 +51,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._on_dispose: list[Callable[[], None]] = []
+
+    def on_dispose(self, close: Callable[[], None]) -> None:
+        """Run `close` at dispose: for connections kept outside the pool (the audit writer's),
+        which the engine's own dispose does not close."""
+        self._on_dispose.append(close)
 
     @property
     def is_sqlite(self) -> bool:
@@ -63,4 +69,6 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        for close in self._on_dispose:
+            close()
         self.engine.dispose()

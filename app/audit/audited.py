@@ -12,7 +12,8 @@ from __future__ import annotations
 import getpass
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import Any, ParamSpec, TypeVar
 
@@ -90,14 +91,14 @@ class AuditedAws:
     """Runs declared AWS change calls with an audit record around each."""
 
     def __init__(self, audit_log: AuditLog, *, account_id: str, region: str) -> None:
-        self._log = audit_log
+        self.audit_log = audit_log
         self.account_id = account_id
         self.region = region
-        self._listeners: list[SuccessListener] = []
+        self.listeners: list[SuccessListener] = []
 
     def on_success(self, listener: SuccessListener) -> None:
         """Called with (action, target) after each successful change; used by caches."""
-        self._listeners.append(listener)
+        self.listeners.append(listener)
 
     def call(
         self,
@@ -112,66 +113,88 @@ class AuditedAws:
         The recorded request parameters are `change.params`, or else the call's arguments.
         Raises whatever `fn` raises (an AwsError), after recording it.
         """
+        with self.sequence(ctx) as calls:
+            return calls.call(change, fn, *args, **kwargs)
+
+    @contextmanager
+    def sequence(self, ctx: AuditContext) -> Iterator[AuditedSequence]:
+        """Several calls of one operation made one after another (a wizard run, a rollback).
+
+        Each call's outcome is committed in one transaction with the next call's intent, so
+        a run of n calls costs n + 1 commits instead of 2n. Nothing is weaker: every intent
+        is durable before its AWS call, and an outcome not yet written when the process
+        dies leaves its intent pending, which start-up reconciliation settles exactly as
+        for a crash between a call and its outcome. The last outcome is written on exit.
+        """
+        calls = AuditedSequence(self, ctx)
+        try:
+            yield calls
+        finally:
+            calls.flush()
+
+
+class AuditedSequence:
+    """Audited calls of one operation, in order; see AuditedAws.sequence."""
+
+    def __init__(self, audited: AuditedAws, ctx: AuditContext) -> None:
+        self._audited = audited
+        self._ctx = ctx
+        self._held: NewEntry | None = None  # the last call's outcome, not yet written
+
+    def call(self, change: Change, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        audited, ctx = self._audited, self._ctx
         action = action_of(fn)
-        region = change.region or self.region
+        region = change.region or audited.region
         params = change.params if change.params is not None else jsonable(kwargs)
-        intent = self._log.append(
-            NewEntry(
-                kind="intent",
-                action=action,
-                actor=ctx.actor,
-                outcome="pending",
-                operation_id=ctx.operation_id,
-                source_ip=ctx.source_ip,
-                user_agent=ctx.user_agent,
-                account_id=self.account_id,
-                region=region,
-                target=change.target,
-                params=params,
-                before=change.before,
-            )
+        intent = NewEntry(
+            kind="intent",
+            action=action,
+            actor=ctx.actor,
+            outcome="pending",
+            operation_id=ctx.operation_id,
+            source_ip=ctx.source_ip,
+            user_agent=ctx.user_agent,
+            account_id=audited.account_id,
+            region=region,
+            target=change.target,
+            params=params,
+            before=change.before,
         )
+        held, self._held = self._held, None
+        # If this fails, the AWS call is not made (and the held outcome's intent stays
+        # pending for reconciliation).
+        audited.audit_log.append_all([held, intent] if held else [intent])
         last_request_id.set(None)
         try:
             with audit_guard(action):
                 result = fn(*args, **kwargs)
         except AwsError as exc:
-            self._complete(intent.event_id, ctx, action, change.target, region, "failed", exc)
+            self._held = self._outcome(intent, "failed", exc)
             raise
-        self._complete(intent.event_id, ctx, action, change.target, region, "succeeded", None)
-        for listener in self._listeners:
+        self._held = self._outcome(intent, "succeeded", None)
+        for listener in audited.listeners:
             listener(action, change.target)
         return result
 
-    def _complete(
-        self,
-        event_id: str,
-        ctx: AuditContext,
-        action: str,
-        target: str | None,
-        region: str,
-        outcome: str,
-        error: AwsError | None,
-    ) -> None:
+    def _outcome(self, intent: NewEntry, outcome: str, error: AwsError | None) -> NewEntry:
+        return replace(
+            intent,
+            kind="outcome",
+            outcome=outcome,
+            params=None,
+            before=None,
+            aws_request_id=(error.request_id if error else last_request_id.get()),
+            error_code=error.code if error else None,
+            error_message=error.message if error else None,
+        )
+
+    def flush(self) -> None:
+        """Write the held outcome, if any."""
+        held, self._held = self._held, None
+        if held is None:
+            return
         try:
-            self._log.append(
-                NewEntry(
-                    kind="outcome",
-                    event_id=event_id,
-                    action=action,
-                    actor=ctx.actor,
-                    outcome=outcome,
-                    operation_id=ctx.operation_id,
-                    source_ip=ctx.source_ip,
-                    user_agent=ctx.user_agent,
-                    account_id=self.account_id,
-                    region=region,
-                    target=target,
-                    aws_request_id=(error.request_id if error else last_request_id.get()),
-                    error_code=error.code if error else None,
-                    error_message=error.message if error else None,
-                )
-            )
+            self._audited.audit_log.append(held)
         except Exception:
             # The AWS call already happened; the intent stays pending for reconciliation.
-            log.exception("could not record the outcome of %s on %s", action, target)
+            log.exception("could not record the outcome of %s on %s", held.action, held.target)

@@ -7,6 +7,8 @@ processes writing at once still produce one unbroken chain.
 
 from __future__ import annotations
 
+import contextlib
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +23,8 @@ from app.audit.group_commit import GroupCommit
 from app.db import Database
 from app.models import AuditEvent, AuditEventStatus
 
+# A kept connection unused for this long is pinged before the next append.
+_PING_AFTER_IDLE = 30.0
 # Arbitrary constant naming the chain lock among PostgreSQL advisory locks.
 _PG_CHAIN_LOCK = 0x526F6C6544657368  # "RoleDesh"
 
@@ -65,9 +69,14 @@ class NewEntry:
 class AuditLog:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._group = GroupCommit(self.append_many)
+        self._group: GroupCommit[list[NewEntry], list[AuditEvent]] = GroupCommit(
+            self._append_groups
+        )
         # PostgreSQL: the chain head this process last wrote or read (see app.audit.pg_append).
         self._head: tuple[int, str] | None = None
+        self._writer_conn: Connection | None = None
+        self._writer_used = 0.0
+        db.on_dispose(self._drop_writer)
 
     def append(self, new: NewEntry) -> AuditEvent:
         """Append one entry and return it once committed.
@@ -75,7 +84,17 @@ class AuditLog:
         Entries appended at the same moment by other threads of this process may share the
         transaction (group commit, app.audit.group_commit); each is durable on return.
         """
-        return self._group.submit(new)
+        return self.append_all([new])[0]
+
+    def append_all(self, entries: list[NewEntry]) -> list[AuditEvent]:
+        """Append entries together, in order, in one transaction; return once committed
+        (other threads' entries may share the transaction, as in `append`)."""
+        return self._group.submit(entries)
+
+    def _append_groups(self, groups: list[list[NewEntry]]) -> list[list[AuditEvent]]:
+        """One transaction for every waiting group; each group stays contiguous."""
+        written = iter(self.append_many([entry for group in groups for entry in group]))
+        return [[next(written) for _ in group] for group in groups]
 
     def append_many(self, entries: list[NewEntry]) -> list[AuditEvent]:
         """Append entries in one committed transaction, under the chain lock.
@@ -100,13 +119,41 @@ class AuditLog:
         """True once committed; False if another process extended the chain meanwhile
         (nothing was written). Other errors propagate: the outcome is then not known."""
         try:
-            with self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                pg_append.insert_in_one_statement(conn, rows, _PG_CHAIN_LOCK)
+            pg_append.insert_in_one_statement(self._writer(), rows, _PG_CHAIN_LOCK)
         except IntegrityError:
             self._head = None
             return False
+        except Exception:
+            self._drop_writer()  # a broken connection is not reused
+            raise
         self._head = (rows[-1]["seq"], rows[-1]["hash"])
+        self._writer_used = time.monotonic()
         return True
+
+    def _writer(self) -> Connection:
+        """This process's autocommit connection for one-statement appends.
+
+        Kept open, so an append is one round trip: a pooled connection costs a checkout and
+        the pool's pre-ping (another round trip) every time. Only calls from the group
+        commit's leader reach here, one at a time. After a quiet spell it is pinged first,
+        so a server restart costs one reconnect, not a failed append."""
+        conn = self._writer_conn
+        if conn is not None and time.monotonic() - self._writer_used > _PING_AFTER_IDLE:
+            try:
+                conn.exec_driver_sql("SELECT 1")
+            except Exception:
+                self._drop_writer()
+                conn = None
+        if conn is None:
+            conn = self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._writer_conn = conn
+        return conn
+
+    def _drop_writer(self) -> None:
+        conn, self._writer_conn = self._writer_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already broken: nothing more to release
+                conn.close()
 
     def _extend_chain(self, conn: Connection, entries: list[NewEntry]) -> list[dict[str, Any]]:
         if not self._db.is_sqlite:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.audit.audited import AuditContext, Change
+from app.audit.audited import AuditContext, AuditedSequence, Change
 from app.aws.errors import AwsError, InvalidInput, NotFound
 from app.services import Services
 from app.wizard.policy_grammar import minified_size
@@ -234,29 +234,29 @@ class RoleCreator:
         self._clock = clock
 
     def run(self, plan: CreatePlan, ctx: AuditContext) -> CreateOutcome:
-        """All steps under one operation id; on failure, undo in reverse order."""
+        """All steps under one operation id; on failure, undo in reverse order. One audited
+        sequence: each outcome is committed with the next call's intent."""
         role_arn = plan.role_arn(self._services.identity.account)
         outcome = CreateOutcome(role_arn=role_arn)
         completed: list[Step] = []
-        for step in plan_steps(self._services, plan):
-            try:
-                self._call(ctx, step)
-            except AwsError as exc:
-                outcome.failed_step, outcome.error, outcome.role_arn = step.label, exc, None
-                self._roll_back(ctx, completed, outcome)
-                return outcome
-            completed.append(step)
-            outcome.done.append(step.label)
+        with self._services.audited.sequence(ctx) as calls:
+            for step in plan_steps(self._services, plan):
+                try:
+                    self._call(calls, step)
+                except AwsError as exc:
+                    outcome.failed_step, outcome.error, outcome.role_arn = step.label, exc, None
+                    self._roll_back(calls, completed, outcome)
+                    return outcome
+                completed.append(step)
+                outcome.done.append(step.label)
         return outcome
 
-    def _call(self, ctx: AuditContext, step: Step) -> Any:
+    def _call(self, calls: AuditedSequence, step: Step) -> Any:
         deadline = self._clock() + RETRY_FOR_SECONDS
         delay = 1.0
         while True:
             try:
-                return self._services.audited.call(
-                    ctx, Change(step.target), step.call, **step.kwargs
-                )
+                return calls.call(Change(step.target), step.call, **step.kwargs)
             except AwsError as exc:
                 retry = self._retry and is_propagation_error(exc, step.key)
                 if not retry or self._clock() + delay > deadline:
@@ -264,13 +264,15 @@ class RoleCreator:
                 self._sleep(delay)
                 delay = min(delay * 2, 15.0)
 
-    def _roll_back(self, ctx: AuditContext, completed: list[Step], outcome: CreateOutcome) -> None:
+    def _roll_back(
+        self, calls: AuditedSequence, completed: list[Step], outcome: CreateOutcome
+    ) -> None:
         for step in reversed(completed):
             if step.undo is None:
                 continue
             label, call, kwargs = step.undo
             try:
-                self._services.audited.call(ctx, Change(step.target), call, **kwargs)
+                calls.call(Change(step.target), call, **kwargs)
                 outcome.rolled_back.append(label)
             except AwsError as exc:
                 outcome.rollback_errors.append(f"{label}: {exc.code} {exc.message}")

@@ -4,8 +4,9 @@ head under the lock, so the chain never forks; outcomes keep the derived index i
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+import app.audit.log as audit_log_module
 from app.audit.log import AuditLog, NewEntry
 from app.audit.verify import verify_database
 from app.models import AuditEvent, AuditEventStatus
@@ -60,5 +61,25 @@ def test_outcome_in_one_statement_updates_the_derived_index(postgres_url):
             ).one()
         assert tuple(row) == ("failed", intent.seq + 1, "c", "iam:DeleteRole")
         assert verify_database(db).ok
+    finally:
+        db.dispose()
+
+
+def test_kept_writer_connection_survives_a_server_side_disconnect(postgres_url, monkeypatch):
+    """Appends keep one connection; if the server drops it while idle (a restart, an idle
+    timeout), the next append pings, reconnects and carries on without losing the chain."""
+    db = ledger(postgres_url)
+    log = AuditLog(db)
+    try:
+        record(log, "a")
+        record(log, "a")  # now on the kept connection, one statement per append
+        writer_pid = log._writer().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with db.engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": writer_pid})
+        monkeypatch.setattr(audit_log_module, "_PING_AFTER_IDLE", -1.0)  # idle long enough
+        assert record(log, "a").seq == 3
+        assert log._writer().exec_driver_sql("SELECT pg_backend_pid()").scalar() != writer_pid
+        result = verify_database(db)
+        assert result.ok and result.head.seq == 3
     finally:
         db.dispose()

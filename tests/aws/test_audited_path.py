@@ -63,10 +63,11 @@ def test_failure_is_recorded_with_aws_code_and_raised(services):
 
 
 def test_no_aws_call_when_the_intent_cannot_be_written(services, monkeypatch):
-    def broken(_new):
+    def broken(_entries):
         raise RuntimeError("database is gone")
 
-    monkeypatch.setattr(services.audit_log, "append", broken)
+    # The ledger's writer itself fails, whichever way the entry is submitted.
+    monkeypatch.setattr(services.audit_log, "append_many", broken)
     with pytest.raises(RuntimeError):
         services.audited.call(
             AuditContext(), Change("x"), services.iam.create_role, name="never", trust_policy=TRUST
@@ -84,3 +85,39 @@ def test_secrets_in_parameters_are_redacted(services):
         trust_policy=TRUST,
     )
     assert entries(services)[0].params == {"Name": "x", "Password": "[redacted]"}
+
+
+def test_a_sequence_commits_each_outcome_with_the_next_intent(services, monkeypatch):
+    """n calls in one sequence: n + 1 commits, entries in call order, every intent durable
+    before its call, the failed call's outcome written on exit."""
+    commits = []
+    append_many = services.audit_log.append_many
+
+    def counting(batch):
+        commits.append([(e.kind, e.action) for e in batch])
+        return append_many(batch)
+
+    monkeypatch.setattr(services.audit_log, "append_many", counting)
+    ctx = AuditContext(actor="carol")
+    seen_before_call = []
+    with services.audited.sequence(ctx) as calls:
+        calls.call(Change("a"), services.iam.create_role, name="seq-a", trust_policy=TRUST)
+        seen_before_call.append(len(entries(services)))
+        with pytest.raises(AlreadyExists):
+            calls.call(Change("a"), services.iam.create_role, name="seq-a", trust_policy=TRUST)
+    assert commits == [
+        [("intent", "iam:CreateRole")],
+        [("outcome", "iam:CreateRole"), ("intent", "iam:CreateRole")],
+        [("outcome", "iam:CreateRole")],
+    ]
+    assert seen_before_call == [1]  # the first outcome waits for the next intent
+    rows = entries(services)
+    assert [(e.kind, e.outcome) for e in rows] == [
+        ("intent", "pending"),
+        ("outcome", "succeeded"),
+        ("intent", "pending"),
+        ("outcome", "failed"),
+    ]
+    assert rows[0].event_id == rows[1].event_id != rows[2].event_id == rows[3].event_id
+    assert rows[3].error_code == "EntityAlreadyExists" and rows[1].aws_request_id
+    assert {e.operation_id for e in rows} == {ctx.operation_id}

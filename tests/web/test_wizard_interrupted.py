@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.audit.audited import AuditedSequence
 from app.audit.reconcile import reconcile_at_start
 from app.wizard.create import RoleCreator, plan_steps
 from app.wizard.drafts import DraftStore
@@ -26,8 +27,11 @@ class Crash(Exception):
 @pytest.mark.parametrize("steps_done", [1, 3, 5])
 def test_interrupted_run_is_rolled_back_at_start(client, seeded, monkeypatch, steps_done):
     def run_then_die(self, plan, ctx):
+        # No `with`: a dying process never writes the outcome of its last call, so that
+        # intent is left pending for reconciliation, as after a real crash.
+        calls = AuditedSequence(self._services.audited, ctx)
         for step in plan_steps(self._services, plan)[:steps_done]:
-            self._call(ctx, step)
+            self._call(calls, step)
         raise Crash
 
     monkeypatch.setattr(RoleCreator, "run", run_then_die)
