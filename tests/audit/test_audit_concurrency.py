@@ -71,7 +71,10 @@ def test_kill_9_during_10000_appends_loses_no_committed_entry(url):
             break
         printed.append(int(line))
     os.kill(proc.pid, signal.SIGKILL)
-    rest, _ = proc.communicate(timeout=30)
+    # Read the rest through the same buffered stream readline used: communicate() reads the
+    # pipe itself and would miss lines already in that buffer.
+    rest = proc.stdout.read()
+    proc.wait(timeout=30)
     printed += [int(s) for s in rest.split()]
     assert proc.returncode == -signal.SIGKILL and 400 <= len(printed) < 10_000
     db = Database(url)
