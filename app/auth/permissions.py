@@ -58,7 +58,7 @@ class require:
     def __init__(self, role: Role) -> None:
         self.role = role
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:
         user = getattr(request.state, "user", None)
         if user is None or user.role < self.role:
             raise Forbidden(user.role if user else Role.VIEWER, self.role)
@@ -67,7 +67,7 @@ class require:
 class _Public:
     """Route dependency marking a route as open to anonymous visitors."""
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:
         return None
 
 

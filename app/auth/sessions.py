@@ -14,16 +14,31 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, update
 
 from app.auth.clock import Clock, as_utc, utc_now
 from app.auth.models import User, UserSession
-from app.auth.users import UserView, _view
+from app.auth.permissions import Role
+from app.auth.users import UserView
 from app.db import Database
 
 # last_seen is written at most this often: the idle timeout is minutes, a write per request
 # would only add database load.
 TOUCH_EVERY = timedelta(seconds=60)
+
+_RESOLVE = (
+    select(
+        UserSession.user_id,
+        UserSession.csrf_hash,
+        UserSession.last_seen_at,
+        UserSession.expires_at,
+        User.name,
+        User.role,
+        User.disabled,
+    )
+    .join(User, User.id == UserSession.user_id)
+    .where(UserSession.id_hash == bindparam("id_hash"))
+)
 
 
 def token_hash(token: str) -> str:
@@ -78,28 +93,38 @@ class SessionStore:
 
     def resolve(self, token: str) -> SignedIn | None:
         """The session for a cookie value, if it is live and its user enabled; expired
-        sessions are deleted when found."""
+        sessions are deleted when found.
+
+        Runs on every request, so it is one Core query on a plain connection (no ORM unit of
+        work), and writes only when the session is expired or last_seen_at is due."""
         if not token or len(token) > 128:
             return None
         now = self.clock()
-        with self._db.session() as s:
-            row = s.execute(
-                select(UserSession, User)
-                .join(User, User.id == UserSession.user_id)
-                .where(UserSession.id_hash == token_hash(token))
-            ).first()
+        id_hash = token_hash(token)
+        with self._db.engine.connect() as conn:
+            row = conn.execute(_RESOLVE, {"id_hash": id_hash}).first()
+            # End the read before any write: on SQLite a read transaction cannot become a
+            # write once another connection has written (SQLITE_BUSY_SNAPSHOT).
+            conn.rollback()
             if row is None:
                 return None
-            session, user = row
-            last_seen = as_utc(session.last_seen_at)
-            if now >= as_utc(session.expires_at) or now - last_seen >= self.idle:
-                s.delete(session)
+            last_seen = as_utc(row.last_seen_at)
+            expires_at = as_utc(row.expires_at)
+            if now >= expires_at or now - last_seen >= self.idle:
+                conn.execute(delete(UserSession).where(UserSession.id_hash == id_hash))
+                conn.commit()
                 return None
-            if user.disabled:
+            if row.disabled:
                 return None
             if now - last_seen >= TOUCH_EVERY:
-                session.last_seen_at = now
-            return SignedIn(_view(user), session.csrf_hash, as_utc(session.expires_at))
+                conn.execute(
+                    update(UserSession)
+                    .where(UserSession.id_hash == id_hash)
+                    .values(last_seen_at=now)
+                )
+                conn.commit()
+            user = UserView(row.user_id, row.name, Role.parse(row.role), row.disabled)
+            return SignedIn(user, row.csrf_hash, expires_at)
 
     def destroy(self, token: str) -> None:
         with self._db.session() as s:

@@ -1,4 +1,9 @@
-"""FastAPI dependencies shared by the routers."""
+"""FastAPI dependencies shared by the routers.
+
+The `Annotated` dependencies below are `async def` wrappers around plain functions: they do
+no I/O, and FastAPI runs every plain-`def` dependency in the thread pool, a hand-off that
+costs more than the work (docs/performance.md, issue 3). The plain functions stay callable
+from ordinary code."""
 
 from __future__ import annotations
 
@@ -39,6 +44,18 @@ def audit_context(request: Request) -> AuditContext:
     )
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
-RendererDep = Annotated[Renderer, Depends(get_renderer)]
-AuditContextDep = Annotated[AuditContext, Depends(audit_context)]
+async def _services(request: Request) -> Services:
+    return get_services(request)
+
+
+async def _renderer(request: Request) -> Renderer:
+    return get_renderer(request)
+
+
+async def _audit_context(request: Request) -> AuditContext:
+    return audit_context(request)
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+RendererDep = Annotated[Renderer, Depends(_renderer)]
+AuditContextDep = Annotated[AuditContext, Depends(_audit_context)]

@@ -36,7 +36,8 @@ async def read_form(request: Request) -> FormValues:
     return FormValues([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
 
 
-def get_wizard(request: Request) -> Wizard:
+async def get_wizard(request: Request) -> Wizard:
+    """No I/O, so async: a plain `def` dependency would cost a thread-pool hand-off."""
     return wizard_for(request.app.state, get_services(request))
 
 
