@@ -13,11 +13,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -25,6 +25,7 @@ from app.wizard.models import RoleDraft
 
 LIFETIME = timedelta(days=7)
 RESUMABLE = ("draft", "failed")
+_BY_ID = select(RoleDraft.__table__).where(RoleDraft.id == bindparam("id"))
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _draft(row: RoleDraft) -> Draft:
+def _draft(row: Any) -> Draft:
+    """A Draft from a RoleDraft object or a row of its columns."""
     return Draft(
         id=row.id,
         actor=row.actor,
@@ -100,12 +102,14 @@ class DraftStore:
         return _draft(row)
 
     def get(self, draft_id: str) -> Draft | None:
-        """The draft, or None when unknown or expired (created ones never expire from view)."""
-        with self._db.session() as session:
-            row = session.get(RoleDraft, draft_id)
-            if row is None:
-                return None
-            draft = _draft(row)
+        """The draft, or None when unknown or expired (created ones never expire from view).
+
+        Every wizard request reads its draft: one Core query, no ORM unit of work."""
+        with self._db.engine.connect() as conn:
+            row = conn.execute(_BY_ID, {"id": draft_id}).first()
+        if row is None:
+            return None
+        draft = _draft(row)
         if draft.status in RESUMABLE and draft.expires_at <= self._now():
             return None
         return draft
@@ -123,17 +127,26 @@ class DraftStore:
             ).all()
             return [_draft(r) for r in rows]
 
-    def save_step(self, draft_id: str, step: str, values: dict[str, Any]) -> bool:
-        """Store one step's values; False when the draft is no longer editable."""
+    def save_step(self, draft_id: str, step: str, values: dict[str, Any]) -> Draft | None:
+        """Store one step's values and return the draft as saved; None when the draft is no
+        longer editable. Read and write happen under the write lock (BEGIN IMMEDIATE on
+        SQLite, FOR UPDATE on PostgreSQL), so two tabs saving different steps lose neither."""
         now = self._now()
-        with self._writing() as session:
-            row = session.get(RoleDraft, draft_id, with_for_update=True)
-            if row is None or row.status not in RESUMABLE:
-                return False
-            row.data = {**(row.data or {}), step: values}
-            row.updated_at = now
-            row.expires_at = now + LIFETIME
-        return True
+        with self._db.engine.connect() as conn:
+            if self._db.is_sqlite:
+                conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                query = _BY_ID if self._db.is_sqlite else _BY_ID.with_for_update()
+                row = conn.execute(query, {"id": draft_id}).first()
+                if row is None or row.status not in RESUMABLE:
+                    return None
+                data = {**(row.data or {}), step: values}
+                conn.execute(
+                    update(RoleDraft)
+                    .where(RoleDraft.id == draft_id)
+                    .values(data=data, updated_at=now, expires_at=now + LIFETIME)
+                )
+        return replace(_draft(row), data=data, updated_at=now, expires_at=now + LIFETIME)
 
     def creating(self) -> list[Draft]:
         """Drafts whose create run has started and not finished."""

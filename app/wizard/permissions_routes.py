@@ -168,7 +168,10 @@ def save_permissions(
         "inline_name": form.get("inline_name").strip(),
         "inline_policy": form.get("inline_policy"),
     }
-    wizard.drafts.save_step(draft.id, "permissions", values)
+    saved_draft = wizard.drafts.save_step(draft.id, "permissions", values)
+    if saved_draft is None:  # another tab started creating the role meanwhile
+        return redirect_after_post(request, step_url(draft.id, "done"))
+    draft = saved_draft
     if form.get("reload"):
         wizard.policies.reload()
     q, kind = form.get("q")[:128], form.get("kind", "all")
@@ -180,7 +183,6 @@ def save_permissions(
     if nav == "next":
         result = check_permissions(values, wizard.policies.get, wizard.quotas())
         if result.errors:
-            draft = load_draft(wizard, request, draft_id)
             return _page(
                 request,
                 render,
@@ -195,7 +197,6 @@ def save_permissions(
             )
         return redirect_after_post(request, step_url(draft.id, "review"))
     if is_partial(request):  # htmx "Add"/"Remove": swap the form's body, no redirect
-        draft = load_draft(wizard, request, draft_id)
         return _page(
             request,
             render,

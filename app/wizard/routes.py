@@ -282,8 +282,10 @@ def create_role(
     if (redirect := _editable(draft)) is not None:
         return redirect  # a second click or another tab: the first one is creating it
     if form.get("name") or form.all("tag_key"):
-        wizard.drafts.save_step(draft.id, "details", _details_values(form))
-        draft = load_draft(wizard, request, draft_id)
+        saved = wizard.drafts.save_step(draft.id, "details", _details_values(form))
+        if saved is None:  # another tab or click is creating it
+            return redirect_after_post(request, step_url(draft.id, "done"))
+        draft = saved
     check = wizard.check(draft.data, fresh=True)
     if check.plan is None:
         return _review_page(request, render, wizard, draft, errors=_step_errors(check), status=422)

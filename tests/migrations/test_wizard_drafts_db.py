@@ -72,7 +72,8 @@ def test_concurrent_step_saves_do_not_fail(store):
         try:
             for i in range(5):
                 store.get(draft.id)
-                results.append(store.save_step(draft.id, "details", {"name": f"r{n}-{i}"}))
+                saved = store.save_step(draft.id, "details", {"name": f"r{n}-{i}"})
+                results.append(saved is not None and saved.step("details") == {"name": f"r{n}-{i}"})
         except Exception as exc:
             errors.append(exc)
 
