@@ -1,24 +1,31 @@
 """Shared set-up for the wizard benchmarks: the embedded sandbox (with the 1,582 AWS managed
-policies), a migrated SQLite file, the seeded example data and the ASGI app."""
+policies), a migrated SQLite file, the seeded example data and the app, either called in
+process (`running_app`, a TestClient) or served by uvicorn as `roledesk serve` serves it
+(`served_app`, real HTTP on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import secrets
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+import uvicorn
 from fastapi.testclient import TestClient
 
 from app import migrate
 from app.aws.sandbox import Sandbox
+from app.main import create_app
 from app.sandbox_seed import seed
 from app.services import Services, build_services
 from app.settings import Settings
 from app.web.csrf import COOKIE
-from bench._client import signed_in_client
+from bench._client import sign_in_admin, signed_in_client
 
 
 class ServerTimer:
@@ -44,6 +51,28 @@ class ServerTimer:
 def running_app() -> Iterator[tuple[Services, TestClient, str]]:
     """(services, client signed in as an admin, csrf token) against a fresh, seeded sandbox;
     `client.app` is the ServerTimer around the app."""
+    with _seeded_services() as services, signed_in_client(services, wrap=ServerTimer) as client:
+        client.get("/create-role")
+        yield services, client, str(client.cookies[COOKIE])
+
+
+class ServerTiming:
+    """Sums RoleDesk's own `Server-Timing: app;dur=` figure over responses (redirects too):
+    the time inside the app, from its outermost middleware, without HTTP parsing or the
+    network."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.requests = 0
+
+    def __call__(self, response: httpx.Response) -> None:
+        timing = response.headers["server-timing"]
+        self.total += float(timing.split("dur=", 1)[1]) / 1000
+        self.requests += 1
+
+
+@contextmanager
+def _seeded_services() -> Iterator[Services]:
     sandbox = Sandbox(0)
     endpoint = sandbox.start()
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,12 +83,40 @@ def running_app() -> Iterator[tuple[Services, TestClient, str]]:
         )
         seed(services)
         try:
-            with signed_in_client(services, wrap=ServerTimer) as client:
-                client.get("/create-role")
-                yield services, client, str(client.cookies[COOKIE])
+            yield services
         finally:
             services.db.dispose()
             sandbox.stop()
+
+
+@contextmanager
+def served_app() -> Iterator[tuple[Services, httpx.Client, str, ServerTiming]]:
+    """(services, HTTP client signed in as an admin, csrf token, server-time sums) against a
+    fresh, seeded sandbox, with RoleDesk served by uvicorn in this process (one worker, as
+    `roledesk serve` runs by default), so the benchmark can hook RoleDesk's boto3 clients."""
+    with _seeded_services() as services:
+        app = create_app(services)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        timing = ServerTiming()
+        client = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            follow_redirects=True,
+            event_hooks={"response": [timing]},
+        )
+        try:
+            sign_in_admin(client, app, "bench", secrets.token_urlsafe(16), "/roles")
+            client.get("/create-role")
+            yield services, client, str(client.cookies[COOKIE]), timing
+        finally:
+            client.close()
+            server.should_exit = True
+            thread.join(timeout=10)
 
 
 def percentile(values: list[float], pct: float) -> float:

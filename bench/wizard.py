@@ -1,17 +1,24 @@
 """The whole create-role wizard with three managed policies, in the sandbox: RoleDesk's total
 time against the time of the boto3 calls it makes, measured in the same run (target <= 1.3).
 
-Each run drives, signed in as an admin, every request a browser makes: start (POST and the
-redirect's step-1 page), step 1 (POST and the step-2 page), three "Add" clicks (each a POST and
-the step-2 page it redirects to; with `htmx`, one htmx POST answered with the step's body),
-Next (POST and the step-3 page), Create (POST create and the done page): 14 requests with
-plain forms, 11 with htmx. RoleDesk's time is the server time of every one of these requests
-(an ASGI wrapper around the app, so the test client's own transport is not counted), AWS calls
-included. boto3 time is the sum of every AWS call made through RoleDesk's clients (any
-service) during the run, from botocore's `provide-client-params` (before parameter validation
-and serialisation) to `after-call` or `after-call-error` (AWS error answers count too). The
-first run also loads the 1,582+ managed policies (ListPolicies) and the roles list; the later
-(warm) runs use them. Run: .venv/bin/python bench/wizard.py
+RoleDesk is served by uvicorn over real HTTP on 127.0.0.1, as `roledesk serve` runs it (one
+worker; the sandbox in the same process), and each run drives, signed in as an admin, every
+request a browser makes: start (POST and the redirect's step-1 page), step 1 (POST and the
+step-2 page), three "Add" clicks (each a POST and the step-2 page it redirects to; with
+`htmx`, one htmx POST answered with the step's body), Next (POST and the step-3 page), Create
+(POST create and the done page): 14 requests with plain forms, 11 with htmx.
+
+RoleDesk's time is the sum of its own `Server-Timing: app;dur=` figure over those responses
+(time inside the app, from its outermost middleware: everything RoleDesk does, AWS calls
+included; not uvicorn's HTTP parsing nor the network). boto3 time is the sum of every AWS
+call made through RoleDesk's clients (any service) during the run, from botocore's
+`provide-client-params` (before parameter validation and serialisation) to `after-call` or
+`after-call-error` (AWS error answers count too). The first run also loads the 1,582+ managed
+policies (ListPolicies) and the roles list; the later (warm) runs use them.
+
+`--in-process` drives the app through Starlette's TestClient instead (the harness of earlier
+measurements; its thread hand-offs inflate each request's time by about 1 ms).
+Run: .venv/bin/python -m bench.wizard [--in-process]
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._setup import running_app
+from bench._setup import running_app, served_app
 
 POLICIES = [
     "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
@@ -106,20 +115,31 @@ def one_run(
 
 
 def main(runs: int = 12) -> None:
+    in_process = "--in-process" in sys.argv[1:]
     for htmx in (False, True):
         print(
             "Add clicks as htmx requests (JavaScript on):"
             if htmx
             else "Plain forms (JavaScript off):"
         )
-        measure(runs, htmx)
+        measure(runs, htmx, in_process)
 
 
-def measure(runs: int, htmx: bool) -> None:
-    with running_app() as (services, client, token):
+@contextmanager
+def _app(in_process: bool) -> Iterator[tuple[Any, Any, str, Any]]:
+    """(services, client, csrf token, timer with .total and .requests)."""
+    if in_process:
+        with running_app() as (services, client, token):
+            yield services, client, token, client.app  # the ServerTimer around the app
+    else:
+        with served_app() as found:
+            yield found
+
+
+def measure(runs: int, htmx: bool, in_process: bool) -> None:
+    with _app(in_process) as (services, client, token, server):
         timer = Boto3Timer()
         timer.attach(services.clients)
-        server = client.app  # the ServerTimer around RoleDesk's ASGI app
         results = []
         create_ratios = []
         for index in range(runs):
