@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from app.audit.routes import router as audit_router
 from app.auth.admin import router as users_router
 from app.auth.guard import authorize, build_auth, install_auth
-from app.auth.permissions import PUBLIC
+from app.auth.permissions import PUBLIC, Role
 from app.auth.routes import router as auth_router
 from app.instances.routes import router as instances_router
 from app.roles.routes import router as roles_router
@@ -36,6 +36,11 @@ NAVIGATION: list[tuple[str, str]] = [
 ]
 
 
+def may_change(request: Request) -> bool:
+    user = getattr(request.state, "user", None)
+    return user is not None and user.role >= Role.OPERATOR
+
+
 def layout_context(services: Services) -> Any:
     def for_request(request: Request) -> dict[str, Any]:
         return {
@@ -48,6 +53,9 @@ def layout_context(services: Services) -> Any:
             "current_path": request.url.path,
             "csrf_token": csrf_token(request),
             "user": getattr(request.state, "user", None),
+            # Whether to offer buttons that change something (operator and admin): a viewer
+            # is not shown buttons that would only answer "not allowed".
+            "may_change": may_change(request),
         }
 
     return for_request

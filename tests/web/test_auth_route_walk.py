@@ -269,3 +269,23 @@ def test_routes_added_later_are_protected_by_default(web_app, client_as, anonymo
         assert client.post("/later/change", headers=token).status_code == change
         assert client.post("/later/destroy", headers=token).status_code == destroy
     assert call(anonymous_client, "POST", "/later/change").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("page", "change_button", "note"),
+    [
+        ("/create-role", "Start a new role</button>", 'id="cannot-create"'),
+        ("/instances", ">Attach role</button>", 'id="cannot-change"'),
+        ("/roles", "Refresh list</button>", None),
+    ],
+)
+def test_viewers_are_not_offered_buttons_they_may_not_use(client_as, page, change_button, note):
+    """A viewer would only get "not allowed" from these buttons: they see why instead."""
+    viewer_page = client_as("viewer").get(page)
+    operator_page = client_as("operator").get(page)
+    assert viewer_page.status_code == operator_page.status_code == 200
+    assert change_button not in viewer_page.text
+    assert change_button in operator_page.text
+    if note is not None:
+        assert note in viewer_page.text and note not in operator_page.text
+        assert "Your RoleDesk role (viewer)" in viewer_page.text
