@@ -175,6 +175,17 @@ def measure(runs: int, htmx: bool, in_process: bool) -> None:
             "create request alone (POST create + done page vs its boto3 calls), median of "
             f"warm runs: {statistics.median(create_ratios[1:]):.2f}"
         )
+        floor = []
+        for _ in range(200):
+            server.total = 0.0
+            client.get("/healthz")
+            floor.append(server.total)
+        per_request = statistics.median(floor)
+        print(
+            "floor: a signed-in request that does nothing (GET /healthz: middleware, session "
+            f"check, plain-text answer), median {per_request * 1000:.2f} ms; times "
+            f"{results[-1][3]} requests = {per_request * results[-1][3] * 1000:.1f} ms a run"
+        )
 
 
 if __name__ == "__main__":
