@@ -46,6 +46,11 @@ class Draft:
         return dict(value) if isinstance(value, dict) else {}
 
     @property
+    def editable(self) -> bool:
+        """Steps may still change (not being created, not created)."""
+        return self.status in RESUMABLE
+
+    @property
     def role_name(self) -> str:
         return str(self.step("details").get("name", "")) or "(no name yet)"
 
@@ -110,7 +115,7 @@ class DraftStore:
         if row is None:
             return None
         draft = _draft(row)
-        if draft.status in RESUMABLE and draft.expires_at <= self._now():
+        if draft.editable and draft.expires_at <= self._now():
             return None
         return draft
 

@@ -21,7 +21,7 @@ from app.wizard import catalog, rules
 from app.wizard.policies import KINDS
 from app.wizard.service import Wizard
 from app.wizard.steps import check_permissions, is_ec2_service
-from app.wizard.web import FormDep, WizardDep, load_draft, step_url
+from app.wizard.web import FormDep, WizardDep, done_redirect, load_draft, step_url
 
 router = APIRouter(prefix="/create-role")
 
@@ -110,8 +110,8 @@ def permissions_step(
     view: Annotated[str, Query(max_length=2048)] = "",
 ) -> Response:
     draft = load_draft(wizard, request, draft_id)
-    if draft.status not in ("draft", "failed"):
-        return Response(status_code=303, headers={"Location": step_url(draft.id, "done")})
+    if (redirect := done_redirect(draft)) is not None:
+        return redirect
     kind = kind if kind in KINDS else "all"
     return _page(request, render, services, wizard, draft, q=q, kind=kind, page=page, view=view)
 
@@ -149,7 +149,7 @@ def save_permissions(
     services: ServicesDep,
 ) -> Response:
     draft = load_draft(wizard, request, draft_id)
-    if draft.status not in ("draft", "failed"):
+    if not draft.editable:
         return redirect_after_post(request, step_url(draft.id, "done"))
     saved = draft.step("permissions")
     chosen = [a for a in saved.get("policies", []) if isinstance(a, str)]

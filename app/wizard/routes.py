@@ -21,11 +21,18 @@ from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.templating import Renderer, redirect_after_post
 from app.wizard import catalog, rules, trust
 from app.wizard.create import RoleCreator, preflight
-from app.wizard.drafts import RESUMABLE, Draft
+from app.wizard.drafts import Draft
 from app.wizard.review import cli_commands, permission_warnings, trust_warnings
 from app.wizard.service import Wizard
 from app.wizard.steps import DraftCheck
-from app.wizard.web import FormDep, FormValues, WizardDep, load_draft, step_url
+from app.wizard.web import (
+    FormDep,
+    FormValues,
+    WizardDep,
+    done_redirect,
+    load_draft,
+    step_url,
+)
 
 router = APIRouter(prefix="/create-role")
 
@@ -59,13 +66,6 @@ TRUST_DEFAULTS = {
 }
 MAX_TAG_ROWS = 50
 STALE_AFTER = timedelta(minutes=10)
-
-
-def _editable(draft: Draft) -> Response | None:
-    """Steps of a draft being (or already) created lead to its done page."""
-    if draft.status in RESUMABLE:
-        return None
-    return Response(status_code=303, headers={"Location": step_url(draft.id, "done")})
 
 
 @router.get("", response_class=HTMLResponse)
@@ -130,7 +130,7 @@ def _trust_page(
 @router.get("/{draft_id}/trust", response_class=HTMLResponse)
 def trust_step(request: Request, draft_id: str, wizard: WizardDep, render: RendererDep) -> Response:
     draft = load_draft(wizard, request, draft_id)
-    if (redirect := _editable(draft)) is not None:
+    if (redirect := done_redirect(draft)) is not None:
         return redirect
     saved = draft.step("trust")
     values = {**TRUST_DEFAULTS, **saved}
@@ -142,7 +142,7 @@ def save_trust(
     request: Request, draft_id: str, form: FormDep, wizard: WizardDep, render: RendererDep
 ) -> Response:
     draft = load_draft(wizard, request, draft_id)
-    if (redirect := _editable(draft)) is not None:
+    if (redirect := done_redirect(draft)) is not None:
         return redirect
     values = _trust_values(form)
     wizard.drafts.save_step(draft.id, "trust", values)
@@ -242,7 +242,7 @@ def review_step(
     request: Request, draft_id: str, wizard: WizardDep, render: RendererDep, more: int = 1
 ) -> Response:
     draft = load_draft(wizard, request, draft_id)
-    if (redirect := _editable(draft)) is not None:
+    if (redirect := done_redirect(draft)) is not None:
         return redirect
     return _review_page(
         request, render, wizard, draft, errors={}, extra_rows=max(1, min(more, MAX_TAG_ROWS))
@@ -252,7 +252,7 @@ def review_step(
 @router.post("/{draft_id}/review", response_class=HTMLResponse)
 def save_review(request: Request, draft_id: str, form: FormDep, wizard: WizardDep) -> Response:
     draft = load_draft(wizard, request, draft_id)
-    if (redirect := _editable(draft)) is not None:
+    if (redirect := done_redirect(draft)) is not None:
         return redirect
     wizard.drafts.save_step(draft.id, "details", _details_values(form))
     nav = form.get("nav")
@@ -279,7 +279,7 @@ def create_role(
     ctx: AuditContextDep,
 ) -> Response:
     draft = load_draft(wizard, request, draft_id)
-    if (redirect := _editable(draft)) is not None:
+    if (redirect := done_redirect(draft)) is not None:
         return redirect  # a second click or another tab: the first one is creating it
     if form.get("name") or form.all("tag_key"):
         saved = wizard.drafts.save_step(draft.id, "details", _details_values(form))
@@ -293,7 +293,7 @@ def create_role(
     if errors:
         # Another tab may have claimed this draft and created the role meanwhile, which is
         # why the name is now taken: that is the same role, so show its done page.
-        if (redirect := _editable(load_draft(wizard, request, draft_id))) is not None:
+        if (redirect := done_redirect(load_draft(wizard, request, draft_id))) is not None:
             return redirect
         return _review_page(request, render, wizard, draft, errors=errors, status=422)
     if not wizard.drafts.claim(draft.id, ctx.operation_id):

@@ -6,6 +6,7 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.responses import Response
 
 from app.web.deps import actor_name, get_services
 from app.wizard.drafts import Draft
@@ -59,3 +60,10 @@ def load_draft(wizard: Wizard, request: Request, draft_id: str) -> Draft:
 
 def step_url(draft_id: str, step: str) -> str:
     return f"/create-role/{draft_id}/{step}"
+
+
+def done_redirect(draft: Draft) -> Response | None:
+    """Steps of a draft being (or already) created lead to its done page."""
+    if draft.editable:
+        return None
+    return Response(status_code=303, headers={"Location": step_url(draft.id, "done")})
