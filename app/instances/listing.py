@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from app.aws.ec2 import Ec2Gateway
 from app.aws.errors import AwsError
 from app.aws.types import Instance, InstanceProfile, ProfileAssociation
+from app.web.paging import paged
 
 INSTANCE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down", "terminated")
 UNCHOOSABLE_STATES = frozenset({"shutting-down", "terminated"})
@@ -164,10 +165,8 @@ class InstancesPage:
 
 def page_of(rows: list[InstanceRow], query: InstancesQuery) -> InstancesPage:
     found = [r for r in rows if query.matches(r)]
-    pages = max(1, -(-len(found) // PER_PAGE))
-    page = min(max(1, query.page), pages)
-    start = (page - 1) * PER_PAGE
-    return InstancesPage(found[start : start + PER_PAGE], len(rows), len(found), page, pages)
+    shown, page, pages = paged(found, query.page, PER_PAGE)
+    return InstancesPage(shown, len(rows), len(found), page, pages)
 
 
 @dataclass(frozen=True)

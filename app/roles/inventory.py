@@ -23,6 +23,7 @@ from app.aws.errors import AwsError, NotFound
 from app.aws.iam import IamGateway
 from app.aws.types import Role, RoleLastUsed
 from app.roles.trust import summarise_trust
+from app.web.paging import paged
 
 SORT_KEYS = ("name", "created")
 LAST_USED_TTL = 600.0
@@ -143,11 +144,9 @@ class RoleInventory:
             found.sort(key=lambda r: (r.created_key, r.name_key), reverse=descending)
         else:
             found.sort(key=lambda r: r.name_key, reverse=descending)
-        pages = max(1, -(-len(found) // per_page))
-        page = min(max(1, page), pages)
-        start = (page - 1) * per_page
+        shown, page, pages = paged(found, page, per_page)
         return RolePage(
-            rows=found[start : start + per_page],
+            rows=shown,
             total=len(rows),
             matching=len(found),
             page=page,

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from app.aws.iam import IamGateway
 from app.aws.types import ManagedPolicy
+from app.web.paging import paged
 
 KINDS: dict[str, str] = {
     "all": "All types",
@@ -84,12 +85,10 @@ class PolicyIndex:
         ]
         if needle:  # names starting with the query first, as people expect
             found.sort(key=lambda p: not p.name.lower().startswith(needle))
-        pages = max(1, -(-len(found) // PER_PAGE))
-        page = min(max(1, page), pages)
-        start = (page - 1) * PER_PAGE
+        shown, page, pages = paged(found, page, PER_PAGE)
         self.last_search_seconds = self._clock() - started
         return PolicyPage(
-            rows=found[start : start + PER_PAGE],
+            rows=shown,
             matching=len(found),
             total=len(rows),
             page=page,
