@@ -13,6 +13,7 @@ from app.aws.errors import NotFound
 from app.aws.sandbox import use_roles
 from app.aws.types import Tag
 from app.services import Services
+from app.wizard.trust import service_trust
 
 ACTOR = "sandbox-seed"
 MARKER_ROLE = "web-app-ec2"
@@ -21,19 +22,6 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_SUB = "repo:example-org/shop:ref:refs/heads/main"
 COGNITO_POOL = "us-east-1:0f3c1e4e-5a1b-4a3b-9f7e-1d2c3b4a5e6f"
 SAML_PROVIDER = "CorpOkta"
-
-
-def _service_trust(service: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": service},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
 
 
 def _statement(effect: str, actions: list[str], resource: str | list[str]) -> dict[str, Any]:
@@ -107,7 +95,7 @@ def seed_roles(account: str) -> list[SeedRole]:
     return [
         SeedRole(
             "web-app-ec2",
-            _service_trust("ec2.amazonaws.com"),
+            service_trust("ec2.amazonaws.com"),
             "Web servers: SSM access and the app data bucket.",
             [_aws("AmazonSSMManagedInstanceCore"), local + "AppDataReadOnly"],
             tags={"team": "web", "env": "prod"},
@@ -115,7 +103,7 @@ def seed_roles(account: str) -> list[SeedRole]:
         ),
         SeedRole(
             "batch-worker-ec2",
-            _service_trust("ec2.amazonaws.com"),
+            service_trust("ec2.amazonaws.com"),
             "Nightly batch workers.",
             [_aws("CloudWatchAgentServerPolicy"), _aws("AmazonSSMManagedInstanceCore")],
             tags={"team": "data", "env": "prod"},
@@ -123,7 +111,7 @@ def seed_roles(account: str) -> list[SeedRole]:
         ),
         SeedRole(
             "reporting-ec2",
-            _service_trust("ec2.amazonaws.com"),
+            service_trust("ec2.amazonaws.com"),
             "Reporting host; limited by the developer boundary.",
             inline={
                 "ReportsBucketWrite": _policy(
@@ -136,7 +124,7 @@ def seed_roles(account: str) -> list[SeedRole]:
         ),
         SeedRole(
             "orders-lambda",
-            _service_trust("lambda.amazonaws.com"),
+            service_trust("lambda.amazonaws.com"),
             "Orders API function.",
             [_aws("service-role/AWSLambdaBasicExecutionRole")],
             inline={
@@ -152,21 +140,21 @@ def seed_roles(account: str) -> list[SeedRole]:
         ),
         SeedRole(
             "thumbnailer-lambda",
-            _service_trust("lambda.amazonaws.com"),
+            service_trust("lambda.amazonaws.com"),
             "Makes image thumbnails.",
             [_aws("service-role/AWSLambdaBasicExecutionRole"), _aws("AmazonS3ReadOnlyAccess")],
             tags={"team": "media"},
         ),
         SeedRole(
             "ecs-task-api",
-            _service_trust("ecs-tasks.amazonaws.com"),
+            service_trust("ecs-tasks.amazonaws.com"),
             "Task role of the public API service.",
             [local + "AppDataReadOnly"],
             tags={"team": "web"},
         ),
         SeedRole(
             "glue-etl-service",
-            _service_trust("glue.amazonaws.com"),
+            service_trust("glue.amazonaws.com"),
             "Glue crawlers and jobs.",
             [_aws("service-role/AWSGlueServiceRole")],
             path="/service-role/",
@@ -285,7 +273,7 @@ def seed_roles(account: str) -> list[SeedRole]:
         ),
         SeedRole(
             "legacy-build-server",
-            _service_trust("ec2.amazonaws.com"),
+            service_trust("ec2.amazonaws.com"),
             "Old Jenkins host role; nobody remembers who uses it.",
             [_aws("PowerUserAccess")],
             path="/legacy/",
