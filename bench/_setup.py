@@ -51,7 +51,7 @@ class ServerTimer:
 def running_app() -> Iterator[tuple[Services, TestClient, str]]:
     """(services, client signed in as an admin, csrf token) against a fresh, seeded sandbox;
     `client.app` is the ServerTimer around the app."""
-    with _seeded_services() as services, signed_in_client(services, wrap=ServerTimer) as client:
+    with seeded_services() as services, signed_in_client(services, wrap=ServerTimer) as client:
         client.get("/create-role")
         yield services, client, str(client.cookies[COOKIE])
 
@@ -72,7 +72,9 @@ class ServerTiming:
 
 
 @contextmanager
-def _seeded_services() -> Iterator[Services]:
+def seeded_services() -> Iterator[Services]:
+    """Services on a fresh sandbox (with the AWS managed policies), a migrated SQLite file in
+    a temporary folder, and the seeded example data; all stopped and removed on exit."""
     sandbox = Sandbox(0)
     endpoint = sandbox.start()
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,7 +96,7 @@ def served_app() -> Iterator[tuple[Services, httpx.Client, str, ServerTiming]]:
     """(services, HTTP client signed in as an admin, csrf token, server-time sums) against a
     fresh, seeded sandbox, with RoleDesk served by uvicorn in this process (one worker, as
     `roledesk serve` runs by default), so the benchmark can hook RoleDesk's boto3 clients."""
-    with _seeded_services() as services:
+    with seeded_services() as services:
         app = create_app(services)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         server = uvicorn.Server(config)

@@ -11,18 +11,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import boto3
 
-from app import migrate
-from app.aws.sandbox import Sandbox
-from app.sandbox_seed import seed
-from app.services import build_services
-from app.settings import Settings
 from bench._client import signed_in_client
+from bench._setup import seeded_services
 
 REGION = "us-east-1"
 
@@ -68,16 +62,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
-    sandbox = Sandbox(0)
-    endpoint = sandbox.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        migrate.upgrade(url)
-        services = build_services(
-            Settings(database_url=url, mode="sandbox"), sandbox_endpoint=endpoint
-        )
-        seed(services)
-        fill(endpoint, args.instances)
+    with seeded_services() as services:
+        assert services.sandbox_endpoint is not None
+        fill(services.sandbox_endpoint, args.instances)
         ec2 = services.ec2(REGION)
         total = len(ec2.list_instances())
         associations = len(ec2.list_associations())
@@ -101,8 +88,6 @@ def main() -> None:
                 for label, path in pages.items():
                     headers = {"HX-Request": "true"} if label.startswith("htmx") else {}
                     results[label].append(timed(lambda p=path, h=headers: client.get(p, headers=h)))
-        services.db.dispose()
-    sandbox.stop()
 
     base = statistics.median(results["calls"])
     print(
