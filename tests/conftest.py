@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import boto3
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,6 +19,7 @@ from app.main import create_app
 from app.services import Services, build_services
 from app.settings import Settings
 
+SANDBOX_REGION = "us-east-1"
 POSTGRES_ADMIN_URL = os.environ.get(
     "ROLEDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -184,3 +186,36 @@ def csrf_token_for(client: TestClient) -> str:
     if COOKIE not in client.cookies:
         client.get("/sign-in")
     return str(client.cookies[COOKIE])
+
+
+@pytest.fixture
+def ec2_client(sandbox: Sandbox):
+    """A plain boto3 EC2 client on the sandbox, for reading back what RoleDesk did."""
+    return boto3.client(
+        "ec2",
+        endpoint_url=sandbox.endpoint_url,
+        region_name=SANDBOX_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture
+def ids(seeded: Services) -> dict[str, str]:
+    """The seeded instances' ids by Name tag."""
+    return {i.name: i.instance_id for i in seeded.ec2().list_instances()}
+
+
+class FakeTime:
+    """Injected sleep and clock: retries wait without the test waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now

@@ -13,6 +13,7 @@ from app.instances.catalog import RoleChoice
 from app.instances.explain import explain
 from app.instances.operations import load_status, operation_entries, record_start, run_operation
 from app.instances.service import ASSOCIATE, ATTACH, InstancePlan, Plan, RetryPolicy
+from tests.conftest import FakeTime
 
 REGION = "us-east-1"
 INSTANCE = "i-0abc1234def567890"
@@ -32,21 +33,6 @@ ASSOCIATED = {
         "State": "associating",
     }
 }
-
-
-class FakeTime:
-    """Injected sleep and clock: the retry waits without the test waiting."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self):
-        return self.now
 
 
 @pytest.fixture

@@ -21,22 +21,6 @@ from app.instances.service import (
 REGION = "us-east-1"
 
 
-@pytest.fixture
-def ec2_client(sandbox):
-    return boto3.client(
-        "ec2",
-        endpoint_url=sandbox.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-@pytest.fixture
-def ids(seeded):
-    return {i.name: i.instance_id for i in seeded.ec2().list_instances()}
-
-
 def profile_on(ec2_client, instance_id):
     """The instance's live association's profile name, as AWS reports it (None: no role)."""
     found = ec2_client.describe_iam_instance_profile_associations(

@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from app.audit.audited import AuditContext
 from app.wizard.create import RoleCreator
 from app.wizard.steps import CreatePlan
+from tests.conftest import FakeTime
 
 TRUST = {
     "Version": "2012-10-17",
@@ -56,19 +57,6 @@ def role_response(account):
             "AssumeRolePolicyDocument": json.dumps(TRUST),
         }
     }
-
-
-class FakeTime:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self):
-        return self.now
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
-import pytest
 from bs4 import BeautifulSoup
 
 from app.audit.audited import AuditContext
@@ -16,22 +14,6 @@ REGION = "us-east-1"
 
 def soup(response):
     return BeautifulSoup(response.text, "html.parser")
-
-
-@pytest.fixture
-def ec2_client(sandbox):
-    return boto3.client(
-        "ec2",
-        endpoint_url=sandbox.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-@pytest.fixture
-def ids(seeded):
-    return {i.name: i.instance_id for i in seeded.ec2().list_instances()}
 
 
 def names_listed(page):
