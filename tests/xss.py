@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 from bs4 import BeautifulSoup
 
+from app.wizard.trust import service_trust
+
 MARK = "roledeskxss"
 PAYLOADS = [
     f"<script>window.{MARK}=1</script>",
@@ -55,16 +57,7 @@ def assert_escaped(html: str, payload: str) -> None:
 # Each entry: (client signed in as admin, services, payload) -> HTML of the page showing it.
 EchoField = Callable[[Any, Any, str], str]
 
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+TRUST = service_trust("ec2.amazonaws.com")
 
 
 def _role_with(services: Any, **kwargs: Any) -> str:

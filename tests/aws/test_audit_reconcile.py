@@ -15,17 +15,9 @@ from app.aws.calls import audit_guard
 from app.models import AuditEvent, AuditEventStatus
 from app.services import build_services
 from app.settings import Settings
+from app.wizard.trust import service_trust
 
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+TRUST = service_trust("ec2.amazonaws.com")
 POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 

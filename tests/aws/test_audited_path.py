@@ -8,17 +8,9 @@ from app.audit.audited import AuditContext, Change
 from app.audit.chain import GENESIS_HASH, entry_hash
 from app.aws.errors import AlreadyExists, NotFound
 from app.models import AuditEvent
+from app.wizard.trust import service_trust
 
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+TRUST = service_trust("ec2.amazonaws.com")
 
 
 def entries(services):

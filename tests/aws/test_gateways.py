@@ -5,19 +5,11 @@ import pytest
 from app.audit.audited import AuditContext, Change
 from app.aws.errors import NotFound
 from app.aws.types import Role
+from app.wizard.trust import service_trust
 
 
 def make_roles(services, count):
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
+    trust = service_trust("lambda.amazonaws.com")
     ctx = AuditContext()
     for i in range(count):
         services.audited.call(

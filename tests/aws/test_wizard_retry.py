@@ -13,18 +13,10 @@ from botocore.stub import Stubber
 from app.audit.audited import AuditContext
 from app.wizard.create import RoleCreator
 from app.wizard.steps import CreatePlan
+from app.wizard.trust import service_trust
 from tests.conftest import FakeTime
 
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+TRUST = service_trust("lambda.amazonaws.com")
 POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 

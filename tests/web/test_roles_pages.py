@@ -3,6 +3,7 @@
 from bs4 import BeautifulSoup
 
 from app.audit.audited import AuditContext, Change
+from app.wizard.trust import service_trust
 from tests.conftest import csrf_token_for
 
 
@@ -72,16 +73,7 @@ def test_bad_query_values_give_a_page_not_a_500(client):
 
 def test_role_change_through_roledesk_shows_at_once(client, seeded):
     client.get("/roles")  # loads the list into memory
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ec2.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
+    trust = service_trust("ec2.amazonaws.com")
     arn = f"arn:aws:iam::{seeded.identity.account}:role/brand-new"
     seeded.audited.call(
         AuditContext(), Change(arn), seeded.iam.create_role, name="brand-new", trust_policy=trust
@@ -170,16 +162,7 @@ def test_list_reloads_after_its_ttl(seeded, monkeypatch):
     now = [0.0]
     inventory = RoleInventory(seeded.iam, ttl_seconds=60, clock=lambda: now[0])
     assert inventory.page().total == 13
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ec2.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
+    trust = service_trust("ec2.amazonaws.com")
     seeded.audited.call(
         AuditContext(),
         Change("made-elsewhere"),
