@@ -267,12 +267,25 @@ class RoleCreator:
     def _roll_back(
         self, calls: AuditedSequence, completed: list[Step], outcome: CreateOutcome
     ) -> None:
-        for step in reversed(completed):
-            if step.undo is None:
-                continue
-            label, call, kwargs = step.undo
-            try:
-                calls.call(Change(step.target), call, **kwargs)
-                outcome.rolled_back.append(label)
-            except AwsError as exc:
-                outcome.rollback_errors.append(f"{label}: {exc.code} {exc.message}")
+        outcome.rolled_back, outcome.rollback_errors = undo_steps(calls, completed)
+
+
+def undo_steps(
+    calls: AuditedSequence, steps: list[Step], *, skip_missing: bool = False
+) -> tuple[list[str], list[str]]:
+    """Undo `steps` in reverse order, each through the audited path; returns the labels of
+    what was undone and the errors of what could not be. With `skip_missing`, an undo that
+    finds nothing (NotFound: that call had not happened, or was already undone) is neither."""
+    undone: list[str] = []
+    errors: list[str] = []
+    for step in reversed(steps):
+        if step.undo is None:
+            continue
+        label, call, kwargs = step.undo
+        try:
+            calls.call(Change(step.target), call, **kwargs)
+            undone.append(label)
+        except AwsError as exc:
+            if not (skip_missing and isinstance(exc, NotFound)):
+                errors.append(f"{label}: {exc.code} {exc.message}")
+    return undone, errors

@@ -12,12 +12,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.audit.audited import AuditContext, Change
+from app.audit.audited import AuditContext
 from app.audit.query import AuditQueries
 from app.aws.calls import action_of
-from app.aws.errors import AwsError, NotFound
 from app.services import Services
-from app.wizard.create import Step, plan_steps
+from app.wizard.create import Step, plan_steps, undo_steps
 from app.wizard.drafts import DraftStore
 from app.wizard.service import Wizard
 
@@ -86,17 +85,5 @@ def settle_interrupted_runs(services: Services) -> list[str]:
 
 def _undo(services: Services, operation_id: str, steps: list[Step]) -> tuple[list[str], list[str]]:
     ctx = AuditContext(actor=ACTOR, operation_id=operation_id or AuditContext().operation_id)
-    undone: list[str] = []
-    errors: list[str] = []
-    for step in reversed(steps):
-        if step.undo is None:
-            continue
-        label, call, kwargs = step.undo
-        try:
-            services.audited.call(ctx, Change(step.target), call, **kwargs)
-            undone.append(label)
-        except NotFound:
-            continue  # that call had not happened (or was already undone)
-        except AwsError as exc:
-            errors.append(f"{label}: {exc.code} {exc.message}")
-    return undone, errors
+    with services.audited.sequence(ctx) as calls:
+        return undo_steps(calls, steps, skip_missing=True)
