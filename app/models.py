@@ -72,6 +72,9 @@ class AuditEventStatus(Base):
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(128))
     target: Mapped[str | None] = mapped_column(String(2048))
+    # The event's text for the history's search box (app.audit.search); indexed with pg_trgm
+    # on PostgreSQL only, so `alembic check` skips that index elsewhere (migrations/env.py).
+    search: Mapped[str | None] = mapped_column(Text)
 
     # One index per combination of equality filters, each ending in seq (the keyset order).
     # Target is narrow on its own (a role's events), so it is not combined.
@@ -85,6 +88,13 @@ class AuditEventStatus(Base):
         Index("ix_audit_event_status_actor_action_seq", "actor", "action", "seq"),
         Index(
             "ix_audit_event_status_actor_action_outcome_seq", "actor", "action", "outcome", "seq"
+        ),
+        Index(
+            "ix_audit_event_status_search_trgm",
+            "search",
+            postgresql_using="gin",
+            postgresql_ops={"search": "gin_trgm_ops"},
+            info={"dialects": ("postgresql",)},
         ),
     )
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.audit import pg_append
 from app.audit.chain import GENESIS_HASH, entry_hash
 from app.audit.group_commit import GroupCommit
+from app.audit.search import event_text, fill_sql, outcome_text
 from app.db import Database
 from app.models import AuditEvent, AuditEventStatus
 
@@ -190,7 +191,11 @@ _STATUS_INSERT = insert(AuditEventStatus)
 _STATUS_UPDATE = (
     update(AuditEventStatus)
     .where(AuditEventStatus.event_id == bindparam("b_event_id"))
-    .values(outcome=bindparam("b_outcome"), outcome_seq=bindparam("b_seq"))
+    .values(
+        outcome=bindparam("b_outcome"),
+        outcome_seq=bindparam("b_seq"),
+        search=func.coalesce(AuditEventStatus.search, "").concat(bindparam("b_search")),
+    )
 )
 
 
@@ -200,7 +205,12 @@ def _track_outcomes(conn: Connection, rows: list[dict[str, Any]]) -> None:
         if row["kind"] == "outcome":
             conn.execute(
                 _STATUS_UPDATE,
-                {"b_event_id": row["event_id"], "b_outcome": row["outcome"], "b_seq": row["seq"]},
+                {
+                    "b_event_id": row["event_id"],
+                    "b_outcome": row["outcome"],
+                    "b_seq": row["seq"],
+                    "b_search": outcome_text(row),
+                },
             )
         else:
             conn.execute(
@@ -213,6 +223,7 @@ def _track_outcomes(conn: Connection, rows: list[dict[str, Any]]) -> None:
                     "actor": row["actor"],
                     "action": row["action"],
                     "target": row["target"],
+                    "search": event_text(row),
                 },
             )
 
@@ -239,6 +250,8 @@ def rebuild_status_index(db: Database) -> int:
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
         session.execute(delete(AuditEventStatus))
         session.execute(text(REBUILD_STATUS_SQL))
+        for statement in fill_sql(db.engine.dialect.name):
+            session.execute(text(statement))
         count = int(session.scalar(select(func.count()).select_from(AuditEventStatus)) or 0)
         session.commit()
     return count

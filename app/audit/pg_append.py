@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from app.audit.chain import HASHED_FIELDS
+from app.audit.search import event_text, outcome_text
 
 # Every column of an entry: the hashed fields, then the chain links.
 COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
@@ -37,6 +38,8 @@ def _row_sql(n: int) -> str:
 def statement_sql(size: int) -> str:
     """The one statement for a batch of `size` entries."""
     rows = ",\n".join(_row_sql(n) for n in range(size))
+    # Each entry's search text (app.audit.search), computed in Python like every other value.
+    texts = ", ".join(f"(CAST(:seq_{n} AS BIGINT), CAST(:search_{n} AS TEXT))" for n in range(size))
     names = ", ".join(COLUMNS)
     # Only constant column names and numbered placeholders are formatted in; values are bound.
     return f"""
@@ -46,15 +49,19 @@ entries AS (
     SELECT v.* FROM (VALUES {rows}) AS v({names}) CROSS JOIN chain_lock
     RETURNING seq, event_id, kind, outcome, actor, action, target
 ),
+texts AS (SELECT * FROM (VALUES {texts}) AS t(seq, search)),
 new_events AS (
-    INSERT INTO audit_event_status (seq, event_id, outcome, outcome_seq, actor, action, target)
-    SELECT seq, event_id, CASE WHEN kind = 'intent' THEN 'pending' ELSE outcome END, NULL,
-           actor, action, target
-    FROM entries WHERE kind <> 'outcome'
+    INSERT INTO audit_event_status
+        (seq, event_id, outcome, outcome_seq, actor, action, target, search)
+    SELECT e.seq, event_id, CASE WHEN kind = 'intent' THEN 'pending' ELSE outcome END, NULL,
+           actor, action, target, t.search
+    FROM entries AS e JOIN texts AS t ON t.seq = e.seq WHERE kind <> 'outcome'
 ),
 outcomes AS (
-    UPDATE audit_event_status AS s SET outcome = e.outcome, outcome_seq = e.seq
-    FROM entries AS e WHERE e.kind = 'outcome' AND s.event_id = e.event_id
+    UPDATE audit_event_status AS s
+    SET outcome = e.outcome, outcome_seq = e.seq, search = coalesce(s.search, '') || t.search
+    FROM entries AS e JOIN texts AS t ON t.seq = e.seq
+    WHERE e.kind = 'outcome' AND s.event_id = e.event_id
 )
 SELECT count(*) FROM entries
 """  # noqa: S608
@@ -88,4 +95,5 @@ def insert_in_one_statement(conn: Connection, rows: list[dict[str, Any]], lock_k
             if column in JSON_COLUMNS and value is not None:
                 value = json.dumps(value)
             params[f"{column}_{n}"] = value
+        params[f"search_{n}"] = outcome_text(row) if row["kind"] == "outcome" else event_text(row)
     conn.execute(_STATEMENTS[size], params)

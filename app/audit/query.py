@@ -4,8 +4,10 @@ An event is its `intent` (or `record`) entry plus its latest `outcome` entry; it
 intent's seq. Its current outcome, actor, action and target are copied into the derived
 `audit_event_status` index table, whose composite indexes serve every filter combination:
 each filtered page is one index range scan, keyset-paginated on seq (no OFFSET), fast at a
-million entries. Free-text search cannot use an index, so each page of it looks at a bounded
-window of entries and offers to continue further back (see `SEARCH_WINDOW`).
+million entries. Free-text search on PostgreSQL uses the derived table's `search` column and
+its trigram index (app.audit.search) over the whole history; on SQLite, and for terms shorter
+than the index's three-character grams, it cannot use an index, so each page of it looks at a
+bounded window of entries and offers to continue further back (see `SEARCH_WINDOW`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, cast, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from app.audit.search import MIN_INDEXED_TERM, term_pattern
 from app.db import Database
 from app.models import AuditEvent, AuditEventStatus
 
@@ -147,7 +150,15 @@ def _text_match(pattern: str) -> ColumnElement[bool]:
     return or_(*own, in_outcome)
 
 
-def _ledger_conditions(filters: AuditFilters) -> list[ColumnElement[bool]]:
+def windowed(filters: AuditFilters, indexed_search: bool) -> bool:
+    """True when text search must walk a bounded window of the ledger: no trigram index
+    (SQLite), or a term too short for one."""
+    return bool(filters.q) and not (indexed_search and len(filters.q) >= MIN_INDEXED_TERM)
+
+
+def _ledger_conditions(
+    filters: AuditFilters, indexed_search: bool = False
+) -> list[ColumnElement[bool]]:
     """Conditions only the ledger entry can answer (time, text); the seq bounds and search
     window already narrow the walk, so each is one primary-key look-up per candidate."""
     found: list[ColumnElement[bool]] = []
@@ -155,15 +166,21 @@ def _ledger_conditions(filters: AuditFilters) -> list[ColumnElement[bool]]:
         found.append(AuditEvent.recorded_at >= filters.since)
     if filters.until:
         found.append(AuditEvent.recorded_at < filters.until)
-    if filters.q:
+    if windowed(filters, indexed_search):
         found.append(_text_match(f"%{_escape_like(filters.q)}%"))
     return found
 
 
-def _index_conditions(filters: AuditFilters, role_arns: dict[str, str]) -> list[Any]:
-    """Conditions the derived index table answers (actor, action, outcome, target, operation)."""
+def _index_conditions(
+    filters: AuditFilters, role_arns: dict[str, str], indexed_search: bool = False
+) -> list[Any]:
+    """Conditions the derived index table answers (actor, action, outcome, target, operation,
+    and text on PostgreSQL)."""
     status = AuditEventStatus
     found: list[Any] = []
+    if filters.q and not windowed(filters, indexed_search):
+        pattern = term_pattern(filters.q)
+        found.append(false() if pattern is None else status.search.like(pattern, escape="\\"))
     for column, value in (
         (status.actor, filters.actor),
         (status.action, filters.action),
@@ -181,19 +198,22 @@ def _index_conditions(filters: AuditFilters, role_arns: dict[str, str]) -> list[
     return found
 
 
-def _matching(filters: AuditFilters, role_arns: dict[str, str]) -> Select[Any]:
-    """The seqs of matching events, keyed on `key_for(filters)`.
+def _matching(
+    filters: AuditFilters, role_arns: dict[str, str], indexed_search: bool = False
+) -> Select[Any]:
+    """The seqs of matching events, keyed on `key_for(filters, indexed_search)`.
 
-    Without text search, from the derived index table: its equality filters match the
-    leading columns of one (filters..., seq) index, so the database walks that index newest
-    first and stops after a page, whatever the combination and however rare it is. Text
-    search reads the ledger's own columns within a bounded window, so there the ledger leads
-    and the index table is looked up per entry.
+    From the derived index table: its equality filters match the leading columns of one
+    (filters..., seq) index, so the database walks that index newest first and stops after a
+    page, whatever the combination and however rare it is; on PostgreSQL text search is one
+    more condition there (its trigram index, or the walk, whichever the planner finds
+    cheaper). Windowed text search reads the ledger's own columns within a bounded window,
+    so there the ledger leads and the index table is looked up per entry.
     """
     status = AuditEventStatus
-    indexed = _index_conditions(filters, role_arns)
-    ledger = _ledger_conditions(filters)
-    if filters.q:
+    indexed = _index_conditions(filters, role_arns, indexed_search)
+    ledger = _ledger_conditions(filters, indexed_search)
+    if windowed(filters, indexed_search):
         query = select(AuditEvent.seq).where(AuditEvent.kind.in_(("intent", "record")), *ledger)
         if indexed:
             query = query.where(
@@ -248,9 +268,9 @@ def _seq_bounds(session: Session, filters: AuditFilters) -> tuple[int | None, in
 KEY = AuditEventStatus.seq
 
 
-def key_for(filters: AuditFilters) -> Any:
-    """The seq column `_matching` selects and pages on: the ledger's for text search."""
-    return AuditEvent.seq if filters.q else KEY
+def key_for(filters: AuditFilters, indexed_search: bool = False) -> Any:
+    """The seq column `_matching` selects and pages on: the ledger's for windowed search."""
+    return AuditEvent.seq if windowed(filters, indexed_search) else KEY
 
 
 def _fetch(
@@ -273,6 +293,8 @@ class AuditQueries:
     def __init__(self, db: Database, account_id: str | None = None) -> None:
         self._db = db
         self._account_id = account_id
+        # PostgreSQL has the trigram index on the search column (migration 0006).
+        self._indexed_search = not db.is_sqlite
 
     def _role_arns(self, target: str) -> dict[str, str]:
         """A plain role name also matches the role's ARN (new entries record ARNs)."""
@@ -289,16 +311,16 @@ class AuditQueries:
         limit: int = PAGE_SIZE,
     ) -> EventPage:
         """Newest first; `before` pages to older events, `after` to newer ones."""
-        key = key_for(filters)
+        key = key_for(filters, self._indexed_search)
         with self._db.sessions() as session:
-            matching = _matching(filters, self._role_arns(filters.target))
+            matching = _matching(filters, self._role_arns(filters.target), self._indexed_search)
             low, high = _seq_bounds(session, filters)
             if low is not None:
                 matching = matching.where(key >= low)
             if high is not None:
                 matching = matching.where(key <= high)
             window_floor = None
-            if filters.q and after is None:
+            if windowed(filters, self._indexed_search) and after is None:
                 top = before if before is not None else self._head_seq(session) + 1
                 window_floor = max(top - SEARCH_WINDOW, 0)
                 matching = matching.where(key >= window_floor)
@@ -334,9 +356,9 @@ class AuditQueries:
         """Every event the filters match, newest first, fetched `batch` at a time (keyset)."""
         before: int | None = None
         while True:
-            key = key_for(filters)
+            key = key_for(filters, self._indexed_search)
             with self._db.sessions() as session:
-                matching = _matching(filters, self._role_arns(filters.target))
+                matching = _matching(filters, self._role_arns(filters.target), self._indexed_search)
                 if before is not None:
                     matching = matching.where(key < before)
                 rows = _fetch(session, matching, key, batch - 1, asc=False)
