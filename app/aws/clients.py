@@ -63,7 +63,16 @@ class AwsClients:
             max_pool_connections=32,
         )
         self._cache: dict[tuple[str, str], Any] = {}
+        self._hooks: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
+
+    def hook_every_client(self, event: str, handler: Any) -> None:
+        """Register a botocore event handler on every client, built now or later (the
+        benchmarks' latency model uses this; RoleDesk itself registers nothing here)."""
+        with self._lock:
+            self._hooks.append((event, handler))
+            for found in self._cache.values():
+                found.meta.events.register(event, handler)
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A cached client; boto3 clients are thread-safe once built, building them is not."""
@@ -78,5 +87,7 @@ class AwsClients:
                     config=self._config,
                 )
                 found.meta.events.register("after-call", _remember_request_id)
+                for event, handler in self._hooks:
+                    found.meta.events.register(event, handler)
                 self._cache[key] = found
             return found

@@ -1,0 +1,98 @@
+"""The benchmarks' latency model (bench/latency.py) on the real sandbox: it delays RoleDesk's
+AWS calls, records them, and computes the critical path from pages and declared dependencies.
+Delays are checked as lower bounds only (tests are not timers)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bench.latency import Call, LatencyModel, Recording, longest_chain
+
+
+def test_delay_is_added_to_each_call_and_calls_are_recorded(services):
+    model = LatencyModel(delay_ms=40, jitter_ms=0)
+    model.attach(services.clients)
+    ec2 = services.ec2()
+    with model.switched(False):
+        baseline = model.run(lambda: (ec2.list_regions(), None)[1], modelled=False, after=None)
+    run = model.run(
+        lambda: (ec2.list_regions(), ec2.list_instances(), None)[2], modelled=True, after=None
+    )
+    assert run.calls == 2 and baseline.calls == 1
+    assert all(c.seconds >= 0.040 for c in run.observed.calls)
+    assert run.seconds >= 0.080  # two calls, one after the other
+    assert len(run.observed) == 2 and len(run.critical) == 1  # independent: could overlap
+
+
+def test_calls_side_by_side_are_one_call_time_on_the_path(services):
+    model = LatencyModel(delay_ms=60, jitter_ms=0)
+    model.attach(services.clients)
+    ec2 = services.ec2()
+
+    def both() -> None:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda f: f(), [ec2.list_instances, ec2.list_associations]))
+
+    run = model.run(both, modelled=True, after=None)
+    assert run.calls == 2 and len(run.observed) == 1 and len(run.critical) == 1
+    # Declared: associations must wait for instances. They overlapped, so no chain of two.
+    ordered = model.run(
+        lambda: (ec2.list_instances(), ec2.list_associations(), None)[2],
+        modelled=True,
+        after={"DescribeIamInstanceProfileAssociations": {"DescribeInstances"}},
+    )
+    assert ordered.critical.describe() == (
+        "DescribeInstances -> DescribeIamInstanceProfileAssociations"
+    )
+
+
+def test_pages_of_a_listing_must_follow_each_other(services):
+    client = services.clients.client("iam")
+    for i in range(3):
+        client.create_role(RoleName=f"paged-{i}", AssumeRolePolicyDocument="{}")
+    model = LatencyModel(delay_ms=1, jitter_ms=0)
+    model.attach(services.clients)
+
+    def listing() -> None:
+        for _ in client.get_paginator("list_roles").paginate(PaginationConfig={"PageSize": 1}):
+            pass
+
+    run = model.run(listing, modelled=True, after=None)
+    assert run.calls >= 3 and len(run.critical) == run.calls
+    assert sum(c.continuation for c in run.critical.calls) == run.calls - 1
+
+
+def test_longest_chain_follows_declared_dependencies():
+    def call(name: str, start: float, end: float, thread: int = 1) -> Call:
+        return Call(name, start, end, thread)
+
+    # The wizard's shape: checks side by side, CreateRole, then attaches and the profile pair.
+    calls = [
+        call("GetRole", 0, 1, 1),
+        call("GetInstanceProfile", 0, 1, 2),
+        call("CreateRole", 1, 2),
+        *(call("AttachRolePolicy", 2, 3, t) for t in (1, 2, 3)),
+        call("CreateInstanceProfile", 2, 3, 4),
+        call("AddRoleToInstanceProfile", 3, 4, 4),
+    ]
+    after = {
+        "CreateRole": {"GetRole", "GetInstanceProfile"},
+        "AttachRolePolicy": {"CreateRole"},
+        "CreateInstanceProfile": {"CreateRole"},
+        "AddRoleToInstanceProfile": {"CreateInstanceProfile"},
+    }
+    path = Recording(calls).critical_path(after)
+    assert len(path) == 4 and path.seconds == 4
+    assert path.describe().endswith(
+        "CreateRole -> CreateInstanceProfile -> AddRoleToInstanceProfile"
+    )
+    assert len(longest_chain(calls, lambda later, earlier: False)) == 1
+
+
+def test_jitter_cannot_exceed_the_delay():
+    with pytest.raises(ValueError):
+        LatencyModel(delay_ms=10, jitter_ms=20)
+    model = LatencyModel(delay_ms=50, jitter_ms=5)
+    assert all(0.045 <= model.delay() <= 0.055 for _ in range(200))
