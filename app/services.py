@@ -16,6 +16,7 @@ from app.aws.iam import IamGateway
 from app.aws.sts import StsGateway
 from app.aws.types import CallerIdentity
 from app.db import Database
+from app.instances.inventory import InstanceInventory
 from app.roles.inventory import RoleInventory
 from app.settings import Settings
 
@@ -32,6 +33,15 @@ class Services:
     inventory: RoleInventory
     sandbox_endpoint: str | None = None
     _ec2: dict[str, Ec2Gateway] = field(default_factory=dict)
+    instances: InstanceInventory = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The EC2 instances list, kept like the roles list: RoleDesk's own attach, replace
+        # and detach reach it through the audited path.
+        self.instances = InstanceInventory(
+            self.ec2, ttl_seconds=self.settings.instance_cache_seconds
+        )
+        self.audited.on_success(self.instances.on_change)
 
     def ec2(self, region: str | None = None) -> Ec2Gateway:
         region = region or self.settings.aws_region

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     role_cache_seconds: int = Field(
         900, ge=0, description="How long the roles list is served from memory before a reload."
     )
+    instance_cache_seconds: int = Field(
+        300,
+        ge=0,
+        description="How long a region's EC2 instances list is served from memory before a "
+        "reload (RoleDesk's own role changes show at once).",
+    )
     https: bool = Field(
         False,
         description="Browsers reach RoleDesk over HTTPS (a TLS proxy in front): `__Host-` "

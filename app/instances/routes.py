@@ -89,8 +89,8 @@ def _render_index(
     status_code: int = 200,
 ) -> Response:
     state = instances_state(request, services)
-    rows = fetch_rows(services.ec2(query.region), state.catalog.by_arn)
-    result = page_of(rows, query)
+    held = services.instances.snapshot(query.region, warm=state.catalog.profiles)
+    result = page_of(held.rows(state.catalog.by_arn), query)
     if select_all:
         selected = {r.instance_id for r in result.rows if r.choosable}
     choices = _choices(services, state)
@@ -101,6 +101,7 @@ def _render_index(
         {
             "query": query,
             "result": result,
+            "loaded_at": held.loaded_at,
             "regions": state.regions(services),
             "states": INSTANCE_STATES,
             "no_role": NO_ROLE,
@@ -144,6 +145,29 @@ def list_instances(
         form=form,
         status_code=422 if form else 200,
     )
+
+
+@router.post("/instances/refresh")
+async def refresh_instances(request: Request, services: ServicesDep) -> Response:
+    """Reload the region's instances (and the instance profiles naming their roles) from AWS
+    now, then show the same filters again."""
+    form_data = await request.form()
+
+    def text(key: str) -> str:
+        value = form_data.get(key, "")
+        return value[:200] if isinstance(value, str) else ""
+
+    def refresh() -> str:
+        state = instances_state(request, services)
+        region = text("region")
+        if region not in state.regions(services):
+            region = services.settings.aws_region
+        query = clean_query(region, text("name"), text("state"), text("role"))
+        state.catalog.invalidate()
+        services.instances.refresh(query.region, warm=state.catalog.profiles)
+        return query.url()
+
+    return redirect_after_post(request, await run_in_threadpool(refresh))
 
 
 def _parse(request: Request, services: Services, form_data: Any) -> tuple[ChangeForm, Any]:
