@@ -12,6 +12,8 @@ from app.audit.verify import stream_entries
 from app.db import Database
 from app.models import AuditEvent
 
+ACCOUNT = "123456789012"
+
 
 def ledger(url: str, count: int = 0) -> Database:
     migrate.upgrade(url)
@@ -61,3 +63,35 @@ def renumber_and_recompute(db: Database, removed_seq: int) -> None:
             row["hash"] = entry_hash(prev, row)
             prev = row["hash"]
             conn.execute(insert(AuditEvent.__table__).values(**row))
+
+
+def change(log, *, action, target, actor="alice", outcome="succeeded", op="op-1", **extra):
+    """An intent and (unless pending) its outcome, as the audited path writes them."""
+    intent = log.append(
+        NewEntry(
+            kind="intent",
+            action=action,
+            actor=actor,
+            outcome="pending",
+            operation_id=op,
+            target=target,
+            account_id=ACCOUNT,
+            region="us-east-1",
+            params=extra.pop("params", None),
+            before=extra.pop("before", None),
+        )
+    )
+    if outcome != "pending":
+        log.append(
+            NewEntry(
+                kind="outcome",
+                event_id=intent.event_id,
+                action=action,
+                actor=actor,
+                outcome=outcome,
+                operation_id=op,
+                target=target,
+                **extra,
+            )
+        )
+    return intent.seq

@@ -17,6 +17,7 @@ from app.audit.query import AuditFilters, AuditQueries
 from app.audit.search import SEPARATOR
 from app.db import Database
 from app.models import AuditEventStatus
+from tests.audit.helpers import change
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -32,33 +33,6 @@ def db(request):
 def log(db):
     """One log per database, as in the app (each keeps a writer connection on PostgreSQL)."""
     return AuditLog(db)
-
-
-def change(log: AuditLog, *, actor: str, action: str, target: str, params=None, **outcome):
-    intent = log.append(
-        NewEntry(
-            kind="intent",
-            action=action,
-            actor=actor,
-            outcome="pending",
-            target=target,
-            params=params,
-            operation_id="op-" + actor,
-        )
-    )
-    if outcome:
-        log.append(
-            NewEntry(
-                kind="outcome",
-                event_id=intent.event_id,
-                action=action,
-                actor=actor,
-                target=target,
-                operation_id="op-" + actor,
-                **outcome,
-            )
-        )
-    return intent.seq
 
 
 def found(db: Database, term: str, **filters) -> list[int]:
@@ -88,7 +62,12 @@ def events(log):
             aws_request_id="req-attach-7",
         ),
         "pending": change(
-            log, actor="carol", action="iam:DeleteRole", target="arn:aws:iam::1:role/back\\slash"
+            log,
+            actor="carol",
+            action="iam:DeleteRole",
+            target="arn:aws:iam::1:role/back\\slash",
+            outcome="pending",
+            op="op-carol",
         ),
     }
 

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from app.audit.log import NewEntry
 from app.main import create_app
+from tests.audit.helpers import change
 from tests.conftest import signed_in
 
 ACCOUNT = "123456789012"
@@ -27,38 +28,6 @@ def soup(response):
 
 def seqs(page):
     return [int(a.text) for a in page.select("table.audit-events tbody td:first-child a")]
-
-
-def change(log, *, action, target, actor="alice", outcome="succeeded", op="op-1", **extra):
-    """An intent and (unless pending) its outcome, as the audited path writes them."""
-    intent = log.append(
-        NewEntry(
-            kind="intent",
-            action=action,
-            actor=actor,
-            outcome="pending",
-            operation_id=op,
-            target=target,
-            account_id=ACCOUNT,
-            region="us-east-1",
-            params=extra.pop("params", None),
-            before=extra.pop("before", None),
-        )
-    )
-    if outcome != "pending":
-        log.append(
-            NewEntry(
-                kind="outcome",
-                event_id=intent.event_id,
-                action=action,
-                actor=actor,
-                outcome=outcome,
-                operation_id=op,
-                target=target,
-                **extra,
-            )
-        )
-    return intent.seq
 
 
 @pytest.fixture
