@@ -75,3 +75,24 @@ def test_filter_instances_by_role_and_name(live_server, page):
         page.get_by_role("button", name="Filter instances").click()
     expect(page.locator("#instance-rows tr")).to_have_count(1)
     expect(page.locator("#instance-rows")).to_contain_text("web-2")
+
+
+def test_a_change_made_outside_roledesk_shows_after_refresh_list(live_server, page):
+    ec2 = live_server.boto3_client("ec2")
+    bastion = instance_id(ec2, "bastion")
+    role_cell = page.locator(f"#instance-{bastion} .role-cell")
+    page.goto(f"{live_server.url}/instances")
+    expect(role_cell).to_contain_text("No role")
+    expect(page.locator(".list-age time")).to_be_visible()
+    made = ec2.associate_iam_instance_profile(
+        InstanceId=bastion, IamInstanceProfile={"Name": "reporting-ec2"}
+    )["IamInstanceProfileAssociation"]
+    try:
+        page.reload()
+        expect(role_cell).to_contain_text("No role")  # the list is held in memory
+        page.get_by_role("button", name="Refresh list").click()
+        expect(role_cell).to_contain_text("reporting-ec2")
+    finally:
+        ec2.disassociate_iam_instance_profile(AssociationId=made["AssociationId"])
+    page.get_by_role("button", name="Refresh list").click()
+    expect(role_cell).to_contain_text("No role")
