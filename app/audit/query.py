@@ -283,6 +283,41 @@ def _fetch(
     return [EventRow(**row._mapping) for row in session.execute(query.order_by(order))]
 
 
+# Events an indexed text search first walks, newest first, along its filters' own index,
+# before leaving the choice of plan to PostgreSQL (see _walk_first).
+TEXT_WALK_ROWS = 5_000
+
+
+def _walk_first(session: Session, plain: Select[Any], term: str, limit: int) -> list[int] | None:
+    """The seqs of the first `limit + 1` events matching `term`, found by walking `plain`
+    (the other filters) newest first through at most TEXT_WALK_ROWS events; None when that
+    walk found neither a page nor the end.
+
+    PostgreSQL's planner takes text and filters as independent: for a term that goes with a
+    filter (an error message and outcome=failed) it expects a handful of matches and reads
+    both indexes in full (hundreds of ms at a million events) where walking the filter's
+    index finds a page in a few hundred rows. A common term also finds its page here; a
+    rare one falls through to the planner (the trigram index) after a bounded walk.
+    """
+    pattern = term_pattern(term)
+    if pattern is None:
+        return []
+    walk = plain.add_columns(AuditEventStatus.search).order_by(KEY.desc()).limit(TEXT_WALK_ROWS)
+    inner = walk.subquery()
+    matches = list(
+        session.scalars(
+            select(inner.c.seq)
+            .where(inner.c.search.like(pattern, escape="\\"))
+            .order_by(inner.c.seq.desc())
+            .limit(limit + 1)  # the walk stops as soon as a page is found
+        )
+    )
+    if len(matches) > limit:
+        return matches
+    walked = session.scalar(select(func.count()).select_from(inner)) or 0
+    return matches if walked < TEXT_WALK_ROWS else None
+
+
 def _exists(session: Session, matching: Select[Any]) -> bool:
     return session.execute(matching.limit(1)).first() is not None
 
@@ -331,7 +366,20 @@ class AuditQueries:
                 has_older = bool(rows) and _exists(session, matching.where(key < rows[-1].seq))
             else:
                 cursor = matching.where(key < before) if before is not None else matching
-                rows = _fetch(session, cursor, key, limit, asc=False)
+                walked = None
+                if filters.q and not windowed(filters, self._indexed_search):
+                    plain = _matching(replace(filters, q=""), self._role_arns(filters.target))
+                    bounds = [(key >= low) if low is not None else None]
+                    bounds += [(key <= high) if high is not None else None]
+                    bounds += [(key < before) if before is not None else None]
+                    plain = plain.where(*(b for b in bounds if b is not None))
+                    walked = _walk_first(session, plain, filters.q, limit)
+                if walked is not None:
+                    rows = _fetch(
+                        session, select(KEY).where(KEY.in_(walked)), KEY, limit, asc=False
+                    )
+                else:
+                    rows = _fetch(session, cursor, key, limit, asc=False)
                 has_older = len(rows) > limit
                 rows = rows[:limit]
                 has_newer = (

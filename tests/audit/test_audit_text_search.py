@@ -206,3 +206,31 @@ def test_any_substring_of_a_message_finds_its_event(db, log, message, start, len
     # windowed LIKE folds ASCII letters only, so there the promise is for ASCII terms.
     if term.lower() in message.lower() and (not db.is_sqlite or term.isascii()):
         assert seq in result, (message, term)
+
+
+@pytest.mark.parametrize("walk", [5_000, 40, 7])
+def test_pages_of_a_search_are_the_same_whichever_plan_finds_them(db, log, monkeypatch, walk):
+    """PostgreSQL first walks a bounded number of events, then leaves it to the planner:
+    paging through every match gives each once, newest first, however the walk ends."""
+    monkeypatch.setattr(audit_query, "TEXT_WALK_ROWS", walk)
+    expected = []
+    for i in range(130):
+        entry = log.append(
+            NewEntry(
+                kind="record",
+                action="roledesk:Test",
+                actor="u" if i % 3 else "other",
+                outcome="succeeded",
+                target=f"needle-{i}" if i % 3 else f"hay-{i}",
+            )
+        )
+        if i % 3:
+            expected.append(entry.seq)
+    queries, seen, before = AuditQueries(db), [], None
+    for _ in range(10):
+        page = queries.page(AuditFilters(q="needle", actor="u"), before=before)
+        seen += [r.seq for r in page.rows]
+        if page.older is None:
+            break
+        before = page.older
+    assert seen == sorted(expected, reverse=True)
