@@ -229,3 +229,25 @@ def test_concurrent_views_refreshes_and_changes_end_equal_to_aws(seeded, ids):
         if a.state == "associated"
     }
     assert held == truth
+
+
+def test_a_failed_read_back_is_shown_and_retried_at_the_next_view(client, seeded, ids):
+    """AWS refusing the read-back (throttling, say: moto cannot be made to) fails that view
+    with AWS's words, and the change is read back at the next one, not forgotten."""
+    from botocore.stub import Stubber
+
+    soup(client.get("/instances"))
+    seeded.instances.changed(REGION, [ids["bastion"]])
+    with Stubber(seeded.clients.client("ec2", REGION)) as stub:
+        stub.add_client_error(
+            "describe_iam_instance_profile_associations",
+            service_error_code="RequestLimitExceeded",
+            service_message="Request limit exceeded.",
+            http_status_code=503,
+        )
+        failed = client.get("/instances")
+    assert failed.status_code == 503  # AWS's throttling answer, in plain words with its code
+    assert "RequestLimitExceeded" in failed.text
+    counter = CallCounter(seeded)
+    assert role_of(soup(client.get("/instances")), ids["bastion"]) == "No role"
+    assert counter.calls == Counter({"DescribeIamInstanceProfileAssociations": 1})
