@@ -138,7 +138,8 @@ class UsersService:
         return view
 
     def set_role(self, ctx: AuditContext, name: str, role: Role) -> UserView:
-        with self._db.session() as s:
+        with self._db.write_session() as s:
+            self._lock_admins(s)
             user = self._existing(s, name)
             before = user.role
             if before == Role.ADMIN.label and role != Role.ADMIN:
@@ -151,7 +152,8 @@ class UsersService:
 
     def set_disabled(self, ctx: AuditContext, name: str, disabled: bool) -> UserView:
         """Disabling also ends the user's sessions (the session check reads `disabled`)."""
-        with self._db.session() as s:
+        with self._db.write_session() as s:
+            self._lock_admins(s)
             user = self._existing(s, name)
             if disabled and user.role == Role.ADMIN.label:
                 self._keep_an_admin(s, user)
@@ -183,6 +185,20 @@ class UsersService:
         if user is None:
             raise UserError(f"There is no user named {name}.")
         return user
+
+    @staticmethod
+    def _lock_admins(s: Session) -> None:
+        """The last-admin rule must not interleave: two admins demoting each other at once
+        would each see the other still active. SQLite: the caller's transaction holds the
+        write lock (Database.write_session). PostgreSQL: lock every active admin's row first;
+        a second change waits, then re-reads the rows as the first one left them."""
+        if s.get_bind().dialect.name != "sqlite":
+            s.execute(
+                select(User.id)
+                .where(User.role == Role.ADMIN.label, ~User.disabled)
+                .order_by(User.id)
+                .with_for_update()
+            ).all()
 
     @staticmethod
     def _keep_an_admin(s: Session, user: User) -> None:
