@@ -16,6 +16,7 @@ from app.auth.guard import authorize, build_auth, install_auth
 from app.auth.permissions import PUBLIC, Role
 from app.auth.routes import router as auth_router
 from app.instances.routes import router as instances_router
+from app.roles.lookup_budget import LookupBudget
 from app.roles.routes import router as roles_router
 from app.services import Services
 from app.web.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
@@ -74,6 +75,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.auth = build_auth(services)
     app.state.renderer = Renderer(make_environment(), layout_context(services))
+    app.state.lookup_budget = LookupBudget()  # GetRole calls per user (roles list activity)
     # Innermost: a 500 page passes through every middleware below, security headers included.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.https)
