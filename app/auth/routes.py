@@ -177,11 +177,14 @@ def setup(
 def _new_user_errors(name: str, password: str, confirm: str) -> dict[str, str]:
     """Field errors for a new user's name and password (shared with the users page)."""
     errors: dict[str, str] = {}
-    for check, value in ((check_name, name), (check_password, password)):
-        try:
-            check(value)
-        except UserError as exc:
-            errors[exc.field] = str(exc)
+    try:
+        check_name(name)
+    except UserError as exc:
+        errors[exc.field] = str(exc)
+    try:
+        check_password(password, name)
+    except UserError as exc:
+        errors[exc.field] = str(exc)
     if password != confirm:
         errors["confirm"] = "The two passwords differ."
     return errors

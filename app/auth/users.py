@@ -16,6 +16,7 @@ from app.audit.audited import AuditContext
 from app.audit.log import AuditLog
 from app.auth.clock import Clock, utc_now
 from app.auth.models import User
+from app.auth.password_strength import weak_password_problem
 from app.auth.permissions import Role
 from app.db import Database
 
@@ -57,11 +58,15 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_password(password: str) -> str:
+def check_password(password: str, user_name: str = "") -> str:
+    """Length (12-1024, OWASP ASVS), not only spaces, not a common or breached password, and
+    not easily guessed (app.auth.password_strength). No composition rules: ASVS asks for none."""
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         raise UserError(
             f"A password is {PASSWORD_MIN} to {PASSWORD_MAX} characters long.", field="password"
         )
+    if problem := weak_password_problem(password, user_name):
+        raise UserError(problem, field="password")
     return password
 
 
@@ -117,7 +122,7 @@ class UsersService:
 
     def add(self, ctx: AuditContext, name: str, role: Role, password: str) -> UserView:
         check_name(name)
-        check_password(password)
+        check_password(password, name)
         with self._db.session() as s:
             if self._find(s, name) is not None:
                 raise UserError(f"There is already a user named {name}.")
@@ -165,7 +170,7 @@ class UsersService:
         return view
 
     def reset_password(self, ctx: AuditContext, name: str, password: str) -> UserView:
-        check_password(password)
+        check_password(password, name)
         with self._db.session() as s:
             user = self._existing(s, name)
             user.password_hash = hasher.hash(password)
