@@ -123,7 +123,7 @@ class UsersService:
     def add(self, ctx: AuditContext, name: str, role: Role, password: str) -> UserView:
         check_name(name)
         check_password(password, name)
-        with self._db.session() as s:
+        with self._db.write_session() as s:  # read then write: take SQLite's lock first
             if self._find(s, name) is not None:
                 raise UserError(f"There is already a user named {name}.")
             now = self._clock()
@@ -171,7 +171,7 @@ class UsersService:
 
     def reset_password(self, ctx: AuditContext, name: str, password: str) -> UserView:
         check_password(password, name)
-        with self._db.session() as s:
+        with self._db.write_session() as s:
             user = self._existing(s, name)
             user.password_hash = hasher.hash(password)
             user.updated_at = self._clock()

@@ -28,7 +28,7 @@ def aws_calls(seeded) -> Iterator[AwsCalls]:
     for service in ("iam", "ec2", "sts"):
         clients.client(service)
     for client in clients._cache.values():
-        client.meta.events.register("provide-client-params", recorder)
+        client.meta.events.register("before-call", recorder)
     yield recorder
     for client in clients._cache.values():
-        client.meta.events.unregister("provide-client-params", recorder)
+        client.meta.events.unregister("before-call", recorder)

@@ -278,3 +278,20 @@ def test_an_unreadable_aws_answer_is_a_plain_aws_error(hostile_client, seeded, m
         client.meta.events.unregister("before-parse.iam.GetRole", unreadable)
     assert response.status_code == 502
     assert "could not read" in response.text and "ResponseParserError" in response.text
+
+
+def test_the_clients_refuse_to_send_unsendable_characters(seeded, aws_calls):
+    """The last line of defence (app.aws.clients): whatever page a value came from."""
+    from app.aws.errors import InvalidInput
+
+    seeded.iam.get_role("web-app-ec2")
+    assert aws_calls.calls == [
+        ("GetRole", {"Action": "GetRole", "Version": "2010-05-08", "RoleName": "web-app-ec2"})
+    ]
+    for bad in ("web-app\x00ec2", "web-app\uffff"):
+        with pytest.raises(InvalidInput) as refused:
+            seeded.iam.get_role(bad)
+        assert "nothing was sent" in str(refused.value)
+    assert len(aws_calls.calls) == 1
+    aws_calls.calls.append(("GetRole", {"RoleName": "a\x00b"}))  # the detector itself works
+    assert aws_calls.unsendable()
