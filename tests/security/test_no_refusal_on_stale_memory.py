@@ -33,6 +33,18 @@ def db_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
+@pytest.fixture
+def iam(sandbox):
+    """A plain boto3 IAM client on the sandbox: changes made outside RoleDesk."""
+    return boto3.client(
+        "iam",
+        endpoint_url=sandbox.endpoint_url,
+        region_name=SANDBOX_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def _post(client, url, data):
     return client.post(
         url, data={"csrf_token": csrf_token_for(client), **data}, follow_redirects=False
@@ -71,15 +83,8 @@ def test_a_role_the_wizard_just_created_is_offered_and_attachable(client, ids, w
     web_app.state.instances.runner.wait(response.headers["location"].rsplit("/", 1)[-1])
 
 
-def test_a_profile_made_elsewhere_is_checked_with_aws_before_refusing(client, ids, sandbox):
+def test_a_profile_made_elsewhere_is_checked_with_aws_before_refusing(client, ids, iam):
     _choices(client)  # memory loaded before the role exists
-    iam = boto3.client(
-        "iam",
-        endpoint_url=sandbox.endpoint_url,
-        region_name=SANDBOX_REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
     iam.create_role(RoleName="made-elsewhere", AssumeRolePolicyDocument=json.dumps(EC2_TRUST))
     iam.create_instance_profile(InstanceProfileName="made-elsewhere")
     iam.add_role_to_instance_profile(
@@ -101,15 +106,8 @@ def test_a_profile_made_elsewhere_is_checked_with_aws_before_refusing(client, id
     assert refused.status_code == 422 and "cannot be attached" in refused.text
 
 
-def test_the_wizard_name_check_asks_aws_before_calling_a_name_taken(client, seeded, sandbox):
+def test_the_wizard_name_check_asks_aws_before_calling_a_name_taken(client, seeded, iam):
     client.get("/roles")  # the roles list in memory knows web-app-ec2
-    iam = boto3.client(
-        "iam",
-        endpoint_url=sandbox.endpoint_url,
-        region_name=SANDBOX_REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
     iam.create_role(RoleName="Gone-Soon", AssumeRolePolicyDocument=json.dumps(EC2_TRUST))
     seeded.inventory.refresh()
     iam.delete_role(RoleName="Gone-Soon")  # memory still has it
