@@ -75,11 +75,18 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (head by default)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from app import migrate
 
     settings = Settings()
     _ensure_sqlite_dir(settings)
-    migrate.upgrade(settings.database_url, revision)
+    try:
+        migrate.upgrade(settings.database_url, revision)
+    except migrate.NewerDatabase as exc:
+        raise click.ClickException(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise click.ClickException(migrate.database_problem(exc, settings.database_url)) from exc
     click.echo(f"Database at {revision}.")
 
 

@@ -68,6 +68,19 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session for a read-then-write transaction that must not interleave with another.
+        On SQLite it takes the write lock at the start (BEGIN IMMEDIATE, waiting up to the busy
+        timeout): a deferred transaction that read first cannot become a write after another
+        connection wrote, and fails with "database is locked". On PostgreSQL the caller takes
+        row locks (SELECT ... FOR UPDATE) on what it reads."""
+        options = {"sqlite_immediate": True} if self.is_sqlite else {}
+        with self.sessions() as session:
+            session.connection(execution_options=options)
+            yield session
+            session.commit()
+
     def dispose(self) -> None:
         for close in self._on_dispose:
             close()

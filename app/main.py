@@ -16,10 +16,11 @@ from app.auth.guard import authorize, build_auth, install_auth
 from app.auth.permissions import PUBLIC, Role
 from app.auth.routes import router as auth_router
 from app.instances.routes import router as instances_router
+from app.roles.lookup_budget import LookupBudget
 from app.roles.routes import router as roles_router
 from app.services import Services
 from app.web.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
-from app.web.errors import install_error_handlers
+from app.web.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.web.headers import SecurityHeadersMiddleware
 from app.web.templating import Renderer, make_environment
 from app.web.timing import ServerTimingMiddleware
@@ -74,6 +75,9 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.auth = build_auth(services)
     app.state.renderer = Renderer(make_environment(), layout_context(services))
+    app.state.lookup_budget = LookupBudget()  # GetRole calls per user (roles list activity)
+    # Innermost: a 500 page passes through every middleware below, security headers included.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.https)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.host_allowlist())
     app.add_middleware(SecurityHeadersMiddleware, https=settings.https)

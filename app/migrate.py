@@ -1,4 +1,5 @@
-"""Running Alembic from the CLI and at sandbox start."""
+"""Running Alembic from the CLI and at sandbox start, and explaining database problems met at
+start-up in one line (a database from a newer RoleDesk, a read-only SQLite file)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    refuse_newer_database(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 
@@ -35,19 +37,69 @@ class NotAtHead(Exception):
     """The database is not at the newest migration."""
 
 
-def check_at_head(database_url: str) -> None:
+class NewerDatabase(Exception):
+    """The database was migrated by a newer RoleDesk: this version cannot use it, and
+    `db upgrade` cannot help (it only moves forward to revisions it knows)."""
+
+
+def _current_revisions(database_url: str) -> set[str]:
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
     from sqlalchemy import create_engine
 
-    script = ScriptDirectory.from_config(alembic_config(database_url))
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            current = set(MigrationContext.configure(connection).get_current_heads())
+            return set(MigrationContext.configure(connection).get_current_heads())
     finally:
         engine.dispose()
+
+
+def refuse_newer_database(database_url: str, current: set[str] | None = None) -> None:
+    """Raises NewerDatabase when the database carries revisions this version does not know."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(database_url))
+    known = {r.revision for r in script.walk_revisions()}
+    current = _current_revisions(database_url) if current is None else current
+    unknown = sorted(current - known)
+    if unknown:
+        raise NewerDatabase(
+            f"the database was upgraded by a newer RoleDesk (revision {', '.join(unknown)}, "
+            "which this version does not know); run that newer RoleDesk, or point "
+            "ROLEDESK_DATABASE_URL at a database made for this version (a database cannot "
+            "be moved back with this version's `roledesk db` commands)"
+        )
+
+
+def check_at_head(database_url: str) -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(database_url))
+    current = _current_revisions(database_url)
+    refuse_newer_database(database_url, current)
     heads = set(script.get_heads())
     if current != heads:
         shown = ", ".join(sorted(current)) or "empty"
         raise NotAtHead(f"the database is at {shown}, not at {', '.join(sorted(heads))}")
+
+
+def database_problem(exc: Exception, database_url: str) -> str:
+    """A database error met at start-up, in one line with the advice that fits."""
+    from sqlalchemy.engine import make_url
+
+    text = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else repr(exc)
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        where = url.database or "(in memory)"
+        if "readonly" in text.replace("-", "").replace(" ", "").lower():
+            return (
+                f"the SQLite database {where} is read-only ({text}): RoleDesk must be able to "
+                "write the file and its folder (for the -wal and -shm files beside it); fix "
+                "their owner or permissions, or set ROLEDESK_DATABASE_URL to a writable database"
+            )
+        return f"the SQLite database {where} cannot be used ({text}); check ROLEDESK_DATABASE_URL"
+    shown = url.render_as_string(hide_password=True)
+    return (
+        f"the database {shown} cannot be used ({text}); check ROLEDESK_DATABASE_URL and that "
+        "the database server is running"
+    )

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import migrate
 from app.audit.reconcile import reconcile_at_start
@@ -61,11 +62,24 @@ def start_services(settings: Settings) -> tuple[Services, Sandbox | None]:
         endpoint = sandbox.start()
         print(f"AWS sandbox (moto) at {endpoint}")
         print(f"  try: aws --endpoint-url {endpoint} --region us-east-1 iam list-roles")
-    prepare_database(settings)
-    services = connect(settings, endpoint)
-    reconcile_at_start(services)
-    for draft_id in settle_interrupted_runs(services):
-        print(f"Create-role run {draft_id} was cut short by a stop: rolled back, marked failed")
+    try:
+        prepare_database(settings)
+        services = connect(settings, endpoint)
+        # Open one connection now (on SQLite it switches on WAL, a write), so a database
+        # RoleDesk cannot write stops the start here with one line, before anything logs.
+        with services.db.engine.begin() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        reconcile_at_start(services)
+        for draft_id in settle_interrupted_runs(services):
+            print(f"Create-role run {draft_id} was cut short by a stop: rolled back, marked failed")
+    except (ServeError, migrate.NewerDatabase, SQLAlchemyError) as exc:
+        if sandbox is not None:
+            sandbox.stop()
+        if isinstance(exc, ServeError):
+            raise
+        if isinstance(exc, migrate.NewerDatabase):
+            raise ServeError(str(exc)) from exc
+        raise ServeError(migrate.database_problem(exc, settings.database_url)) from exc
     if sandbox is not None and settings.sandbox_seed:
         from app.sandbox_seed import seed
 

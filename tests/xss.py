@@ -137,7 +137,12 @@ def aws_error_message(client: Any, services: Any, payload: str) -> str:
 def user_name_on_users_page(client: Any, services: Any, payload: str) -> str:
     from tests.conftest import csrf_token_for
 
-    form = {"name": payload, "role": "viewer", "password": "p" * 12, "confirm": "p" * 12}
+    form = {
+        "name": payload,
+        "role": "viewer",
+        "password": "kestrel harbour 71",
+        "confirm": "kestrel harbour 71",
+    }
     return str(client.post("/users", data={**form, "csrf_token": csrf_token_for(client)}).text)
 
 

@@ -2,17 +2,15 @@
 
 `roledesk audit export` writes ledger entries with their hashes, so a copy kept elsewhere can
 be re-verified (`check_entries` over the JSON lines). The history page's export writes events
-(intent plus current outcome) matching the page's filters.
+(intent plus current outcome) matching the page's filters. CSV cells are formula-safe
+(app.exports).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,45 +19,12 @@ from app.audit.chain import HASHED_FIELDS
 from app.audit.query import EventRow
 from app.audit.verify import BATCH
 from app.db import Database
+from app.exports import FORMATS, to_lines
 from app.models import AuditEvent
 
-FORMATS = ("jsonl", "csv")
+__all__ = ["ENTRY_FIELDS", "EVENT_FIELDS", "FORMATS", "event_dicts", "ledger_entries", "to_lines"]
 ENTRY_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")
 EVENT_FIELDS = tuple(f.name for f in fields(EventRow))
-
-
-def _value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value
-
-
-def _csv_cell(value: Any) -> Any:
-    value = _value(value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
-    return value
-
-
-def to_lines(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], fmt: str) -> Iterator[str]:
-    """Each row as one JSON line, or CSV with a header row first."""
-    if fmt == "jsonl":
-        for row in rows:
-            body = {k: _value(row.get(k)) for k in columns}
-            yield json.dumps(body, ensure_ascii=False, sort_keys=True) + "\n"
-        return
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_csv_cell(row.get(k)) for k in columns])
-        if buffer.tell() > 64_000:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
 
 
 def ledger_entries(

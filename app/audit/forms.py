@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.audit.query import OUTCOMES, AuditFilters
+from app.web.params import ascii_int
 
 MAX_TEXT = 200
 TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
@@ -70,6 +71,4 @@ def parse_filters(params: dict[str, str]) -> AuditForm:
 
 def parse_cursor(text: str | None) -> int | None:
     """A keyset cursor (a sequence number); anything else means "from the newest"."""
-    if text and text.isdigit() and len(text) <= 18:
-        return int(text)
-    return None
+    return ascii_int(text)  # "²" passes str.isdigit() but not int()

@@ -144,7 +144,7 @@ def reset_user_password(
     password: FormText = "",
 ) -> Response:
     def reset() -> None:
-        check_password(password)
+        check_password(password, name)
         user = auth.users.reset_password(ctx, name, password)
         auth.sessions.destroy_for_user(user.id)  # whoever knew the old password is out
 

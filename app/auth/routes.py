@@ -72,31 +72,36 @@ def sign_in(
 ) -> Response:
     name = name.strip()[:200]
     context = {"name": name, "next": safe_next(next_)}
-    verdict = auth.throttle.check(name, _client(request))
+    address = _client(request)
+    if not name or not password:
+        verdict = auth.throttle.check(name, address)
+        attempt_id = None
+    else:
+        # Counted (as a failure) before the password is checked, in one atomic step, so
+        # concurrent guesses count one by one (app.auth.throttle).
+        verdict, attempt_id = auth.throttle.reserve(name, address)
     if not verdict.allowed:
         # Logged, not audited: refusals cost the attacker nothing, so a ledger entry for
         # each would let anyone grow the ledger at request rate.
-        log.warning(
-            "sign-in refused by throttling: name=%r address=%s", name[:64], _client(request)
-        )
+        log.warning("sign-in refused by throttling: name=%r address=%s", name[:64], address)
         response = render.page(
             request, "auth/sign_in.html", {**context, "error": verdict.message}, status_code=429
         )
         response.headers["Retry-After"] = str(verdict.retry_after)
         return response
-    if not name or not password:
+    if attempt_id is None:
         error = "Enter your user name and password."
         return render.page(
             request, "auth/sign_in.html", {**context, "error": error}, status_code=422
         )
     user = auth.users.verify(name, password)
-    auth.throttle.record(name, _client(request), succeeded=user is not None)
     if user is None:
         _record_sign_in(request, name, "failed", "BadCredentials")
         error = "That user name and password do not match an active RoleDesk user."
         return render.page(
             request, "auth/sign_in.html", {**context, "error": error}, status_code=401
         )
+    auth.throttle.succeeded(attempt_id)
     _record_sign_in(request, user.name, "succeeded")
     return _signed_in_redirect(request, auth, user, next_)
 
@@ -172,11 +177,14 @@ def setup(
 def _new_user_errors(name: str, password: str, confirm: str) -> dict[str, str]:
     """Field errors for a new user's name and password (shared with the users page)."""
     errors: dict[str, str] = {}
-    for check, value in ((check_name, name), (check_password, password)):
-        try:
-            check(value)
-        except UserError as exc:
-            errors[exc.field] = str(exc)
+    try:
+        check_name(name)
+    except UserError as exc:
+        errors[exc.field] = str(exc)
+    try:
+        check_password(password, name)
+    except UserError as exc:
+        errors[exc.field] = str(exc)
     if password != confirm:
         errors["confirm"] = "The two passwords differ."
     return errors

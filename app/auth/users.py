@@ -16,6 +16,7 @@ from app.audit.audited import AuditContext
 from app.audit.log import AuditLog
 from app.auth.clock import Clock, utc_now
 from app.auth.models import User
+from app.auth.password_strength import weak_password_problem
 from app.auth.permissions import Role
 from app.db import Database
 
@@ -57,11 +58,15 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_password(password: str) -> str:
+def check_password(password: str, user_name: str = "") -> str:
+    """Length (12-1024, OWASP ASVS), not only spaces, not a common or breached password, and
+    not easily guessed (app.auth.password_strength). No composition rules: ASVS asks for none."""
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         raise UserError(
             f"A password is {PASSWORD_MIN} to {PASSWORD_MAX} characters long.", field="password"
         )
+    if problem := weak_password_problem(password, user_name):
+        raise UserError(problem, field="password")
     return password
 
 
@@ -117,8 +122,8 @@ class UsersService:
 
     def add(self, ctx: AuditContext, name: str, role: Role, password: str) -> UserView:
         check_name(name)
-        check_password(password)
-        with self._db.session() as s:
+        check_password(password, name)
+        with self._db.write_session() as s:  # read then write: take SQLite's lock first
             if self._find(s, name) is not None:
                 raise UserError(f"There is already a user named {name}.")
             now = self._clock()
@@ -138,7 +143,8 @@ class UsersService:
         return view
 
     def set_role(self, ctx: AuditContext, name: str, role: Role) -> UserView:
-        with self._db.session() as s:
+        with self._db.write_session() as s:
+            self._lock_admins(s)
             user = self._existing(s, name)
             before = user.role
             if before == Role.ADMIN.label and role != Role.ADMIN:
@@ -151,7 +157,8 @@ class UsersService:
 
     def set_disabled(self, ctx: AuditContext, name: str, disabled: bool) -> UserView:
         """Disabling also ends the user's sessions (the session check reads `disabled`)."""
-        with self._db.session() as s:
+        with self._db.write_session() as s:
+            self._lock_admins(s)
             user = self._existing(s, name)
             if disabled and user.role == Role.ADMIN.label:
                 self._keep_an_admin(s, user)
@@ -163,8 +170,8 @@ class UsersService:
         return view
 
     def reset_password(self, ctx: AuditContext, name: str, password: str) -> UserView:
-        check_password(password)
-        with self._db.session() as s:
+        check_password(password, name)
+        with self._db.write_session() as s:
             user = self._existing(s, name)
             user.password_hash = hasher.hash(password)
             user.updated_at = self._clock()
@@ -183,6 +190,20 @@ class UsersService:
         if user is None:
             raise UserError(f"There is no user named {name}.")
         return user
+
+    @staticmethod
+    def _lock_admins(s: Session) -> None:
+        """The last-admin rule must not interleave: two admins demoting each other at once
+        would each see the other still active. SQLite: the caller's transaction holds the
+        write lock (Database.write_session). PostgreSQL: lock every active admin's row first;
+        a second change waits, then re-reads the rows as the first one left them."""
+        if s.get_bind().dialect.name != "sqlite":
+            s.execute(
+                select(User.id)
+                .where(User.role == Role.ADMIN.label, ~User.disabled)
+                .order_by(User.id)
+                .with_for_update()
+            ).all()
 
     @staticmethod
     def _keep_an_admin(s: Session, user: User) -> None:

@@ -2,17 +2,20 @@
 
 Region, optional endpoint URL (the sandbox), standard retry mode and connect/read timeouts are
 set here and nowhere else. A hook records the request id of each answer, so the audited path
-can store it for successful calls too.
+can store it for successful calls too; another refuses to send a request carrying a character
+AWS cannot accept (NUL, U+FFFF), whatever form or page it came from.
 """
 
 from __future__ import annotations
 
 import contextvars
+import re
 import threading
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ParamValidationError
 
 from app.aws.translate import aws_errors
 
@@ -28,6 +31,38 @@ def _remember_request_id(http_response: Any = None, parsed: Any = None, **_: Any
         request_id = parsed.get("ResponseMetadata", {}).get("RequestId")
         if request_id:
             last_request_id.set(str(request_id))
+
+
+# Characters no AWS API accepts and that make some answers unreadable: NUL, the Unicode
+# non-characters U+FFFE/U+FFFF, and lone surrogates (not encodable as UTF-8 at all).
+UNSENDABLE = re.compile("[\x00\ufffe\uffff\ud800-\udfff]")
+
+
+def _unsendable_path(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if UNSENDABLE.search(value) else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _unsendable_path(item, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
+def _refuse_unsendable(params: dict[str, Any], **_: Any) -> None:
+    """Last line of defence behind the forms' own checks: a request carrying a character AWS
+    cannot accept is never sent (ParamValidationError: an InvalidInput for the pages)."""
+    where = _unsendable_path(params, "")
+    if where:
+        raise ParamValidationError(
+            report=f"{where} contains a character AWS does not accept (NUL, U+FFFE, U+FFFF or "
+            "a lone surrogate); nothing was sent to AWS."
+        )
 
 
 class AwsClients:
@@ -87,6 +122,7 @@ class AwsClients:
                     config=self._config,
                 )
                 found.meta.events.register("after-call", _remember_request_id)
+                found.meta.events.register("provide-client-params", _refuse_unsendable)
                 for event, handler in self._hooks:
                     found.meta.events.register(event, handler)
                 self._cache[key] = found

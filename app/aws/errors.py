@@ -96,6 +96,8 @@ PLAIN_WORDS: dict[str, str] = {
     "SignatureDoesNotMatch": "The AWS secret key does not match the access key.",
     "Unreachable": "AWS could not be reached.",
     "NoCredentials": "No AWS credentials were found.",
+    "ResponseParserError": "RoleDesk could not read AWS's answer: it was not in AWS's format "
+    "(a proxy or a network fault may have altered it). Try again.",
 }
 
 _BY_CODE: dict[str, type[AwsError]] = {

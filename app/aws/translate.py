@@ -1,4 +1,4 @@
-"""Turn botocore exceptions into ours at the boundary."""
+"""Turn botocore exceptions (and answers botocore could not read) into ours at the boundary."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
-from app.aws.errors import from_botocore_error, from_client_error
+from app.aws.errors import AwsError, from_botocore_error, from_client_error
 
 
 @contextmanager
@@ -18,3 +19,7 @@ def aws_errors() -> Iterator[None]:
         raise from_client_error(exc) from exc
     except BotoCoreError as exc:
         raise from_botocore_error(exc) from exc
+    except ResponseParserError as exc:
+        # Not a BotoCoreError: an answer botocore could not read (a proxy's HTML page, a
+        # truncated or garbled body). Shown in plain words like any AWS error.
+        raise AwsError("ResponseParserError", str(exc)[:500]) from exc

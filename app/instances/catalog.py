@@ -7,17 +7,21 @@ the role's name, as the console does (aws-iam-behaviour.md A1 "EC2 side effect")
 
 The profile list is kept in memory for a short while: the instances page needs it to name
 the role of each association, and re-reading it on every page view would add a whole IAM
-call to a page whose budget is the two EC2 calls (issue 4, performance).
+call to a page whose budget is the two EC2 calls (issue 4, performance). Memory never refuses:
+RoleDesk's own profile changes reload it at once, and a choice it does not know is checked
+with AWS (`fresh_choices`) before the page says it cannot be attached.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from app.aws.errors import NotFound
 from app.aws.iam import IamGateway
 from app.aws.types import InstanceProfile, PolicyDocument, Role
 
@@ -107,6 +111,27 @@ class ProfileCatalog:
     def invalidate(self) -> None:
         with self._lock:
             self._profiles = None
+
+    def on_change(self, action: str, _target: str | None) -> None:
+        """After RoleDesk changed an instance profile (the wizard making an EC2 role's, for
+        one), read the list again, so the picker offers it at once (the audited path calls
+        this)."""
+        if "InstanceProfile" in action:
+            self.invalidate()
+
+
+def fresh_choices(
+    catalog: ProfileCatalog, iam: IamGateway, roles: list[Role], posted: str
+) -> list[RoleChoice]:
+    """The picker's choices re-read from AWS, for a posted choice that memory does not know:
+    the profile list is kept for a minute and the roles list may predate a role made
+    elsewhere, so a miss is checked with AWS before it is refused."""
+    catalog.invalidate()
+    kind, _, name = posted.partition(":")
+    if kind == "role" and name and not any(r.name == name for r in roles):
+        with contextlib.suppress(NotFound):  # gone from AWS too: refused below
+            roles = [*roles, iam.get_role(name)]
+    return role_choices(catalog.profiles(), roles)
 
 
 def role_choices(profiles: list[InstanceProfile], roles: Iterable[Role]) -> list[RoleChoice]:

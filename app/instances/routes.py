@@ -19,7 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from app.audit.audited import AuditContext
 from app.aws.errors import AwsError
 from app.aws.types import Role
-from app.instances.catalog import ProfileCatalog, RoleChoice, find_choice, role_choices
+from app.instances.catalog import (
+    ProfileCatalog,
+    RoleChoice,
+    find_choice,
+    fresh_choices,
+    role_choices,
+)
 from app.instances.forms import ChangeForm, clean_query, valid_operation_id
 from app.instances.listing import (
     INSTANCE_STATES,
@@ -64,6 +70,7 @@ def instances_state(request: Request, services: Services) -> InstancesState:
         state: InstancesState | None = getattr(request.app.state, "instances", None)
         if state is None:
             state = InstancesState(ProfileCatalog(services.iam))
+            services.audited.on_success(state.catalog.on_change)
             request.app.state.instances = state
         return state
 
@@ -173,6 +180,9 @@ async def refresh_instances(request: Request, services: ServicesDep) -> Response
 def _parse(request: Request, services: Services, form_data: Any) -> tuple[ChangeForm, Any]:
     state = instances_state(request, services)
     choices = _choices(services, state)
+    posted = form_data.get("choice")
+    if isinstance(posted, str) and posted and find_choice(choices, posted) is None:
+        choices = fresh_choices(state.catalog, services.iam, _roles(services), posted)
     form = ChangeForm.parse(
         form_data,
         regions=state.regions(services),

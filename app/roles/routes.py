@@ -13,8 +13,16 @@ from fastapi.responses import HTMLResponse, Response
 from app.audit.activity import role_activity
 from app.aws.types import PolicyDocument, RoleLastUsed
 from app.instances.listing import role_blast_radius
+from app.roles.lookup_budget import PER_REQUEST, LookupBudget
 from app.roles.trust import summarise_trust
+from app.services import Services
 from app.web.deps import RendererDep, ServicesDep
+from app.web.params import (
+    POLICY_ARN_MAX,
+    POLICY_ARN_PATTERN,
+    ROLE_NAME_RULE,
+    is_role_name,
+)
 from app.web.templating import redirect_after_post
 
 router = APIRouter()
@@ -92,7 +100,7 @@ def list_roles(
     # RoleLastUsed needs GetRole per role: without JavaScript (activity=1) fetch it now;
     # otherwise show what is known and let htmx fill in the rest after the page is shown.
     last_used = (
-        services.inventory.fetch_last_used(names)
+        _bounded_last_used(request, services, names)
         if query.activity
         else services.inventory.cached_last_used(names)
     )
@@ -110,14 +118,33 @@ def roles_last_activity(
     request: Request,
     services: ServicesDep,
     render: RendererDep,
-    name: Annotated[list[str], Query(max_length=64)],
+    name: Annotated[list[str], Query(max_length=PER_REQUEST)],  # the list's length
 ) -> Response:
     """Out-of-band cells for the roles list's Last activity column (htmx only)."""
-    names = name[:100]
-    last_used: dict[str, RoleLastUsed | None] = services.inventory.fetch_last_used(names)
+    names = name[:PER_REQUEST]
+    if not all(is_role_name(n) for n in names):
+        raise HTTPException(422, f"A role name is {ROLE_NAME_RULE}.")
+    last_used = _bounded_last_used(request, services, names)
     return render.page(
         request, "roles/_last_activity.html", {"names": names, "last_used": last_used}
     )
+
+
+def _bounded_last_used(
+    request: Request, services: Services, names: list[str]
+) -> dict[str, RoleLastUsed | None]:
+    """RoleLastUsed for the roles the list knows, within the user's GetRole budget
+    (app.roles.lookup_budget); names left out of the answer are shown as not loaded."""
+    inventory = services.inventory
+    known = [n for n in dict.fromkeys(names[:PER_REQUEST]) if inventory.find(n) is not None]
+    found = inventory.cached_last_used(known)
+    missing = [n for n in known if n not in found]
+    user = getattr(request.state, "user", None)
+    budget: LookupBudget = request.app.state.lookup_budget
+    allowed = budget.take(user.name if user else "", len(missing))
+    if allowed:
+        found.update(inventory.fetch_last_used(missing[:allowed]))
+    return found
 
 
 @router.post("/roles/refresh")
@@ -131,8 +158,10 @@ def refresh_roles(request: Request, services: ServicesDep) -> Response:
 def role_detail(
     request: Request, name: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    if len(name) > 64:
-        raise HTTPException(404, f"There is no role named {name[:64]}….")
+    if not is_role_name(name):  # cannot exist in AWS: never sent there
+        raise HTTPException(
+            404, f"There is no role named {name[:64]!r}: a role name is {ROLE_NAME_RULE}."
+        )
     iam = services.iam
     role = iam.get_role(name)
     attached = iam.list_attached_role_policies(name)
@@ -161,7 +190,7 @@ def policy_detail(
     request: Request,
     services: ServicesDep,
     render: RendererDep,
-    arn: Annotated[str, Query(min_length=20, max_length=2048, pattern=r"^arn:aws[\w-]*:iam::")],
+    arn: Annotated[str, Query(max_length=POLICY_ARN_MAX, pattern=POLICY_ARN_PATTERN)],
 ) -> Response:
     """A managed policy and its default version's document."""
     policy = services.iam.get_policy(arn)

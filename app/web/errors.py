@@ -10,6 +10,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.aws.errors import AccessDenied, AwsError, NotFound, Throttled, Unreachable
 from app.web.templating import Renderer, is_htmx
@@ -76,17 +77,54 @@ def install_error_handlers(app: FastAPI) -> None:
             },
         )
 
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception) -> Response:
-        correlation_id = uuid.uuid4().hex[:12]
-        log.exception(
-            "unhandled error %s on %s %s", correlation_id, request.method, request.url.path
-        )
-        html = (
-            "<!doctype html><html lang=en><title>Server error</title><h1>Something went wrong"
-            f"</h1><p>RoleDesk could not complete this request. Reference: {correlation_id}</p>"
-        )
-        return HTMLResponse(html, status_code=500)
+
+def server_error_page(correlation_id: str) -> HTMLResponse:
+    """The generic 500 page: a reference to quote, nothing from the error itself."""
+    html = (
+        "<!doctype html><html lang=en><title>Server error</title><h1>Something went wrong"
+        f"</h1><p>RoleDesk could not complete this request. Reference: {correlation_id}</p>"
+    )
+    return HTMLResponse(html, status_code=500)
 
 
-__all__ = ["HTTPException", "install_error_handlers"]
+class UnhandledErrorMiddleware:
+    """Turns an unhandled exception into the generic 500 page *inside* the middleware stack.
+
+    Starlette answers unhandled exceptions in its outermost ServerErrorMiddleware, outside
+    every middleware the app adds, so that page had none of the security headers; it also
+    re-raises, and uvicorn then closes the connection. Added first (so innermost), this
+    answers before either: the security headers, CSRF cookie and timing middleware wrap the
+    500 like any other response, and the connection stays usable. An error after the response
+    has started cannot be turned into a page; it is re-raised."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise
+            correlation_id = uuid.uuid4().hex[:12]
+            log.exception(
+                "unhandled error %s on %s %s",
+                correlation_id,
+                scope.get("method"),
+                scope.get("path"),
+            )
+            await server_error_page(correlation_id)(scope, receive, send)
+
+
+__all__ = ["HTTPException", "UnhandledErrorMiddleware", "install_error_handlers"]

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.services import Services
 from app.web.deps import RendererDep, ServicesDep
+from app.web.params import POLICY_ARN_MAX, POLICY_ARN_PATTERN, ascii_int
 from app.web.templating import Renderer, is_htmx, is_partial, redirect_after_post
 from app.wizard import catalog, rules
 from app.wizard.policies import KINDS
@@ -123,7 +124,7 @@ def policy_document(
     wizard: WizardDep,
     render: RendererDep,
     services: ServicesDep,
-    arn: Annotated[str, Query(min_length=20, max_length=2048)],
+    arn: Annotated[str, Query(max_length=POLICY_ARN_MAX, pattern=POLICY_ARN_PATTERN)],
 ) -> Response:
     """A policy's document inside step 2 (htmx); without htmx, the step page showing it."""
     draft = load_draft(wizard, request, draft_id)
@@ -176,7 +177,7 @@ def save_permissions(
         wizard.policies.reload()
     q, kind = form.get("q")[:128], form.get("kind", "all")
     kind = kind if kind in KINDS else "all"
-    page = int(form.get("page")) if form.get("page").isdigit() else 1
+    page = min(ascii_int(form.get("page")) or 1, 10_000)
     nav = form.get("nav")
     if nav == "previous":
         return redirect_after_post(request, step_url(draft.id, "trust"))

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from json import decoder as _json_decoder
 from typing import Any, Literal
 
+from app.web.params import JSON_MAX_DEPTH, json_depth
+
 Kind = Literal["trust", "identity"]
 MAX_DOCUMENT_CHARS = 131_072
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -271,6 +273,9 @@ def check_policy(text: str, *, kind: Kind) -> tuple[dict[str, Any] | None, list[
         ]
     if charset := _charset_problem(text):
         return None, [charset]
+    if json_depth(text) > JSON_MAX_DEPTH:
+        message = f"The policy is nested more than {JSON_MAX_DEPTH} levels deep."
+        return None, [PolicyProblem(message, 1, 1)]
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

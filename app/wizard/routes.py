@@ -18,6 +18,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
+from app.web.params import ascii_int
 from app.web.templating import Renderer, redirect_after_post
 from app.wizard import catalog, rules, trust
 from app.wizard.create import RoleCreator, preflight
@@ -259,8 +260,8 @@ def save_review(request: Request, draft_id: str, form: FormDep, wizard: WizardDe
     if nav == "previous":
         return redirect_after_post(request, step_url(draft.id, "permissions"))
     if nav == "add_tag":
-        shown = form.get("more", "1")
-        more = min(MAX_TAG_ROWS, int(shown) + 1) if shown.isdigit() else 2
+        shown = ascii_int(form.get("more", "1"))
+        more = min(MAX_TAG_ROWS, shown + 1) if shown is not None else 2
         return redirect_after_post(request, f"{step_url(draft.id, 'review')}?more={more}")
     return redirect_after_post(request, step_url(draft.id, "review"))
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from app.web.params import ascii_int
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -195,9 +197,8 @@ def check_tags(tags: list[tuple[str, str]]) -> dict[int, str]:
 def check_max_session_hours(raw: str) -> tuple[int | None, str | None]:
     """Hours as typed -> (hours, error)."""
     low, high = MAX_SESSION_HOURS
-    try:
-        hours = int(raw.strip())
-    except ValueError:
+    hours = ascii_int(raw)  # int() would take "١٢" (Arabic-Indic digits) as 12
+    if hours is None:
         return None, f"Enter a whole number of hours from {low} to {high}."
     if not low <= hours <= high:
         return None, f"The maximum session duration must be from {low} to {high} hours."

@@ -130,7 +130,7 @@ def test_export_streams_entries_that_reverify(db):
         entry["recorded_at"] = datetime.fromisoformat(entry["recorded_at"].replace("Z", "+00:00"))
     assert check_entries(lines).ok
     csv_out = run(db, "export", "--format", "csv", "--after-seq", "8").output.splitlines()
-    assert csv_out[0].startswith("seq,event_id,kind") and len(csv_out) == 3
+    assert csv_out[0].startswith('"seq","event_id","kind"') and len(csv_out) == 3
     since = run(db, "export", "--since", "2999-01-01").output
     assert since == ""
     bad = run(db, "export", "--since", "yesterday")

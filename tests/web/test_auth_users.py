@@ -22,14 +22,19 @@ def actions(services):
 
 def test_admin_adds_a_user_who_can_then_sign_in(client, web_app, seeded):
     token = csrf_token_for(client)
-    form = {"name": "bob", "role": "operator", "password": "p" * 12, "confirm": "p" * 12}
+    form = {
+        "name": "bob",
+        "role": "operator",
+        "password": "kestrel harbour 71",
+        "confirm": "kestrel harbour 71",
+    }
     response = client.post("/users", data={**form, "csrf_token": token})
     assert response.status_code == 200 and "User added." in response.text
     rows = BeautifulSoup(response.text, "html.parser").select("#user-rows tr")
     assert [r.td.text for r in rows] == ["admin", "bob"]
     assert ("roledesk:CreateUser", "admin", "roledesk:user/bob") in actions(seeded)
     with TestClient(web_app) as bob:
-        assert sign_in(bob, "bob", "p" * 12).status_code == 303
+        assert sign_in(bob, "bob", "kestrel harbour 71").status_code == 303
         assert "operator" in bob.get("/roles").text
 
 
@@ -42,7 +47,12 @@ def test_add_user_form_errors_are_shown_beside_fields(client):
     for field in ("name", "role", "password", "confirm"):
         assert page.select_one(f"#new-{field}-error"), field
     assert page.select_one("#new-name")["value"] == "bad name!"
-    duplicate = {"name": "ADMIN", "role": "viewer", "password": "p" * 12, "confirm": "p" * 12}
+    duplicate = {
+        "name": "ADMIN",
+        "role": "viewer",
+        "password": "kestrel harbour 71",
+        "confirm": "kestrel harbour 71",
+    }
     response = client.post("/users", data={**duplicate, "csrf_token": token})
     assert response.status_code == 422 and "already a user named ADMIN" in response.text
 
@@ -53,10 +63,13 @@ def test_change_role_disable_enable_and_reset_password(client, client_as, web_ap
     client.post("/users/viewer-user/role", data={"role": "operator", "csrf_token": token})
     assert web_app.state.auth.users.get("viewer-user").role is Role.OPERATOR
     assert "operator" in viewer.get("/roles").text  # the role applies to the live session
-    client.post("/users/viewer-user/password", data={"password": "n" * 12, "csrf_token": token})
+    client.post(
+        "/users/viewer-user/password",
+        data={"password": "new kestrel harbour 72", "csrf_token": token},
+    )
     assert viewer.get("/roles", follow_redirects=False).status_code == 303  # sessions ended
     with TestClient(web_app) as again:
-        assert sign_in(again, "viewer-user", "n" * 12).status_code == 303
+        assert sign_in(again, "viewer-user", "new kestrel harbour 72").status_code == 303
     client.post("/users/viewer-user/disable", data={"csrf_token": token})
     assert web_app.state.auth.users.get("viewer-user").disabled
     client.post("/users/viewer-user/enable", data={"csrf_token": token})
@@ -93,10 +106,15 @@ def test_setup_link_creates_the_first_admin_once(services):
         assert browser.get("/setup?token=wrong").status_code == 403
         page = browser.get(f"/setup?token={token}")
         assert page.status_code == 200
-        form = {"token": token, "name": "root", "password": "r" * 12, "confirm": "x" * 12}
+        form = {
+            "token": token,
+            "name": "root",
+            "password": "root kestrel harbour 73",
+            "confirm": "x" * 12,
+        }
         bad = browser.post("/setup", data={**form, "csrf_token": csrf_token_for(browser)})
         assert bad.status_code == 422 and "differ" in bad.text
-        form["confirm"] = "r" * 12
+        form["confirm"] = "root kestrel harbour 73"
         done = browser.post(
             "/setup",
             data={**form, "csrf_token": csrf_token_for(browser)},
@@ -127,17 +145,19 @@ def test_cli_users_commands(settings, monkeypatch, services):
     add = runner.invoke(
         main,
         ["users", "add", "carol", "--role", "operator", "--password-stdin"],
-        input="c" * 12 + "\n",
+        input="carol kestrel harbour 74\n",
     )
     assert add.exit_code == 0, add.output
     prompt = runner.invoke(
-        main, ["users", "add", "dave", "--role", "viewer"], input="d" * 12 + "\n" + "d" * 12 + "\n"
+        main, ["users", "add", "dave", "--role", "viewer"], input="dave kestrel harbour 75\n" * 2
     )
     assert prompt.exit_code == 0, prompt.output
     assert runner.invoke(main, ["users", "set-role", "dave", "admin"]).exit_code == 0
     assert runner.invoke(main, ["users", "disable", "carol"]).exit_code == 0
     reset = runner.invoke(
-        main, ["users", "reset-password", "dave", "--password-stdin"], input="e" * 12 + "\n"
+        main,
+        ["users", "reset-password", "dave", "--password-stdin"],
+        input="dave new kestrel harbour 76\n",
     )
     assert reset.exit_code == 0
     listed = runner.invoke(main, ["users", "list"]).output.splitlines()
