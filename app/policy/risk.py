@@ -31,6 +31,25 @@ GATE_TIMEOUT = 20.0  # seconds the review gate waits (it must have the answer)
 _CACHE_SIZE = 512
 
 
+RISK_CODES = frozenset(
+    {
+        "ADMIN_ACCESS",
+        "ALLOW_NOT_ACTION",
+        "PASSROLE_ANY_ROLE",
+        "PASSROLE_NO_SERVICE",
+        "SERVICE_WILDCARD",
+        "CREDENTIALS_EXPOSURE",
+        "DATA_EXFILTRATION",
+        "RISK_SCAN_PENDING",
+    }
+)
+
+
+def is_risk_code(code: str) -> bool:
+    """A finding of the risk scan (as opposed to grammar and catalogue checks)."""
+    return code in RISK_CODES or code.startswith("PRIVILEGE_ESCALATION_")
+
+
 @dataclass(frozen=True)
 class HeldPolicy:
     """One document the role holds: an attached managed policy or an inline policy."""

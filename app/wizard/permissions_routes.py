@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.policy import Finding, PolicyKind, analyse
 from app.services import Services
 from app.web.deps import RendererDep, ServicesDep
 from app.web.templating import Renderer, is_htmx, is_partial, redirect_after_post
@@ -93,8 +94,15 @@ def _page(
             draft.id, **{"q": q, "kind": kind, "page": page, **c}
         ),
         "rules": rules,
+        "inline_findings": _inline_findings(values),
     }
     return render.page(request, "wizard/permissions.html", context, block=block, status_code=status)
+
+
+def _inline_findings(values: dict[str, Any]) -> list[Finding]:
+    """The inline policy's findings as saved, so they show without JavaScript too."""
+    text = str(values.get("inline_policy") or "")
+    return analyse(text, PolicyKind.IDENTITY).findings if text.strip() else []
 
 
 @router.get("/{draft_id}/permissions", response_class=HTMLResponse)

@@ -12,17 +12,18 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment
 from markupsafe import Markup
 
+from app.policy import PolicyKind, analyse
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.templating import Renderer, redirect_after_post
 from app.wizard import catalog, rules, trust
 from app.wizard.create import RoleCreator, preflight
 from app.wizard.drafts import Draft
-from app.wizard.review import cli_commands, permission_warnings, trust_warnings
+from app.wizard.review import cli_commands, policy_review
 from app.wizard.service import Wizard
 from app.wizard.steps import DraftCheck
 from app.wizard.web import (
@@ -169,6 +170,36 @@ def preview_trust(
     )
 
 
+@router.post("/{draft_id}/check/{kind}", response_class=HTMLResponse)
+def check_policy(
+    request: Request,
+    draft_id: str,
+    kind: str,
+    form: FormDep,
+    wizard: WizardDep,
+    render: RendererDep,
+) -> Response:
+    """The live policy check (htmx, as the person types): the findings of the custom trust
+    policy or the inline policy, unsaved. Without JavaScript the step pages show the same
+    findings when the form is sent."""
+    draft = load_draft(wizard, request, draft_id)
+    if kind == "trust":
+        analysis = analyse(
+            form.get("custom_policy"),
+            PolicyKind.TRUST,
+            account_id=wizard.services.identity.account,
+            size_quota=wizard.quotas().trust_policy_size,
+        )
+        target = "custom-policy-findings"
+    elif kind == "inline":
+        analysis = analyse(form.get("inline_policy"), PolicyKind.IDENTITY)
+        target = "inline-policy-findings"
+    else:
+        raise HTTPException(404, "There is no such policy check.")
+    context = {"draft": draft, "findings": analysis.findings, "target": target}
+    return render.page(request, "policy/_check.html", context)
+
+
 # Step 3 -------------------------------------------------------------------------------------
 
 
@@ -184,12 +215,10 @@ def _details_values(form: FormValues) -> dict[str, Any]:
     }
 
 
-def _review_context(wizard: Wizard, draft: Draft, check: DraftCheck) -> dict[str, Any]:
-    account = wizard.services.identity.account
-    names = [p.name for p in check.permissions.policies]
-    warnings = trust_warnings(check.trust.policy, account) + permission_warnings(
-        names, check.permissions.inline_document
-    )
+def _review_context(
+    wizard: Wizard, draft: Draft, check: DraftCheck, acknowledged: set[str] | None = None
+) -> dict[str, Any]:
+    review = policy_review(check, wizard.managed_document)
     details = draft.step("details")
     return {
         "draft": draft,
@@ -202,7 +231,9 @@ def _review_context(wizard: Wizard, draft: Draft, check: DraftCheck) -> dict[str
             "description": "",
             **details,
         },
-        "warnings": warnings + check.trust.warnings,
+        "review": review,
+        "acknowledged": acknowledged or set(),
+        "is_sandbox": wizard.services.settings.is_sandbox,
         "trust_json": check.trust.json,
         "inline_json": (
             json.dumps(check.permissions.inline_document, indent=4)
@@ -223,9 +254,10 @@ def _review_page(
     errors: dict[str, str],
     status: int = 200,
     extra_rows: int = 1,
+    acknowledged: set[str] | None = None,
 ) -> Response:
     check = wizard.check(draft.data)
-    context = _review_context(wizard, draft, check)
+    context = _review_context(wizard, draft, check, acknowledged)
     saved_tags = [t for t in context["details"].get("tags", []) if t and (t[0] or t[1])]
     context.update(
         errors={**check.details.errors, **errors} if draft.step("details") else errors,
@@ -296,9 +328,29 @@ def create_role(
         if (redirect := done_redirect(load_draft(wizard, request, draft_id))) is not None:
             return redirect
         return _review_page(request, render, wizard, draft, errors=errors, status=422)
+    # The risk gate: nothing is created while an error stands, and each security warning
+    # must be acknowledged by name (the checkboxes of the review).
+    review = policy_review(check, wizard.managed_document)
+    acknowledged = set(form.all("acknowledge"))
+    if review.blocks or (missing := review.unacknowledged(acknowledged)):
+        message = (
+            "Correct the errors listed in the review first."
+            if review.blocks
+            else f"Acknowledge each security warning before creating the role "
+            f"({len(missing)} not acknowledged): tick the box beside it."
+        )
+        return _review_page(
+            request,
+            render,
+            wizard,
+            draft,
+            errors={"acknowledge": message},
+            status=422,
+            acknowledged=acknowledged,
+        )
     if not wizard.drafts.claim(draft.id, ctx.operation_id):
         return redirect_after_post(request, step_url(draft.id, "done"))
-    outcome = RoleCreator(services).run(check.plan, ctx)
+    outcome = RoleCreator(services).run(check.plan, ctx, review=review.record(acknowledged))
     summary = {
         "cli": cli_commands(check.plan),
         "name": check.plan.name,

@@ -9,11 +9,13 @@ providers only when the trust policy names one of the account's providers.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from app.aws.errors import AwsError
 from app.aws.types import ManagedPolicy
 from app.services import Services
 from app.wizard.drafts import DraftStore
@@ -32,6 +34,7 @@ class Wizard:
         self.policies = PolicyIndex(services.iam)
         self._clock = clock
         self._facts: dict[str, tuple[float, Any]] = {}
+        self._documents: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def _cached(self, key: str, load: Callable[[], Any], max_age: float = FACTS_TTL) -> Any:
@@ -65,6 +68,25 @@ class Wizard:
 
     def lookup_policy(self, arn: str) -> ManagedPolicy | None:
         return self.policies.get(arn)
+
+    def managed_document(self, policy: ManagedPolicy) -> dict[str, Any] | None:
+        """A managed policy's default version document, kept per ARN and version (a new
+        default version has a new id, so the cache never serves an outdated document)."""
+        key = f"document:{policy.arn}:{policy.default_version_id}"
+        with self._lock:
+            hit = self._documents.get(key)
+        if hit is not None:
+            return hit
+        try:
+            raw = self.services.iam.get_policy_document(policy.arn, policy.default_version_id)
+        except AwsError:
+            return None
+        document = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(document, dict):
+            return None
+        with self._lock:
+            self._documents[key] = document
+        return document
 
     def check(self, data: dict[str, Any], fresh: bool = False) -> DraftCheck:
         """With `fresh` (before create): recent quotas, and the providers re-read when the

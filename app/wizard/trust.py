@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.policy import Finding, PolicyKind, analyse, size_of
 from app.wizard import catalog, rules
-from app.wizard.policy_grammar import PolicyProblem, check_policy
 
 VERSION = "2012-10-17"
 ENTITY_TYPES: tuple[tuple[str, str, str], ...] = (
@@ -74,12 +74,12 @@ CUSTOM_TEMPLATE = json.dumps(
 
 @dataclass
 class TrustResult:
-    """A trust policy, or the errors that prevent one. Warnings never block."""
+    """A trust policy, or the errors that prevent one, and the policy analysis findings
+    (app.policy): only errors block; security warnings are acknowledged at review."""
 
     policy: dict[str, Any] | None
     errors: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    problems: list[PolicyProblem] = field(default_factory=list)  # custom JSON, with positions
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def json(self) -> str:
@@ -185,11 +185,27 @@ def build_trust(
         "custom": _from_custom,
     }[kind]
     result = builder(values, providers)
-    if result.policy is not None and not result.errors:
-        size = len(json.dumps(result.policy, separators=(",", ":")))
+    if kind == "custom":
+        analysis = analyse(
+            values.get("custom_policy", ""),
+            PolicyKind.TRUST,
+            account_id=providers.account_id,
+            size_quota=size_quota,
+        )
+        result.policy = analysis.document
+        result.findings = analysis.findings + result.findings
+        if analysis.errors:
+            first = analysis.errors[0]
+            where = f"{first.where}: " if first.where else ""
+            result.errors["custom_policy"] = where + first.message
+    elif result.policy is not None and not result.errors:
+        analysis = analyse(
+            json.dumps(result.policy, indent=4), PolicyKind.TRUST, account_id=providers.account_id
+        )
+        result.findings = analysis.findings + result.findings
+        size = size_of(result.policy)
         if size > size_quota:
-            field_name = "custom_policy" if kind == "custom" else "entity_type"
-            result.errors[field_name] = (
+            result.errors["entity_type"] = (
                 f"The trust policy is {size} characters; this account allows {size_quota} "
                 "(AssumeRolePolicySizeQuota)."
             )
@@ -207,13 +223,17 @@ def _from_service(values: Mapping[str, str], _: Providers) -> TrustResult:
     error = rules.SERVICE_PRINCIPAL.check(principal)
     if error:
         return TrustResult(None, {"service": error})
-    warnings = []
+    findings = []
     if not catalog.use_cases_for(principal):
-        warnings.append(
-            f"{principal} is not in RoleDesk's service catalogue. Service principals are "
-            "case-sensitive: check the exact name in the service's documentation."
+        findings.append(
+            Finding(
+                "warning",
+                "SERVICE_NOT_IN_CATALOGUE",
+                f"{principal} is not in RoleDesk's service catalogue. Service principals are "
+                "case-sensitive: check the exact name in the service's documentation.",
+            )
         )
-    return TrustResult(service_trust(principal), warnings=warnings)
+    return TrustResult(service_trust(principal), findings=findings)
 
 
 def _from_account(values: Mapping[str, str], providers: Providers) -> TrustResult:
@@ -302,9 +322,5 @@ def _from_saml(values: Mapping[str, str], providers: Providers) -> TrustResult:
 
 
 def _from_custom(values: Mapping[str, str], _: Providers) -> TrustResult:
-    text = values.get("custom_policy", "")
-    document, problems = check_policy(text, kind="trust")
-    if problems:
-        first = problems[0]
-        return TrustResult(document, {"custom_policy": first.text}, problems=problems)
-    return TrustResult(document)
+    """Analysed in build_trust, with the account's size quota."""
+    return TrustResult(None)

@@ -36,9 +36,10 @@ def test_aws_service_matches_console_shape():
 def test_service_outside_the_catalogue_is_allowed_with_a_warning():
     result = build_trust({"entity_type": "service", "service": "newthing.amazonaws.com"}, PROVIDERS)
     assert result.errors == {} and result.policy is not None
-    assert "not in RoleDesk's service catalogue" in result.warnings[0]
+    [finding] = result.findings
+    assert finding.level == "warning" and "not in RoleDesk's service catalogue" in finding.message
     known = build_trust({"entity_type": "service", "service": "ec2.amazonaws.com"}, PROVIDERS)
-    assert known.warnings == []
+    assert known.findings == []
 
 
 @pytest.mark.parametrize("bad", ["EC2.amazonaws.com", "ec2", "ec2.amazonaws.com ; x", ""])
