@@ -42,8 +42,6 @@ def analyse(
         if size_quota is not None
         else (TRUST_SIZE_QUOTA if kind is PolicyKind.TRUST else None)
     )
-    if quota is None and document is not None:
-        quota = grammar.MAX_DOCUMENT_CHARS
     if quota is not None and document is not None:
         size = grammar.size_of(document)
         if size > quota:
