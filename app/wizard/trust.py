@@ -86,7 +86,9 @@ class TrustResult:
         return json.dumps(self.policy, indent=4) if self.policy is not None else ""
 
 
-def _statement(principal: dict[str, Any], action: str, condition: dict[str, Any]) -> dict[str, Any]:
+def _statement(
+    principal: dict[str, Any], action: str | list[str], condition: dict[str, Any]
+) -> dict[str, Any]:
     statement: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": action}
     if condition:
         statement["Condition"] = condition
@@ -96,7 +98,14 @@ def _statement(principal: dict[str, Any], action: str, condition: dict[str, Any]
 # Builders: one per trusted-entity type ------------------------------------------------------
 
 
-def service_trust(principal: str) -> dict[str, Any]:
+EKS_POD_IDENTITY = "pods.eks.amazonaws.com"
+
+
+def service_trust(principal: str) -> Any:
+    """EKS Pod Identity also needs sts:TagSession: it tags every session with the pod's
+    cluster, namespace and service account (EKS user guide pod-id-role)."""
+    if principal == EKS_POD_IDENTITY:
+        return _statement({"Service": principal}, ["sts:AssumeRole", "sts:TagSession"], {})
     return _statement({"Service": principal}, "sts:AssumeRole", {})
 
 

@@ -330,3 +330,60 @@ def test_catalogue_has_forty_services_with_exact_principals():
     assert catalog.suggested_policies("ec2.amazonaws.com")[0].endswith(
         "AmazonSSMManagedInstanceCore"
     )
+
+
+# Issue 10: fixes on the way, and findings of the built trust policies ---------------------
+
+
+def test_service_roles_have_no_cross_account_finding():
+    """The old review said "Another AWS account (None)" for every service role."""
+    result = build_trust({"entity_type": "service", "service": "lambda.amazonaws.com"}, PROVIDERS)
+    assert result.findings == []
+
+
+def test_other_account_without_external_id_or_mfa_is_a_warning_naming_it():
+    values = {"entity_type": "account", "account_choice": "other", "account_id": "999988887777"}
+    [finding] = build_trust(values, PROVIDERS).findings
+    assert finding.level == "warning" and "999988887777" in finding.message
+    with_mfa = build_trust({**values, "require_mfa": "1"}, PROVIDERS)
+    assert with_mfa.findings == []
+    this = build_trust({"entity_type": "account", "account_choice": "this"}, PROVIDERS)
+    assert this.findings == []
+
+
+def test_eks_pod_identity_trust_adds_tag_session():
+    result = build_trust({"entity_type": "service", "service": "pods.eks.amazonaws.com"}, PROVIDERS)
+    assert result.policy["Statement"][0]["Action"] == ["sts:AssumeRole", "sts:TagSession"]
+    assert not [f for f in result.findings if f.level == "error"]
+
+
+@pytest.mark.parametrize(
+    ("org", "repo", "branch", "sub"),
+    [
+        (
+            "octo-org@1234567",
+            "octo-repo@7654321",
+            "main",
+            "repo:octo-org@1234567/octo-repo@7654321:ref:refs/heads/main",
+        ),
+        (
+            "octo-org",
+            "octo-repo",
+            "feat/a@b+c#d",
+            "repo:octo-org/octo-repo:ref:refs/heads/feat/a@b+c#d",
+        ),
+    ],
+)
+def test_github_sub_forms_with_immutable_ids_and_branch_characters(org, repo, branch, sub):
+    values = {
+        "entity_type": "web_identity",
+        "web_provider": GITHUB,
+        "github_org": org,
+        "github_repo": repo,
+        "github_branch": branch,
+    }
+    result = build_trust(values, PROVIDERS)
+    assert result.errors == {}
+    condition = result.policy["Statement"][0]["Condition"]["StringEquals"]
+    assert condition["token.actions.githubusercontent.com:sub"] == sub
+    assert result.findings == []

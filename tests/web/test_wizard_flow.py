@@ -341,3 +341,16 @@ def test_htmx_add_and_remove_swap_the_step_without_a_redirect(client):
         follow_redirects=False,
     )
     assert soup(removed).select("#chosen li") == []
+
+
+def test_role_name_over_64_characters_is_refused_never_cut(client, seeded):
+    draft = start(client)
+    fill_trust(client, draft, {"entity_type": "service", "service": "lambda.amazonaws.com"})
+    review = soup(client.get(f"/create-role/{draft}/review"))
+    assert review.select_one("#field-name").get("maxlength") is None
+    name = "n" * 65
+    refused = create(client, draft, details(name))
+    assert refused.status_code == 422
+    assert "at most 64 characters (65 now)" in soup(refused).select_one("#error-name").text
+    with pytest.raises(NotFound):
+        seeded.iam.get_role(name[:64])
