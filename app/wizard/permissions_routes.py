@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.policy import Finding, PolicyKind, analyse
+from app.policy.access_analyzer import merge
 from app.services import Services
 from app.web.deps import RendererDep, ServicesDep
 from app.web.templating import Renderer, is_htmx, is_partial, redirect_after_post
@@ -94,15 +95,20 @@ def _page(
             draft.id, **{"q": q, "kind": kind, "page": page, **c}
         ),
         "rules": rules,
-        "inline_findings": _inline_findings(values),
+        "inline_findings": _inline_findings(values, wizard),
     }
     return render.page(request, "wizard/permissions.html", context, block=block, status_code=status)
 
 
-def _inline_findings(values: dict[str, Any]) -> list[Finding]:
+def _inline_findings(values: dict[str, Any], wizard: Wizard) -> list[Finding]:
     """The inline policy's findings as saved, so they show without JavaScript too."""
     text = str(values.get("inline_policy") or "")
-    return analyse(text, PolicyKind.IDENTITY).findings if text.strip() else []
+    if not text.strip():
+        return []
+    analysis = analyse(text, PolicyKind.IDENTITY)
+    if analysis.document is None:
+        return analysis.findings
+    return merge(analysis.findings, wizard.remote_findings(text, PolicyKind.IDENTITY))
 
 
 @router.get("/{draft_id}/permissions", response_class=HTMLResponse)

@@ -11,11 +11,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.aws.types import ManagedPolicy
-from app.policy import Finding, HeldPolicy, role_risks
+from app.policy import Finding, HeldPolicy, PolicyKind, role_risks
+from app.policy.access_analyzer import merge
 from app.policy.risk import GATE_TIMEOUT, is_risk_code
 from app.wizard.steps import CreatePlan, DraftCheck
 
 DocumentFor = Callable[[ManagedPolicy], dict[str, Any] | None]
+RemoteFindings = Callable[[str, PolicyKind], list[Finding]]
+
+
+def trust_text(check: DraftCheck, trust_values: dict[str, Any]) -> str:
+    """The trust policy as AWS will see it: the custom text as typed, or the built JSON."""
+    if trust_values.get("entity_type") == "custom":
+        return str(trust_values.get("custom_policy") or "")
+    return str(check.trust.json)
+
+
+def _no_remote(text: str, kind: PolicyKind) -> list[Finding]:
+    return []
 
 
 @dataclass
@@ -59,14 +72,28 @@ def _subject(finding: Finding, subject: str) -> Finding:
 
 
 def policy_review(
-    check: DraftCheck, document_for: DocumentFor, *, timeout: float = GATE_TIMEOUT
+    check: DraftCheck,
+    document_for: DocumentFor,
+    *,
+    data: dict[str, Any] | None = None,
+    remote: RemoteFindings = _no_remote,
+    timeout: float = GATE_TIMEOUT,
 ) -> PolicyReview:
     """Findings of the trust policy, the inline policy, and the union of what the role holds
-    (attached managed policies and the inline one, limited by the boundary)."""
-    found = [_subject(f, "Trust policy") for f in check.trust.findings]
+    (attached managed policies and the inline one, limited by the boundary); with `remote`
+    (real AWS), IAM Access Analyzer's findings for the trust and inline policies merged in."""
+    data = data or {}
+    trust = check.trust.findings
+    if check.trust.policy is not None:
+        trust = merge(trust, remote(trust_text(check, data.get("trust") or {}), PolicyKind.TRUST))
+    found = [_subject(f, "Trust policy") for f in trust]
     permissions = check.permissions
     inline_name = permissions.inline_name or "inline policy"
-    found += [_subject(f, inline_name) for f in permissions.findings if not is_risk_code(f.code)]
+    inline = [f for f in permissions.findings if not is_risk_code(f.code)]
+    inline_text = str((data.get("permissions") or {}).get("inline_policy") or "")
+    if permissions.inline_document is not None:
+        inline = merge(inline, remote(inline_text, PolicyKind.IDENTITY))
+    found += [_subject(f, inline_name) for f in inline]
     held = [
         HeldPolicy(p.name, doc, "managed")
         for p in permissions.policies

@@ -18,6 +18,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from app.policy import PolicyKind, analyse
+from app.policy.access_analyzer import merge
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.templating import Renderer, redirect_after_post
 from app.wizard import catalog, rules, trust
@@ -110,6 +111,13 @@ def _trust_page(
 ) -> Response:
     providers = wizard.providers()
     result = trust.build_trust(values, providers, size_quota=wizard.quotas().trust_policy_size)
+    if result.policy is not None:
+        text = (
+            values.get("custom_policy", "")
+            if values.get("entity_type") == "custom"
+            else result.json
+        )
+        result.findings = merge(result.findings, wizard.remote_findings(text, PolicyKind.TRUST))
     service = values.get("service", "").strip()
     context = {
         "draft": draft,
@@ -170,6 +178,10 @@ def preview_trust(
     )
 
 
+def analysis_kind(kind: str) -> PolicyKind:
+    return PolicyKind.TRUST if kind == "trust" else PolicyKind.IDENTITY
+
+
 @router.post("/{draft_id}/check/{kind}", response_class=HTMLResponse)
 def check_policy(
     request: Request,
@@ -196,7 +208,11 @@ def check_policy(
         target = "inline-policy-findings"
     else:
         raise HTTPException(404, "There is no such policy check.")
-    context = {"draft": draft, "findings": analysis.findings, "target": target}
+    text = form.get("custom_policy" if kind == "trust" else "inline_policy")
+    findings = analysis.findings
+    if analysis.document is not None:
+        findings = merge(findings, wizard.remote_findings(text, analysis_kind(kind)))
+    context = {"draft": draft, "findings": findings, "target": target}
     return render.page(request, "policy/_check.html", context)
 
 
@@ -218,7 +234,9 @@ def _details_values(form: FormValues) -> dict[str, Any]:
 def _review_context(
     wizard: Wizard, draft: Draft, check: DraftCheck, acknowledged: set[str] | None = None
 ) -> dict[str, Any]:
-    review = policy_review(check, wizard.managed_document)
+    review = policy_review(
+        check, wizard.managed_document, data=draft.data, remote=wizard.remote_findings
+    )
     details = draft.step("details")
     return {
         "draft": draft,
@@ -330,7 +348,9 @@ def create_role(
         return _review_page(request, render, wizard, draft, errors=errors, status=422)
     # The risk gate: nothing is created while an error stands, and each security warning
     # must be acknowledged by name (the checkboxes of the review).
-    review = policy_review(check, wizard.managed_document)
+    review = policy_review(
+        check, wizard.managed_document, data=draft.data, remote=wizard.remote_findings
+    )
     acknowledged = set(form.all("acknowledge"))
     if review.blocks or (missing := review.unacknowledged(acknowledged)):
         message = (
