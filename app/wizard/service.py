@@ -18,7 +18,7 @@ from typing import Any
 from app.aws.access_analyzer import AccessAnalyzerGateway
 from app.aws.errors import AwsError
 from app.aws.types import ManagedPolicy
-from app.policy import Finding, PolicyKind
+from app.policy import Finding, PolicyKind, risk
 from app.policy.access_analyzer import AccessAnalyzerChecks
 from app.services import Services
 from app.wizard.drafts import DraftStore
@@ -38,6 +38,7 @@ class Wizard:
         self._clock = clock
         self._facts: dict[str, tuple[float, Any]] = {}
         self._documents: dict[str, dict[str, Any]] = {}
+        risk.warm_up()
         # On real AWS, IAM Access Analyzer's ValidatePolicy adds AWS's own findings; moto
         # has no Access Analyzer, so in the sandbox the local checks stand alone.
         self._analyzer = (

@@ -4,6 +4,7 @@ without JavaScript, and the review gate for an administrator-equivalent role."""
 from __future__ import annotations
 
 import json
+import time
 
 from tests.web.test_wizard_flow import create, details, fill_trust, post, soup, start
 
@@ -24,6 +25,17 @@ ANY_GITHUB = json.dumps(
     },
     indent=4,
 )
+
+
+def settled(client, url):
+    """The page once the deep risk scan has answered (on a busy machine the first render
+    may say the scan is still running, as a person would see)."""
+    for _ in range(100):
+        page = soup(client.get(url))
+        if "RISK_SCAN_PENDING" not in page.text:
+            return page
+        time.sleep(0.1)
+    raise AssertionError("the risk scan did not finish")
 
 
 def test_live_check_returns_findings_with_line_and_column(client):
@@ -109,3 +121,24 @@ def test_sandbox_review_says_local_checks_stand_alone(client):
     text = " ".join(review.select_one("#policy-review").text.split())
     assert "RoleDesk's own checks alone" in text and "no IAM Access Analyzer" in text
     assert "No findings" in text
+
+
+def test_step_two_checks_the_chosen_policies_together_and_the_boundary(client):
+    draft = start(client)
+    fill_trust(client, draft, {"entity_type": "service", "service": "lambda.amazonaws.com"})
+    post(
+        client,
+        f"/create-role/{draft}/permissions",
+        {"add": "arn:aws:iam::aws:policy/IAMFullAccess"},
+    )
+    page = settled(client, f"/create-role/{draft}/permissions")
+    area = page.select_one("#chosen-policy-findings")
+    codes = [c.text for c in area.select("li.finding-security_warning code")]
+    assert "PRIVILEGE_ESCALATION_AttachRolePolicy" in codes
+    assert "IAMFullAccess" in area.text
+    # A boundary that allows no IAM action removes the escalation paths.
+    boundary = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+    post(client, f"/create-role/{draft}/permissions", {"boundary": boundary})
+    limited = settled(client, f"/create-role/{draft}/permissions")
+    codes = [c.text for c in limited.select("#chosen-policy-findings code")]
+    assert not [c for c in codes if c.startswith("PRIVILEGE_ESCALATION_")]
