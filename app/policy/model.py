@@ -8,7 +8,7 @@ acknowledgement at review; warnings and suggestions inform.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -58,6 +58,10 @@ class Finding:
         if self.statement is not None:
             return f"Statement {self.statement + 1}"
         return ""
+
+    def about(self, subject: str) -> Finding:
+        """The same finding, naming the document it is about."""
+        return replace(self, subject=subject)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

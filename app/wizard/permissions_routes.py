@@ -122,10 +122,7 @@ def _chosen_findings(
     found = role_risks(held, boundary, timeout=LIVE_TIMEOUT) if held else []
     if boundary is not None:
         checked = analyse(json.dumps(boundary.document, indent=4), PolicyKind.BOUNDARY)
-        found += [
-            Finding(f.level, f.code, f.message, f.statement, source=f.source, subject=boundary.name)
-            for f in checked.findings
-        ]
+        found += [f.about(boundary.name) for f in checked.findings]
     return found
 
 

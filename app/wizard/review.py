@@ -58,19 +58,6 @@ class PolicyReview:
         }
 
 
-def _subject(finding: Finding, subject: str) -> Finding:
-    return Finding(
-        finding.level,
-        finding.code,
-        finding.message,
-        finding.statement,
-        finding.line,
-        finding.column,
-        finding.source,
-        subject,
-    )
-
-
 def policy_review(
     check: DraftCheck,
     document_for: DocumentFor,
@@ -86,14 +73,14 @@ def policy_review(
     trust = check.trust.findings
     if check.trust.policy is not None:
         trust = merge(trust, remote(trust_text(check, data.get("trust") or {}), PolicyKind.TRUST))
-    found = [_subject(f, "Trust policy") for f in trust]
+    found = [f.about("Trust policy") for f in trust]
     permissions = check.permissions
     inline_name = permissions.inline_name or "inline policy"
     inline = [f for f in permissions.findings if not is_risk_code(f.code)]
     inline_text = str((data.get("permissions") or {}).get("inline_policy") or "")
     if permissions.inline_document is not None:
         inline = merge(inline, remote(inline_text, PolicyKind.IDENTITY))
-    found += [_subject(f, inline_name) for f in inline]
+    found += [f.about(inline_name) for f in inline]
     held = [
         HeldPolicy(p.name, doc, "managed")
         for p in permissions.policies

@@ -9,7 +9,6 @@ providers only when the trust policy names one of the account's providers.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from app.aws.errors import AwsError
 from app.aws.types import ManagedPolicy
 from app.policy import Finding, PolicyKind, risk
 from app.policy.access_analyzer import AccessAnalyzerChecks
+from app.policy.role_review import cached_document
 from app.services import Services
 from app.wizard.drafts import DraftStore
 from app.wizard.policies import PolicyIndex
@@ -37,7 +37,6 @@ class Wizard:
         self.policies = PolicyIndex(services.iam)
         self._clock = clock
         self._facts: dict[str, tuple[float, Any]] = {}
-        self._documents: dict[str, dict[str, Any]] = {}
         risk.warm_up()
         # On real AWS, IAM Access Analyzer's ValidatePolicy adds AWS's own findings; moto
         # has no Access Analyzer, so in the sandbox the local checks stand alone.
@@ -85,23 +84,11 @@ class Wizard:
         return self._analyzer.findings(text, kind) if self._analyzer is not None else []
 
     def managed_document(self, policy: ManagedPolicy) -> dict[str, Any] | None:
-        """A managed policy's default version document, kept per ARN and version (a new
-        default version has a new id, so the cache never serves an outdated document)."""
-        key = f"document:{policy.arn}:{policy.default_version_id}"
-        with self._lock:
-            hit = self._documents.get(key)
-        if hit is not None:
-            return hit
+        """A managed policy's default version document (cached per ARN and version)."""
         try:
-            raw = self.services.iam.get_policy_document(policy.arn, policy.default_version_id)
+            return cached_document(self.services.iam, policy.arn, policy.default_version_id)
         except AwsError:
             return None
-        document = json.loads(raw) if isinstance(raw, str) else raw
-        if not isinstance(document, dict):
-            return None
-        with self._lock:
-            self._documents[key] = document
-        return document
 
     def check(self, data: dict[str, Any], fresh: bool = False) -> DraftCheck:
         """With `fresh` (before create): recent quotas, and the providers re-read when the
