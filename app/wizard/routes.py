@@ -56,6 +56,7 @@ TRUST_FIELDS = (
     "saml_access",
     "saml_attribute",
     "saml_value",
+    "saml_region",
     "custom_policy",
 )
 TRUST_DEFAULTS = {
@@ -132,6 +133,7 @@ def _trust_page(
         "catalogue_html": _catalogue_html(render.env),
         "use_cases": catalog.use_cases_for(service),
         "rules": rules,
+        "signin_regions": trust.signin_regions(),
     }
     return render.page(request, "wizard/trust.html", context, block=block, status_code=status)
 

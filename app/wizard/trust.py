@@ -7,10 +7,13 @@ shows them); the tests compare each with the console's documented JSON.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import boto3
 
 from app.policy import Finding, PolicyKind, analyse, size_of
 from app.wizard import catalog, rules
@@ -153,14 +156,27 @@ def github_trust(provider_arn: str, org: str, repo: str, branch: str = "") -> An
     return _statement({"Federated": provider_arn}, "sts:AssumeRoleWithWebIdentity", condition)
 
 
+def saml_audience(region: str = "") -> str:
+    """The console sign-in endpoint a SAML assertion is posted to: the global one, or a
+    regional one (IAM user guide create-role-saml-IdP-tasks: https://REGION.signin...)."""
+    return f"https://{region}.signin.aws.amazon.com/saml" if region else SAML_CONSOLE_AUDIENCE
+
+
+@functools.cache
+def signin_regions() -> tuple[str, ...]:
+    """Regions with a regional AWS sign-in endpoint (the commercial partition's regions)."""
+    return tuple(boto3.session.Session().get_available_regions("ec2") or ())
+
+
 def saml_trust(
     provider_arn: str,
     console_access: bool,
     attributes: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    region: str = "",
 ) -> Any:
     equals: dict[str, Any] = {}
     if console_access:
-        equals["SAML:aud"] = SAML_CONSOLE_AUDIENCE
+        equals["SAML:aud"] = saml_audience(region)
     for key, value in attributes:
         equals[key] = value
     condition = {"StringEquals": equals} if equals else {}
@@ -327,7 +343,10 @@ def _from_saml(values: Mapping[str, str], providers: Providers) -> TrustResult:
         )
     if errors:
         return TrustResult(None, errors)
-    return TrustResult(saml_trust(provider, access == "console", attributes))
+    region = _v(values, "saml_region")
+    if region and region not in signin_regions():
+        return TrustResult(None, {"saml_region": "Choose a sign-in endpoint from the list."})
+    return TrustResult(saml_trust(provider, access == "console", attributes, region))
 
 
 def _from_custom(values: Mapping[str, str], _: Providers) -> TrustResult:

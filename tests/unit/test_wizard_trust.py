@@ -387,3 +387,16 @@ def test_github_sub_forms_with_immutable_ids_and_branch_characters(org, repo, br
     condition = result.policy["Statement"][0]["Condition"]["StringEquals"]
     assert condition["token.actions.githubusercontent.com:sub"] == sub
     assert result.findings == []
+
+
+def test_saml_regional_sign_in_endpoint_beside_the_global_one():
+    values = {"entity_type": "saml", "saml_provider": SAML, "saml_access": "console"}
+    global_ = build_trust(values, PROVIDERS)
+    condition = global_.policy["Statement"][0]["Condition"]["StringEquals"]
+    assert condition["SAML:aud"] == "https://signin.aws.amazon.com/saml"
+    regional = build_trust({**values, "saml_region": "eu-west-1"}, PROVIDERS)
+    condition = regional.policy["Statement"][0]["Condition"]["StringEquals"]
+    assert condition["SAML:aud"] == "https://eu-west-1.signin.aws.amazon.com/saml"
+    assert regional.findings == []
+    bad = build_trust({**values, "saml_region": "mars-1"}, PROVIDERS)
+    assert bad.policy is None and "saml_region" in bad.errors
