@@ -117,8 +117,8 @@ GITHUB_ORG = Rule(
     "GitHub organisation",
     1,
     60,
-    r"[A-Za-z0-9-]+(@\d+)?",
-    r"[A-Za-z0-9\-]+(@\d+)?",
+    r"[A-Za-z0-9-]{1,39}(@\d+)?",
+    r"[A-Za-z0-9\-]{1,39}(@\d+)?",
     "letters, digits and - (optionally @ and its immutable id, as in octo-org@1234567)",
 )
 GITHUB_REPO = Rule(

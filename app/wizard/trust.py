@@ -7,14 +7,12 @@ shows them); the tests compare each with the console's documented JSON.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
+from app.aws.regions import commercial_regions
 from app.policy import Finding, PolicyKind, analyse, size_of
 from app.wizard import catalog, rules
 
@@ -162,10 +160,9 @@ def saml_audience(region: str = "") -> str:
     return f"https://{region}.signin.aws.amazon.com/saml" if region else SAML_CONSOLE_AUDIENCE
 
 
-@functools.cache
 def signin_regions() -> tuple[str, ...]:
     """Regions with a regional AWS sign-in endpoint (the commercial partition's regions)."""
-    return tuple(boto3.session.Session().get_available_regions("ec2") or ())
+    return commercial_regions()
 
 
 def saml_trust(
