@@ -93,9 +93,6 @@ class Analysis:
     def blocks(self) -> bool:
         return any(f.level == "error" for f in self.findings)
 
-    def merged(self, more: list[Finding]) -> Analysis:
-        return Analysis([*self.findings, *more], self.document)
-
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     """One finding per (code, statement, position, subject): AWS's own and ours may repeat."""

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from app.aws.types import ManagedPolicy
-from app.policy import Finding, HeldPolicy, PolicyKind, role_risks
+from app.policy import Analysis, Finding, HeldPolicy, PolicyKind, role_risks
 from app.policy.access_analyzer import merge
 from app.policy.risk import GATE_TIMEOUT, is_risk_code
 from app.wizard.steps import CreatePlan, DraftCheck
@@ -32,18 +32,13 @@ def _no_remote(text: str, kind: PolicyKind) -> list[Finding]:
 
 
 @dataclass
-class PolicyReview:
-    """Every finding for the role as it will be created, security warnings first."""
+class PolicyReview(Analysis):
+    """Every finding for the role as it will be created, security warnings first (they are
+    what the person must answer at review)."""
 
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def security_warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.level == "security_warning"]
-
-    @property
-    def blocks(self) -> bool:
-        return any(f.level == "error" for f in self.findings)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.findings.sort(key=lambda f: f.level != "security_warning")
 
     def unacknowledged(self, acknowledged: set[str]) -> list[Finding]:
         return [f for f in self.security_warnings if f.key not in acknowledged]
@@ -92,8 +87,7 @@ def policy_review(
     if permissions.boundary is not None and (doc := document_for(permissions.boundary)):
         boundary = HeldPolicy(permissions.boundary.name, doc, "boundary")
     found += role_risks(held, boundary, timeout=timeout)
-    order = {"security_warning": 0, "error": 1, "warning": 2, "suggestion": 3}
-    return PolicyReview(sorted(found, key=lambda f: order[f.level]))
+    return PolicyReview(found)
 
 
 def _q(value: str) -> str:
