@@ -86,6 +86,18 @@ class Service:
     condition_keys: dict[str, str]  # lower-case key -> type
     key_patterns: tuple[tuple[re.Pattern[str], str], ...]  # templated keys (tags)
     arn_services: frozenset[str]  # the service field of its resource ARNs
+    resource_keys: dict[str, frozenset[str]]  # resource type -> its condition keys (lower)
+
+    def supports(self, action: Action, key: str) -> bool:
+        """`key` can be used with `action`: listed for the action or for one of its
+        resource types (templated keys such as s3:RequestObjectTag/<key> match any tag)."""
+        keys = action.condition_keys.union(
+            *(self.resource_keys.get(r, frozenset()) for r in action.resource_types)
+        )
+        lowered = key.lower()
+        return lowered in keys or any(
+            _template(k).fullmatch(lowered) for k in keys if _templated(k)
+        )
 
     def key_type(self, key: str) -> str | None:
         lowered = key.lower()
@@ -133,18 +145,32 @@ def service(prefix: str) -> Service | None:
     patterns: list[tuple[re.Pattern[str], str]] = []
     for key, detail in _load("conditionKeys", f"{prefix}.json").items():
         kind = str(detail.get("type", "String"))
-        if "${" in key or "<" in key:
-            regex = re.escape(key.lower())
-            regex = re.sub(r"\\\$\\\{[^}]*\\\}|<[^>]*>", ".+", regex)
-            patterns.append((re.compile(regex), kind))
+        if _templated(key):
+            patterns.append((_template(key.lower()), kind))
         else:
             keys[key.lower()] = kind
+    resources = _load("resourceTypes", f"{prefix}.json")
     arn_services = {
         str(r.get("arn", "")).split(":")[2]
-        for r in _load("resourceTypes", f"{prefix}.json").values()
+        for r in resources.values()
         if str(r.get("arn", "")).count(":") >= 5
     }
-    return Service(prefix, actions, keys, tuple(patterns), frozenset(arn_services))
+    resource_keys = {
+        str(r.get("key", name)): frozenset(k.lower() for k in r.get("conditionKeys", []))
+        for name, r in resources.items()
+    }
+    return Service(prefix, actions, keys, tuple(patterns), frozenset(arn_services), resource_keys)
+
+
+def _templated(key: str) -> bool:
+    return "${" in key or "<" in key or key.lower().endswith("/tag-key")
+
+
+@functools.cache
+def _template(key: str) -> re.Pattern[str]:
+    """A templated condition key (aws:resourcetag/${tagkey}) as a pattern of real keys."""
+    pattern = re.sub(r"\\\$\\\{[^}]*\\\}|<[^>]*>|tag\\-key$", ".+", re.escape(key))
+    return re.compile(pattern, re.IGNORECASE)
 
 
 def global_key_type(key: str) -> str | None:

