@@ -12,12 +12,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment
 from markupsafe import Markup
 
-from app.policy import PolicyKind, analyse
+from app.policy import Analysis, PolicyKind, analyse
 from app.policy.access_analyzer import merge
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.templating import Renderer, redirect_after_post
@@ -180,40 +180,51 @@ def preview_trust(
     )
 
 
-def analysis_kind(kind: str) -> PolicyKind:
-    return PolicyKind.TRUST if kind == "trust" else PolicyKind.IDENTITY
+@router.post("/{draft_id}/check/trust", response_class=HTMLResponse)
+def check_trust_policy(
+    request: Request, draft_id: str, form: FormDep, wizard: WizardDep, render: RendererDep
+) -> Response:
+    """The live check of the custom trust policy (htmx, as the person types), unsaved.
+    Without JavaScript the trust step shows the same findings when the form is sent."""
+    text = form.get("custom_policy")
+    analysis = analyse(
+        text,
+        PolicyKind.TRUST,
+        account_id=wizard.services.identity.account,
+        size_quota=wizard.quotas().trust_policy_size,
+    )
+    return _check_answer(
+        request, draft_id, wizard, render, analysis, text, "custom-policy-findings"
+    )
 
 
-@router.post("/{draft_id}/check/{kind}", response_class=HTMLResponse)
-def check_policy(
+@router.post("/{draft_id}/check/inline", response_class=HTMLResponse)
+def check_inline_policy(
+    request: Request, draft_id: str, form: FormDep, wizard: WizardDep, render: RendererDep
+) -> Response:
+    """The live check of the inline policy (htmx), unsaved; step 2 shows the same findings
+    without JavaScript when the form is sent."""
+    text = form.get("inline_policy")
+    analysis = analyse(text, PolicyKind.IDENTITY)
+    return _check_answer(
+        request, draft_id, wizard, render, analysis, text, "inline-policy-findings"
+    )
+
+
+def _check_answer(
     request: Request,
     draft_id: str,
-    kind: str,
-    form: FormDep,
-    wizard: WizardDep,
-    render: RendererDep,
+    wizard: Wizard,
+    render: Renderer,
+    analysis: Analysis,
+    text: str,
+    target: str,
 ) -> Response:
-    """The live policy check (htmx, as the person types): the findings of the custom trust
-    policy or the inline policy, unsaved. Without JavaScript the step pages show the same
-    findings when the form is sent."""
     draft = load_draft(wizard, request, draft_id)
-    if kind == "trust":
-        analysis = analyse(
-            form.get("custom_policy"),
-            PolicyKind.TRUST,
-            account_id=wizard.services.identity.account,
-            size_quota=wizard.quotas().trust_policy_size,
-        )
-        target = "custom-policy-findings"
-    elif kind == "inline":
-        analysis = analyse(form.get("inline_policy"), PolicyKind.IDENTITY)
-        target = "inline-policy-findings"
-    else:
-        raise HTTPException(404, "There is no such policy check.")
-    text = form.get("custom_policy" if kind == "trust" else "inline_policy")
     findings = analysis.findings
-    if analysis.document is not None:
-        findings = merge(findings, wizard.remote_findings(text, analysis_kind(kind)))
+    if analysis.document is not None:  # real AWS: IAM Access Analyzer's findings too
+        kind = PolicyKind.TRUST if target == "custom-policy-findings" else PolicyKind.IDENTITY
+        findings = merge(findings, wizard.remote_findings(text, kind))
     context = {"draft": draft, "findings": findings, "target": target}
     return render.page(request, "policy/_check.html", context)
 
