@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 # Importing the gateways registers every declared call.
+import app.aws.access_analyzer
 import app.aws.cloudtrail
 import app.aws.ec2
 import app.aws.iam

@@ -35,7 +35,9 @@ from app.instances.listing import (
     page_of,
 )
 from app.instances.operations import OperationRunner, load_status
-from app.instances.service import MAX_INSTANCES, plan_change
+from app.instances.service import ATTACH, MAX_INSTANCES, plan_change
+from app.policy import Finding
+from app.policy.role_review import role_findings
 from app.services import Services
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep
 from app.web.templating import Renderer, redirect_after_post
@@ -212,6 +214,18 @@ def _review(request: Request, services: Services, render: Renderer, form_data: A
     return _render_review(request, services, render, form, choice)
 
 
+def _role_risks(services: Services, form: ChangeForm, choice: RoleChoice | None) -> list[Finding]:
+    """The security warnings of the role being attached: each needs an acknowledgement
+    before the role is handed to instances (issue 10's risk gate)."""
+    if form.action != ATTACH or choice is None:
+        return []
+    try:
+        found = role_findings(services.iam, choice.role_name, account_id=services.identity.account)
+    except AwsError:
+        return []
+    return [f for f in found if f.level == "security_warning"]
+
+
 def _render_review(
     request: Request,
     services: Services,
@@ -219,14 +233,22 @@ def _render_review(
     form: ChangeForm,
     choice: RoleChoice | None,
     status_code: int = 200,
+    acknowledged: frozenset[str] = frozenset(),
 ) -> Response:
     state = instances_state(request, services)
     rows = fetch_rows(services.ec2(form.region), state.catalog.by_arn, form.instance_ids)
     plan = plan_change(form.region, form.action, form.instance_ids, rows, choice)
+    risks = _role_risks(services, form, choice)
     return render.page(
         request,
         "instances/review.html",
-        {"form": form, "plan": plan, "errors": form.errors},
+        {
+            "form": form,
+            "plan": plan,
+            "errors": form.errors,
+            "risks": risks,
+            "acknowledged": acknowledged,
+        },
         status_code=status_code,
     )
 
@@ -242,13 +264,18 @@ def _apply(
     if form.errors:
         return _invalid(request, services, render, form)
     form.check_confirmation()
+    acknowledged = frozenset(v for v in form_data.getlist("acknowledge") if isinstance(v, str))
+    if any(f.key not in acknowledged for f in _role_risks(services, form, choice)):
+        form.errors["acknowledge"] = "Acknowledge each security warning of the role first."
     state = instances_state(request, services)
     rows = fetch_rows(services.ec2(form.region), state.catalog.by_arn, form.instance_ids)
     plan = plan_change(form.region, form.action, form.instance_ids, rows, choice)
     if not plan.changing:
         form.errors["instance_id"] = "None of these instances can be changed (see below)."
     if form.errors:
-        return _render_review(request, services, render, form, choice, status_code=422)
+        return _render_review(
+            request, services, render, form, choice, status_code=422, acknowledged=acknowledged
+        )
     operation_id = state.runner.start(
         services, ctx, plan, on_profile_created=state.catalog.invalidate
     )

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.audit.audited import AuditContext, AuditedSequence, Change
+from app.audit.audited import AuditContext, AuditedSequence, Change, jsonable
 from app.aws.errors import AwsError, InvalidInput, NotFound
+from app.policy import size_of
 from app.services import Services
-from app.wizard.policy_grammar import minified_size
 from app.wizard.steps import CreatePlan, Quotas
 
 RETRY_FOR_SECONDS = 120.0
@@ -44,6 +44,7 @@ class Step:
     call: Callable[..., Any]
     kwargs: dict[str, Any]
     undo: tuple[str, Callable[..., Any], dict[str, Any]] | None
+    record: dict[str, Any] | None = None  # more to keep in the audit event (policy review)
 
 
 @dataclass
@@ -99,9 +100,9 @@ def preflight(services: Services, plan: CreatePlan, quotas: Quotas) -> dict[str,
             f"{len(plan.policy_arns)} managed policies chosen; the account allows "
             f"{quotas.attached_policies} per role."
         )
-    if minified_size(plan.trust_policy) > quotas.trust_policy_size:
+    if size_of(plan.trust_policy) > quotas.trust_policy_size:
         errors["trust"] = f"The trust policy exceeds {quotas.trust_policy_size} characters."
-    if plan.inline_document and minified_size(plan.inline_document) > quotas.inline_policy_size:
+    if plan.inline_document and size_of(plan.inline_document) > quotas.inline_policy_size:
         errors["inline_policy"] = (
             f"The inline policy exceeds {quotas.inline_policy_size} characters."
         )
@@ -233,14 +234,20 @@ class RoleCreator:
         self._sleep = sleep
         self._clock = clock
 
-    def run(self, plan: CreatePlan, ctx: AuditContext) -> CreateOutcome:
+    def run(
+        self, plan: CreatePlan, ctx: AuditContext, *, review: dict[str, Any] | None = None
+    ) -> CreateOutcome:
         """All steps under one operation id; on failure, undo in reverse order. One audited
-        sequence: each outcome is committed with the next call's intent."""
+        sequence: each outcome is committed with the next call's intent. `review` (the policy
+        findings and their acknowledgements) is kept in the CreateRole event."""
         role_arn = plan.role_arn(self._services.identity.account)
         outcome = CreateOutcome(role_arn=role_arn)
         completed: list[Step] = []
+        steps = plan_steps(self._services, plan)
+        if review is not None:
+            steps[0].record = {"policy_review": review}
         with self._services.audited.sequence(ctx) as calls:
-            for step in plan_steps(self._services, plan):
+            for step in steps:
                 try:
                     self._call(calls, step)
                 except AwsError as exc:
@@ -256,7 +263,8 @@ class RoleCreator:
         delay = 1.0
         while True:
             try:
-                return calls.call(Change(step.target), step.call, **step.kwargs)
+                params = {**jsonable(step.kwargs), **step.record} if step.record else None
+                return calls.call(Change(step.target, params), step.call, **step.kwargs)
             except AwsError as exc:
                 retry = self._retry and is_propagation_error(exc, step.key)
                 if not retry or self._clock() + delay > deadline:

@@ -8,12 +8,17 @@ they do ("Add", "Remove", "Use as boundary"), followed by a redirect back to the
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.aws.types import ManagedPolicy
+from app.policy import Finding, HeldPolicy, PolicyKind, analyse, role_risks
+from app.policy.access_analyzer import merge
+from app.policy.risk import LIVE_TIMEOUT
 from app.services import Services
 from app.web.deps import RendererDep, ServicesDep
 from app.web.params import POLICY_ARN_MAX, POLICY_ARN_PATTERN, ascii_int
@@ -34,8 +39,6 @@ def _search_url(draft_id: str, q: str, kind: str, page: int, **extra: str) -> st
 
 
 def _document_text(services: Services, arn: str, wizard: Wizard) -> tuple[Any, str]:
-    import json
-
     policy = wizard.policies.get(arn)
     if policy is None:
         return None, ""
@@ -94,8 +97,45 @@ def _page(
             draft.id, **{"q": q, "kind": kind, "page": page, **c}
         ),
         "rules": rules,
+        "inline_findings": _inline_findings(values, wizard),
+        # A callable: computed only when the chosen-policies section is rendered (not for
+        # each search-as-you-type fragment).
+        "chosen_findings": lambda: _chosen_findings(wizard, selected, boundary_arn),
     }
     return render.page(request, "wizard/permissions.html", context, block=block, status_code=status)
+
+
+def _chosen_findings(
+    wizard: Wizard, selected: list[tuple[str, ManagedPolicy | None]], boundary_arn: str
+) -> list[Finding]:
+    """Risk findings of the chosen managed policies together, limited by the boundary, and
+    the boundary's own grammar and catalogue findings."""
+    held = [
+        HeldPolicy(p.name, doc)
+        for _, p in selected
+        if p is not None and (doc := wizard.managed_document(p)) is not None
+    ]
+    boundary_policy = wizard.policies.get(boundary_arn) if boundary_arn else None
+    boundary_doc = wizard.managed_document(boundary_policy) if boundary_policy else None
+    boundary = (
+        HeldPolicy(boundary_policy.name, boundary_doc) if boundary_policy and boundary_doc else None
+    )
+    found = role_risks(held, boundary, timeout=LIVE_TIMEOUT) if held else []
+    if boundary is not None:
+        checked = analyse(json.dumps(boundary.document, indent=4), PolicyKind.BOUNDARY)
+        found += [f.about(boundary.name) for f in checked.findings]
+    return found
+
+
+def _inline_findings(values: dict[str, Any], wizard: Wizard) -> list[Finding]:
+    """The inline policy's findings as saved, so they show without JavaScript too."""
+    text = str(values.get("inline_policy") or "")
+    if not text.strip():
+        return []
+    analysis = analyse(text, PolicyKind.IDENTITY)
+    if analysis.document is None:
+        return analysis.findings
+    return merge(analysis.findings, wizard.remote_findings(text, PolicyKind.IDENTITY))
 
 
 @router.get("/{draft_id}/permissions", response_class=HTMLResponse)

@@ -1,91 +1,93 @@
-"""Step 3 helpers: least-privilege warnings in plain words, and the equivalent AWS CLI.
-
-The warnings are RoleDesk's own small rule set (no policy library needed offline): a wildcard
-principal, another account or a federation trusted without conditions, broad AWS managed
-policies, and inline statements that allow everything or iam:PassRole on every resource.
+"""Step 3 helpers: the policy review (findings for everything the role will hold, from the
+one policy analysis in app.policy) with its acknowledgement gate, and the equivalent AWS CLI.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from app.wizard.steps import CreatePlan
+from app.aws.types import ManagedPolicy
+from app.policy import Analysis, Finding, HeldPolicy, PolicyKind, role_risks
+from app.policy.access_analyzer import merge
+from app.policy.risk import GATE_TIMEOUT, is_risk_code
+from app.wizard.steps import CreatePlan, DraftCheck
 
-BROAD_POLICIES = {
-    "AdministratorAccess": "AdministratorAccess gives full access to every AWS service and "
-    "resource in the account.",
-    "IAMFullAccess": "IAMFullAccess lets the role create users, roles and policies: it can "
-    "give itself any permission.",
-    "PowerUserAccess": "PowerUserAccess gives full access to every service except IAM "
-    "user and group management.",
-}
+DocumentFor = Callable[[ManagedPolicy], dict[str, Any] | None]
+RemoteFindings = Callable[[str, PolicyKind], list[Finding]]
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+def trust_text(check: DraftCheck, trust_values: dict[str, Any]) -> str:
+    """The trust policy as AWS will see it: the custom text as typed, or the built JSON."""
+    if trust_values.get("entity_type") == "custom":
+        return str(trust_values.get("custom_policy") or "")
+    return str(check.trust.json)
 
 
-def _statements(document: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not document:
-        return []
-    return [s for s in _list(document.get("Statement")) if isinstance(s, dict)]
+def _no_remote(text: str, kind: PolicyKind) -> list[Finding]:
+    return []
 
 
-def trust_warnings(trust: dict[str, Any] | None, account_id: str) -> list[str]:
-    found: list[str] = []
-    for st in _statements(trust):
-        if st.get("Effect") != "Allow":
-            continue
-        principal = st.get("Principal")
-        has_condition = bool(st.get("Condition"))
-        if principal == "*" or (isinstance(principal, dict) and "*" in _list(principal.get("AWS"))):
-            found.append(
-                "Anyone (the wildcard principal *) can assume this role"
-                + ("" if has_condition else ", from any AWS account, with no condition")
-                + "."
-            )
-            continue
-        if not isinstance(principal, dict):
-            continue
-        for value in _list(principal.get("AWS")):
-            account = str(value).removeprefix("arn:aws:iam::").split(":", 1)[0]
-            if account != account_id and not has_condition:
-                found.append(
-                    f"Another AWS account ({account}) can assume this role without any "
-                    "condition. Require an external ID (for third parties) or MFA."
-                )
-        if principal.get("Federated") and not has_condition:
-            found.append(
-                "Every user of the identity provider can assume this role: the trust policy "
-                "has no condition (audience, subject or attribute)."
-            )
-    return found
+@dataclass
+class PolicyReview(Analysis):
+    """Every finding for the role as it will be created, security warnings first (they are
+    what the person must answer at review)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.findings.sort(key=lambda f: f.level != "security_warning")
+
+    def unacknowledged(self, acknowledged: set[str]) -> list[Finding]:
+        return [f for f in self.security_warnings if f.key not in acknowledged]
+
+    def record(self, acknowledged: set[str]) -> dict[str, Any]:
+        """What the audit event of the create keeps: the findings and the acknowledgements."""
+        return {
+            "findings": [
+                {k: v for k, v in f.as_dict().items() if v not in (None, "")} for f in self.findings
+            ],
+            "acknowledged": sorted(k for k in acknowledged if k in {f.key for f in self.findings}),
+        }
 
 
-def permission_warnings(plan_policies: list[str], inline: dict[str, Any] | None) -> list[str]:
-    found = [BROAD_POLICIES[n] for n in plan_policies if n in BROAD_POLICIES]
-    for st in _statements(inline):
-        if st.get("Effect") != "Allow":
-            continue
-        actions = [str(a) for a in _list(st.get("Action", []))]
-        resources = [str(r) for r in _list(st.get("Resource", []))]
-        if "NotAction" in st:
-            found.append(
-                "The inline policy allows everything except the listed actions "
-                "(NotAction with Allow)."
-            )
-        if "*" in actions or "*:*" in actions:
-            found.append('The inline policy allows every action ("Action": "*").')
-        elif any(a.lower() in ("iam:*", "iam:passrole") for a in actions) and "*" in resources:
-            found.append(
-                "The inline policy allows iam:PassRole on every resource: the role can hand "
-                "any role, including more powerful ones, to a service."
-            )
-        elif any(a.endswith(":*") for a in actions) and "*" in resources:
-            found.append("The inline policy allows every action of a service on every resource.")
-    return found
+def policy_review(
+    check: DraftCheck,
+    document_for: DocumentFor,
+    *,
+    data: dict[str, Any] | None = None,
+    remote: RemoteFindings = _no_remote,
+    timeout: float = GATE_TIMEOUT,
+) -> PolicyReview:
+    """Findings of the trust policy, the inline policy, and the union of what the role holds
+    (attached managed policies and the inline one, limited by the boundary); with `remote`
+    (real AWS), IAM Access Analyzer's findings for the trust and inline policies merged in."""
+    data = data or {}
+    trust = check.trust.findings
+    if check.trust.policy is not None:
+        trust = merge(trust, remote(trust_text(check, data.get("trust") or {}), PolicyKind.TRUST))
+    found = [f.about("Trust policy") for f in trust]
+    permissions = check.permissions
+    inline_name = permissions.inline_name or "inline policy"
+    inline = [f for f in permissions.findings if not is_risk_code(f.code)]
+    inline_text = str((data.get("permissions") or {}).get("inline_policy") or "")
+    if permissions.inline_document is not None:
+        inline = merge(inline, remote(inline_text, PolicyKind.IDENTITY))
+    found += [f.about(inline_name) for f in inline]
+    held = [
+        HeldPolicy(p.name, doc, "managed")
+        for p in permissions.policies
+        if (doc := document_for(p)) is not None
+    ]
+    if permissions.inline_document is not None:
+        held.append(HeldPolicy(inline_name, permissions.inline_document, "inline"))
+    boundary = None
+    if permissions.boundary is not None and (doc := document_for(permissions.boundary)):
+        boundary = HeldPolicy(permissions.boundary.name, doc, "boundary")
+    found += role_risks(held, boundary, timeout=timeout)
+    return PolicyReview(found)
 
 
 def _q(value: str) -> str:

@@ -17,13 +17,15 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment
 from markupsafe import Markup
 
+from app.policy import Analysis, PolicyKind, analyse
+from app.policy.access_analyzer import merge
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.params import ascii_int
 from app.web.templating import Renderer, redirect_after_post
 from app.wizard import catalog, rules, trust
 from app.wizard.create import RoleCreator, preflight
 from app.wizard.drafts import Draft
-from app.wizard.review import cli_commands, permission_warnings, trust_warnings
+from app.wizard.review import cli_commands, policy_review
 from app.wizard.service import Wizard
 from app.wizard.steps import DraftCheck
 from app.wizard.web import (
@@ -55,6 +57,7 @@ TRUST_FIELDS = (
     "saml_access",
     "saml_attribute",
     "saml_value",
+    "saml_region",
     "custom_policy",
 )
 TRUST_DEFAULTS = {
@@ -110,6 +113,13 @@ def _trust_page(
 ) -> Response:
     providers = wizard.providers()
     result = trust.build_trust(values, providers, size_quota=wizard.quotas().trust_policy_size)
+    if result.policy is not None:
+        text = (
+            values.get("custom_policy", "")
+            if values.get("entity_type") == "custom"
+            else result.json
+        )
+        result.findings = merge(result.findings, wizard.remote_findings(text, PolicyKind.TRUST))
     service = values.get("service", "").strip()
     context = {
         "draft": draft,
@@ -124,6 +134,7 @@ def _trust_page(
         "catalogue_html": _catalogue_html(render.env),
         "use_cases": catalog.use_cases_for(service),
         "rules": rules,
+        "signin_regions": trust.signin_regions(),
     }
     return render.page(request, "wizard/trust.html", context, block=block, status_code=status)
 
@@ -170,6 +181,55 @@ def preview_trust(
     )
 
 
+@router.post("/{draft_id}/check/trust", response_class=HTMLResponse)
+def check_trust_policy(
+    request: Request, draft_id: str, form: FormDep, wizard: WizardDep, render: RendererDep
+) -> Response:
+    """The live check of the custom trust policy (htmx, as the person types), unsaved.
+    Without JavaScript the trust step shows the same findings when the form is sent."""
+    text = form.get("custom_policy")
+    analysis = analyse(
+        text,
+        PolicyKind.TRUST,
+        account_id=wizard.services.identity.account,
+        size_quota=wizard.quotas().trust_policy_size,
+    )
+    return _check_answer(
+        request, draft_id, wizard, render, analysis, text, "custom-policy-findings"
+    )
+
+
+@router.post("/{draft_id}/check/inline", response_class=HTMLResponse)
+def check_inline_policy(
+    request: Request, draft_id: str, form: FormDep, wizard: WizardDep, render: RendererDep
+) -> Response:
+    """The live check of the inline policy (htmx), unsaved; step 2 shows the same findings
+    without JavaScript when the form is sent."""
+    text = form.get("inline_policy")
+    analysis = analyse(text, PolicyKind.IDENTITY)
+    return _check_answer(
+        request, draft_id, wizard, render, analysis, text, "inline-policy-findings"
+    )
+
+
+def _check_answer(
+    request: Request,
+    draft_id: str,
+    wizard: Wizard,
+    render: Renderer,
+    analysis: Analysis,
+    text: str,
+    target: str,
+) -> Response:
+    draft = load_draft(wizard, request, draft_id)
+    findings = analysis.findings
+    if analysis.document is not None:  # real AWS: IAM Access Analyzer's findings too
+        kind = PolicyKind.TRUST if target == "custom-policy-findings" else PolicyKind.IDENTITY
+        findings = merge(findings, wizard.remote_findings(text, kind))
+    context = {"draft": draft, "findings": findings, "target": target}
+    return render.page(request, "policy/_check.html", context)
+
+
 # Step 3 -------------------------------------------------------------------------------------
 
 
@@ -185,11 +245,11 @@ def _details_values(form: FormValues) -> dict[str, Any]:
     }
 
 
-def _review_context(wizard: Wizard, draft: Draft, check: DraftCheck) -> dict[str, Any]:
-    account = wizard.services.identity.account
-    names = [p.name for p in check.permissions.policies]
-    warnings = trust_warnings(check.trust.policy, account) + permission_warnings(
-        names, check.permissions.inline_document
+def _review_context(
+    wizard: Wizard, draft: Draft, check: DraftCheck, acknowledged: set[str] | None = None
+) -> dict[str, Any]:
+    review = policy_review(
+        check, wizard.managed_document, data=draft.data, remote=wizard.remote_findings
     )
     details = draft.step("details")
     return {
@@ -203,7 +263,9 @@ def _review_context(wizard: Wizard, draft: Draft, check: DraftCheck) -> dict[str
             "description": "",
             **details,
         },
-        "warnings": warnings + check.trust.warnings,
+        "review": review,
+        "acknowledged": acknowledged or set(),
+        "is_sandbox": wizard.services.settings.is_sandbox,
         "trust_json": check.trust.json,
         "inline_json": (
             json.dumps(check.permissions.inline_document, indent=4)
@@ -224,9 +286,10 @@ def _review_page(
     errors: dict[str, str],
     status: int = 200,
     extra_rows: int = 1,
+    acknowledged: set[str] | None = None,
 ) -> Response:
     check = wizard.check(draft.data)
-    context = _review_context(wizard, draft, check)
+    context = _review_context(wizard, draft, check, acknowledged)
     saved_tags = [t for t in context["details"].get("tags", []) if t and (t[0] or t[1])]
     context.update(
         errors={**check.details.errors, **errors} if draft.step("details") else errors,
@@ -297,9 +360,31 @@ def create_role(
         if (redirect := done_redirect(load_draft(wizard, request, draft_id))) is not None:
             return redirect
         return _review_page(request, render, wizard, draft, errors=errors, status=422)
+    # The risk gate: nothing is created while an error stands, and each security warning
+    # must be acknowledged by name (the checkboxes of the review).
+    review = policy_review(
+        check, wizard.managed_document, data=draft.data, remote=wizard.remote_findings
+    )
+    acknowledged = set(form.all("acknowledge"))
+    if review.blocks or (missing := review.unacknowledged(acknowledged)):
+        message = (
+            "Correct the errors listed in the review first."
+            if review.blocks
+            else f"Acknowledge each security warning before creating the role "
+            f"({len(missing)} not acknowledged): tick the box beside it."
+        )
+        return _review_page(
+            request,
+            render,
+            wizard,
+            draft,
+            errors={"acknowledge": message},
+            status=422,
+            acknowledged=acknowledged,
+        )
     if not wizard.drafts.claim(draft.id, ctx.operation_id):
         return redirect_after_post(request, step_url(draft.id, "done"))
-    outcome = RoleCreator(services).run(check.plan, ctx)
+    outcome = RoleCreator(services).run(check.plan, ctx, review=review.record(acknowledged))
     summary = {
         "cli": cli_commands(check.plan),
         "name": check.plan.name,

@@ -47,9 +47,12 @@ class Rule:
             return f"The {self.label} may contain only {self.hint}."
         return self.further(value) if self.further else None
 
-    def html_attrs(self, *, required: bool = True) -> Markup:
-        """`maxlength`, `minlength`, `pattern` and `required` for the matching input."""
-        parts = [f'maxlength="{self.max_len}"']
+    def html_attrs(self, *, required: bool = True, limit_length: bool = True) -> Markup:
+        """`maxlength`, `minlength`, `pattern` and `required` for the matching input.
+
+        Without `limit_length` the browser does not cut what is typed at the maximum (a
+        cut name would create a role under another name): the server's error says why."""
+        parts = [f'maxlength="{self.max_len}"'] if limit_length else []
         if self.min_len > 1:
             parts.append(f'minlength="{self.min_len}"')
         if self.html_pattern:
@@ -113,23 +116,28 @@ AUDIENCE = Rule(
     "audience", 1, 255, r"[\x21-\x7e]+", r"[!-~]+", "printable characters without spaces"
 )
 GITHUB_ORG = Rule(
-    "GitHub organisation", 1, 39, r"[A-Za-z0-9-]+", r"[A-Za-z0-9\-]+", "letters, digits and -"
+    "GitHub organisation",
+    1,
+    60,
+    r"[A-Za-z0-9-]{1,39}(@\d+)?",
+    r"[A-Za-z0-9\-]{1,39}(@\d+)?",
+    "letters, digits and - (optionally @ and its immutable id, as in octo-org@1234567)",
 )
 GITHUB_REPO = Rule(
     "GitHub repository",
     1,
     100,
-    r"[A-Za-z0-9_.-]+|\*",
-    r"[A-Za-z0-9_.\-]+|\*",
-    "letters, digits, _ . - (or * for every repository)",
+    r"[A-Za-z0-9_.-]+(@\d+)?|\*",
+    r"[A-Za-z0-9_.\-]+(@\d+)?|\*",
+    "letters, digits, _ . - (optionally @ and its immutable id; or * for every repository)",
 )
 GITHUB_BRANCH = Rule(
     "branch",
     1,
     255,
-    r"[A-Za-z0-9_./*-]+",
-    r"[A-Za-z0-9_.\/*\-]+",
-    "letters, digits and _ . / * -",
+    r"[A-Za-z0-9_./*@+#-]+",
+    r"[A-Za-z0-9_.\/*@+#\-]+",
+    "letters, digits and _ . / * @ + # -",
 )
 SAML_ATTRIBUTE = Rule(
     "SAML attribute",

@@ -14,7 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from app.aws.access_analyzer import AccessAnalyzerGateway
+from app.aws.errors import AwsError
 from app.aws.types import ManagedPolicy
+from app.policy import Finding, PolicyKind, risk
+from app.policy.access_analyzer import AccessAnalyzerChecks
+from app.policy.role_review import cached_document
 from app.services import Services
 from app.wizard.drafts import DraftStore
 from app.wizard.policies import PolicyIndex
@@ -32,6 +37,14 @@ class Wizard:
         self.policies = PolicyIndex(services.iam)
         self._clock = clock
         self._facts: dict[str, tuple[float, Any]] = {}
+        risk.warm_up()
+        # On real AWS, IAM Access Analyzer's ValidatePolicy adds AWS's own findings; moto
+        # has no Access Analyzer, so in the sandbox the local checks stand alone.
+        self._analyzer = (
+            None
+            if services.settings.is_sandbox
+            else AccessAnalyzerChecks(AccessAnalyzerGateway(services.clients))
+        )
         self._lock = threading.Lock()
 
     def _cached(self, key: str, load: Callable[[], Any], max_age: float = FACTS_TTL) -> Any:
@@ -65,6 +78,17 @@ class Wizard:
 
     def lookup_policy(self, arn: str) -> ManagedPolicy | None:
         return self.policies.get(arn)
+
+    def remote_findings(self, text: str, kind: PolicyKind) -> list[Finding]:
+        """IAM Access Analyzer's findings for `text` (none in the sandbox)."""
+        return self._analyzer.findings(text, kind) if self._analyzer is not None else []
+
+    def managed_document(self, policy: ManagedPolicy) -> dict[str, Any] | None:
+        """A managed policy's default version document (cached per ARN and version)."""
+        try:
+            return cached_document(self.services.iam, policy.arn, policy.default_version_id)
+        except AwsError:
+            return None
 
     def check(self, data: dict[str, Any], fresh: bool = False) -> DraftCheck:
         """With `fresh` (before create): recent quotas, and the providers re-read when the

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.aws.types import ManagedPolicy, Tag
+from app.policy import Finding, PolicyKind, analyse, size_of
 from app.wizard import catalog, rules
-from app.wizard.policy_grammar import PolicyProblem, check_policy, minified_size
 from app.wizard.trust import Providers, build_trust
 
 
@@ -40,7 +40,7 @@ class PermissionsResult:
     inline_name: str
     inline_document: dict[str, Any] | None
     errors: dict[str, str] = field(default_factory=dict)
-    problems: list[PolicyProblem] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # the inline policy's analysis
 
 
 def check_permissions(values: dict[str, Any], lookup: Any, quotas: Quotas) -> PermissionsResult:
@@ -62,21 +62,23 @@ def check_permissions(values: dict[str, Any], lookup: Any, quotas: Quotas) -> Pe
     inline_text = str(values.get("inline_policy") or "")
     inline_name = str(values.get("inline_name") or "").strip()
     document: dict[str, Any] | None = None
-    problems: list[PolicyProblem] = []
+    findings: list[Finding] = []
     if inline_text.strip():
         if error := rules.INLINE_POLICY_NAME.check(inline_name):
             errors["inline_name"] = error
-        document, problems = check_policy(inline_text, kind="identity")
-        if problems:
-            errors["inline_policy"] = problems[0].text
-        elif document is not None and minified_size(document) > quotas.inline_policy_size:
+        analysis = analyse(inline_text, PolicyKind.IDENTITY)
+        document, findings = analysis.document, analysis.findings
+        if analysis.errors:
+            first = analysis.errors[0]
+            errors["inline_policy"] = (f"{first.where}: " if first.where else "") + first.message
+        elif document is not None and size_of(document) > quotas.inline_policy_size:
             errors["inline_policy"] = (
-                f"The inline policy is {minified_size(document)} characters without spaces; "
+                f"The inline policy is {size_of(document)} characters without spaces; "
                 f"a role's inline policies may total {quotas.inline_policy_size}."
             )
     elif inline_name:
         errors["inline_policy"] = "Enter the inline policy JSON, or clear its name."
-    return PermissionsResult(policies, boundary, inline_name, document, errors, problems)
+    return PermissionsResult(policies, boundary, inline_name, document, errors, findings)
 
 
 @dataclass

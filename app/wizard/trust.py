@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.aws.regions import commercial_regions
+from app.policy import Finding, PolicyKind, analyse, size_of
 from app.wizard import catalog, rules
-from app.wizard.policy_grammar import PolicyProblem, check_policy
 
 VERSION = "2012-10-17"
 ENTITY_TYPES: tuple[tuple[str, str, str], ...] = (
@@ -74,19 +75,21 @@ CUSTOM_TEMPLATE = json.dumps(
 
 @dataclass
 class TrustResult:
-    """A trust policy, or the errors that prevent one. Warnings never block."""
+    """A trust policy, or the errors that prevent one, and the policy analysis findings
+    (app.policy): only errors block; security warnings are acknowledged at review."""
 
     policy: dict[str, Any] | None
     errors: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    problems: list[PolicyProblem] = field(default_factory=list)  # custom JSON, with positions
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def json(self) -> str:
         return json.dumps(self.policy, indent=4) if self.policy is not None else ""
 
 
-def _statement(principal: dict[str, Any], action: str, condition: dict[str, Any]) -> dict[str, Any]:
+def _statement(
+    principal: dict[str, Any], action: str | list[str], condition: dict[str, Any]
+) -> dict[str, Any]:
     statement: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": action}
     if condition:
         statement["Condition"] = condition
@@ -96,7 +99,14 @@ def _statement(principal: dict[str, Any], action: str, condition: dict[str, Any]
 # Builders: one per trusted-entity type ------------------------------------------------------
 
 
-def service_trust(principal: str) -> dict[str, Any]:
+EKS_POD_IDENTITY = "pods.eks.amazonaws.com"
+
+
+def service_trust(principal: str) -> Any:
+    """EKS Pod Identity also needs sts:TagSession: it tags every session with the pod's
+    cluster, namespace and service account (EKS user guide pod-id-role)."""
+    if principal == EKS_POD_IDENTITY:
+        return _statement({"Service": principal}, ["sts:AssumeRole", "sts:TagSession"], {})
     return _statement({"Service": principal}, "sts:AssumeRole", {})
 
 
@@ -144,14 +154,26 @@ def github_trust(provider_arn: str, org: str, repo: str, branch: str = "") -> An
     return _statement({"Federated": provider_arn}, "sts:AssumeRoleWithWebIdentity", condition)
 
 
+def saml_audience(region: str = "") -> str:
+    """The console sign-in endpoint a SAML assertion is posted to: the global one, or a
+    regional one (IAM user guide create-role-saml-IdP-tasks: https://REGION.signin...)."""
+    return f"https://{region}.signin.aws.amazon.com/saml" if region else SAML_CONSOLE_AUDIENCE
+
+
+def signin_regions() -> tuple[str, ...]:
+    """Regions with a regional AWS sign-in endpoint (the commercial partition's regions)."""
+    return commercial_regions()
+
+
 def saml_trust(
     provider_arn: str,
     console_access: bool,
     attributes: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    region: str = "",
 ) -> Any:
     equals: dict[str, Any] = {}
     if console_access:
-        equals["SAML:aud"] = SAML_CONSOLE_AUDIENCE
+        equals["SAML:aud"] = saml_audience(region)
     for key, value in attributes:
         equals[key] = value
     condition = {"StringEquals": equals} if equals else {}
@@ -185,11 +207,27 @@ def build_trust(
         "custom": _from_custom,
     }[kind]
     result = builder(values, providers)
-    if result.policy is not None and not result.errors:
-        size = len(json.dumps(result.policy, separators=(",", ":")))
+    if kind == "custom":
+        analysis = analyse(
+            values.get("custom_policy", ""),
+            PolicyKind.TRUST,
+            account_id=providers.account_id,
+            size_quota=size_quota,
+        )
+        result.policy = analysis.document
+        result.findings = analysis.findings + result.findings
+        if analysis.errors:
+            first = analysis.errors[0]
+            where = f"{first.where}: " if first.where else ""
+            result.errors["custom_policy"] = where + first.message
+    elif result.policy is not None and not result.errors:
+        analysis = analyse(
+            json.dumps(result.policy, indent=4), PolicyKind.TRUST, account_id=providers.account_id
+        )
+        result.findings = analysis.findings + result.findings
+        size = size_of(result.policy)
         if size > size_quota:
-            field_name = "custom_policy" if kind == "custom" else "entity_type"
-            result.errors[field_name] = (
+            result.errors["entity_type"] = (
                 f"The trust policy is {size} characters; this account allows {size_quota} "
                 "(AssumeRolePolicySizeQuota)."
             )
@@ -207,13 +245,17 @@ def _from_service(values: Mapping[str, str], _: Providers) -> TrustResult:
     error = rules.SERVICE_PRINCIPAL.check(principal)
     if error:
         return TrustResult(None, {"service": error})
-    warnings = []
+    findings = []
     if not catalog.use_cases_for(principal):
-        warnings.append(
-            f"{principal} is not in RoleDesk's service catalogue. Service principals are "
-            "case-sensitive: check the exact name in the service's documentation."
+        findings.append(
+            Finding(
+                "warning",
+                "SERVICE_NOT_IN_CATALOGUE",
+                f"{principal} is not in RoleDesk's service catalogue. Service principals are "
+                "case-sensitive: check the exact name in the service's documentation.",
+            )
         )
-    return TrustResult(service_trust(principal), warnings=warnings)
+    return TrustResult(service_trust(principal), findings=findings)
 
 
 def _from_account(values: Mapping[str, str], providers: Providers) -> TrustResult:
@@ -298,13 +340,12 @@ def _from_saml(values: Mapping[str, str], providers: Providers) -> TrustResult:
         )
     if errors:
         return TrustResult(None, errors)
-    return TrustResult(saml_trust(provider, access == "console", attributes))
+    region = _v(values, "saml_region")
+    if region and region not in signin_regions():
+        return TrustResult(None, {"saml_region": "Choose a sign-in endpoint from the list."})
+    return TrustResult(saml_trust(provider, access == "console", attributes, region))
 
 
 def _from_custom(values: Mapping[str, str], _: Providers) -> TrustResult:
-    text = values.get("custom_policy", "")
-    document, problems = check_policy(text, kind="trust")
-    if problems:
-        first = problems[0]
-        return TrustResult(document, {"custom_policy": first.text}, problems=problems)
-    return TrustResult(document)
+    """Analysed in build_trust, with the account's size quota."""
+    return TrustResult(None)

@@ -40,8 +40,8 @@ CASES = [
         ["us-east-1:0f3c1e4e-5a1b-4a3b-9f7e-1d2c3b4a5e6f"],
         ["pool", "us-east-1:XYZ"],
     ),
-    (rules.GITHUB_ORG, ["example-org"], ["a/b", "x" * 40]),
-    (rules.GITHUB_REPO, ["shop.web_1", "*"], ["a/b", "a b"]),
+    (rules.GITHUB_ORG, ["example-org", "octo-org@123456"], ["a/b", "x" * 40, "org@x"]),
+    (rules.GITHUB_REPO, ["shop.web_1", "*", "octo-repo@456789"], ["a/b", "a b", "r@"]),
     (
         rules.SERVICE_PRINCIPAL,
         ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"],
@@ -56,6 +56,11 @@ def test_rule(rule, valid, invalid):
         assert rule.check(value, required=rule.min_len > 0) is None, value
     for value in invalid:
         assert rule.check(value) is not None, value
+
+
+def test_github_branch_accepts_at_plus_and_hash():
+    assert rules.GITHUB_BRANCH.check("feat/a@b+c#d") is None
+    assert rules.GITHUB_BRANCH.check("a b") is not None
 
 
 def test_required_is_reported_with_the_field_label():

@@ -36,9 +36,10 @@ def test_aws_service_matches_console_shape():
 def test_service_outside_the_catalogue_is_allowed_with_a_warning():
     result = build_trust({"entity_type": "service", "service": "newthing.amazonaws.com"}, PROVIDERS)
     assert result.errors == {} and result.policy is not None
-    assert "not in RoleDesk's service catalogue" in result.warnings[0]
+    [finding] = result.findings
+    assert finding.level == "warning" and "not in RoleDesk's service catalogue" in finding.message
     known = build_trust({"entity_type": "service", "service": "ec2.amazonaws.com"}, PROVIDERS)
-    assert known.warnings == []
+    assert known.findings == []
 
 
 @pytest.mark.parametrize("bad", ["EC2.amazonaws.com", "ec2", "ec2.amazonaws.com ; x", ""])
@@ -329,3 +330,73 @@ def test_catalogue_has_forty_services_with_exact_principals():
     assert catalog.suggested_policies("ec2.amazonaws.com")[0].endswith(
         "AmazonSSMManagedInstanceCore"
     )
+
+
+# Issue 10: fixes on the way, and findings of the built trust policies ---------------------
+
+
+def test_service_roles_have_no_cross_account_finding():
+    """The old review said "Another AWS account (None)" for every service role."""
+    result = build_trust({"entity_type": "service", "service": "lambda.amazonaws.com"}, PROVIDERS)
+    assert result.findings == []
+
+
+def test_other_account_without_external_id_or_mfa_is_a_warning_naming_it():
+    values = {"entity_type": "account", "account_choice": "other", "account_id": "999988887777"}
+    [finding] = build_trust(values, PROVIDERS).findings
+    assert finding.level == "warning" and "999988887777" in finding.message
+    with_mfa = build_trust({**values, "require_mfa": "1"}, PROVIDERS)
+    assert with_mfa.findings == []
+    this = build_trust({"entity_type": "account", "account_choice": "this"}, PROVIDERS)
+    assert this.findings == []
+
+
+def test_eks_pod_identity_trust_adds_tag_session():
+    result = build_trust({"entity_type": "service", "service": "pods.eks.amazonaws.com"}, PROVIDERS)
+    assert result.policy["Statement"][0]["Action"] == ["sts:AssumeRole", "sts:TagSession"]
+    assert not [f for f in result.findings if f.level == "error"]
+
+
+@pytest.mark.parametrize(
+    ("org", "repo", "branch", "sub"),
+    [
+        (
+            "octo-org@1234567",
+            "octo-repo@7654321",
+            "main",
+            "repo:octo-org@1234567/octo-repo@7654321:ref:refs/heads/main",
+        ),
+        (
+            "octo-org",
+            "octo-repo",
+            "feat/a@b+c#d",
+            "repo:octo-org/octo-repo:ref:refs/heads/feat/a@b+c#d",
+        ),
+    ],
+)
+def test_github_sub_forms_with_immutable_ids_and_branch_characters(org, repo, branch, sub):
+    values = {
+        "entity_type": "web_identity",
+        "web_provider": GITHUB,
+        "github_org": org,
+        "github_repo": repo,
+        "github_branch": branch,
+    }
+    result = build_trust(values, PROVIDERS)
+    assert result.errors == {}
+    condition = result.policy["Statement"][0]["Condition"]["StringEquals"]
+    assert condition["token.actions.githubusercontent.com:sub"] == sub
+    assert result.findings == []
+
+
+def test_saml_regional_sign_in_endpoint_beside_the_global_one():
+    values = {"entity_type": "saml", "saml_provider": SAML, "saml_access": "console"}
+    global_ = build_trust(values, PROVIDERS)
+    condition = global_.policy["Statement"][0]["Condition"]["StringEquals"]
+    assert condition["SAML:aud"] == "https://signin.aws.amazon.com/saml"
+    regional = build_trust({**values, "saml_region": "eu-west-1"}, PROVIDERS)
+    condition = regional.policy["Statement"][0]["Condition"]["StringEquals"]
+    assert condition["SAML:aud"] == "https://eu-west-1.signin.aws.amazon.com/saml"
+    assert regional.findings == []
+    bad = build_trust({**values, "saml_region": "mars-1"}, PROVIDERS)
+    assert bad.policy is None and "saml_region" in bad.errors

@@ -51,6 +51,8 @@ EXPECTED = {
     ("GET", "/create-role/{draft_id}/trust"): Role.VIEWER,
     ("POST", "/create-role/{draft_id}/trust"): Role.OPERATOR,
     ("POST", "/create-role/{draft_id}/trust/preview"): Role.OPERATOR,
+    ("POST", "/create-role/{draft_id}/check/trust"): Role.OPERATOR,
+    ("POST", "/create-role/{draft_id}/check/inline"): Role.OPERATOR,
     ("GET", "/create-role/{draft_id}/permissions"): Role.VIEWER,
     ("GET", "/create-role/{draft_id}/permissions/document"): Role.VIEWER,
     ("POST", "/create-role/{draft_id}/permissions"): Role.OPERATOR,

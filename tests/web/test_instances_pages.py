@@ -303,3 +303,60 @@ def test_an_operation_cut_short_by_a_restart_says_exactly_what_happened(
     assert "Not changed" in web2.select_one(".result").text
     assert "RoleDesk stopped before reaching this instance" in web2.text
     assert not page.select_one("#operation-status").has_attr("hx-trigger")
+
+
+def test_attaching_a_role_with_security_warnings_needs_acknowledgement(
+    client, seeded, ids, ec2_client
+):
+    """Issue 10's risk gate: instances act with the role's permissions."""
+    from app.audit.audited import Change
+    from app.wizard.trust import service_trust
+
+    ctx = AuditContext(actor="tester")
+    seeded.audited.call(
+        ctx,
+        Change("risky-ec2"),
+        seeded.iam.create_role,
+        name="risky-ec2",
+        trust_policy=service_trust("ec2.amazonaws.com"),
+    )
+    pass_any = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["iam:PassRole", "ec2:RunInstances"], "Resource": "*"}
+        ],
+    }
+    seeded.audited.call(
+        ctx,
+        Change("risky-ec2"),
+        seeded.iam.put_role_policy,
+        role_name="risky-ec2",
+        policy_name="Launch",
+        document=pass_any,
+    )
+    try:
+        _gate_refuses_without_acknowledgement(client, ids, ec2_client)
+    finally:  # the sandbox is shared by the test session: leave it as seeded
+        seeded.audited.call(
+            ctx,
+            Change("risky-ec2"),
+            seeded.iam.delete_role_policy,
+            role_name="risky-ec2",
+            policy_name="Launch",
+        )
+        seeded.audited.call(ctx, Change("risky-ec2"), seeded.iam.delete_role, name="risky-ec2")
+
+
+def _gate_refuses_without_acknowledgement(client, ids, ec2_client):
+    data = {"action": "attach", "choice": "role:risky-ec2", "instance_id": ids["bastion"]}
+    review = soup(post(client, "/instances/review", data))
+    boxes = review.select("#role-risks input[name=acknowledge]")
+    codes = [b.find_parent("li").code.text for b in boxes]
+    assert "PASSROLE_ANY_ROLE" in codes and "PRIVILEGE_ESCALATION_CreateEC2WithExistingIP" in codes
+    before = live_profile(ec2_client, ids["bastion"])
+    refused = post(client, "/instances/apply", {**data, "acknowledge": boxes[0]["value"]})
+    assert refused.status_code == 422
+    assert (
+        "Acknowledge each security warning" in soup(refused).select_one("#error-acknowledge").text
+    )
+    assert live_profile(ec2_client, ids["bastion"]) == before

@@ -9,6 +9,7 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import func, select
 
+from app.aws.errors import NotFound
 from app.models import AuditEvent
 from app.wizard.catalog import SSM_CORE
 from tests.conftest import csrf_token_for
@@ -246,13 +247,35 @@ def test_boundary_and_inline_policy_reach_aws(client, seeded):
     )
     assert response.status_code == 303
     review = soup(client.get(f"/create-role/{draft}/review"))
-    warnings = " ".join(w.text for w in review.select(".warning"))
-    assert "iam:PassRole on every resource" in warnings
-    create(client, draft, details("bounded", description="With a boundary", max_session_hours="4"))
+    gated = review.select("#review-findings li.finding-security_warning")
+    assert [" ".join(li.strong.text.split()) for li in gated] == ["Security warning"]
+    assert "iam:PassRole on every role" in gated[0].text and "Pass" in gated[0].text
+    box = gated[0].select_one("input[name=acknowledge]")
+    assert "PASSROLE_ANY_ROLE in Pass" in gated[0].select_one("label").text
+    values = details("bounded", description="With a boundary", max_session_hours="4")
+    # Create is refused (server-side) until the security warning is acknowledged.
+    refused = create(client, draft, values)
+    assert refused.status_code == 422
+    assert (
+        "Acknowledge each security warning" in soup(refused).select_one("#error-acknowledge").text
+    )
+    with pytest.raises(NotFound):
+        seeded.iam.get_role("bounded")
+    assert create(client, draft, {**values, "acknowledge": box["value"]}).status_code == 303
     role = seeded.iam.get_role("bounded")
     assert role.permissions_boundary_arn == boundary and role.max_session_duration == 4 * 3600
     assert seeded.iam.get_role_policy("bounded", "Pass").document == inline
     assert seeded.iam.list_instance_profiles_for_role("bounded") == []  # not an EC2 role
+    # The CreateRole audit event keeps the findings and the acknowledgement.
+    with seeded.db.session() as session:
+        intent = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "iam:CreateRole", AuditEvent.target == role.arn
+            )
+        ).first()
+        record = intent.params["policy_review"]
+    assert record["acknowledged"] == [box["value"]]
+    assert "PASSROLE_ANY_ROLE" in [f["code"] for f in record["findings"]]
 
 
 def test_invalid_inline_policy_422_with_line_and_column(client):
@@ -318,3 +341,16 @@ def test_htmx_add_and_remove_swap_the_step_without_a_redirect(client):
         follow_redirects=False,
     )
     assert soup(removed).select("#chosen li") == []
+
+
+def test_role_name_over_64_characters_is_refused_never_cut(client, seeded):
+    draft = start(client)
+    fill_trust(client, draft, {"entity_type": "service", "service": "lambda.amazonaws.com"})
+    review = soup(client.get(f"/create-role/{draft}/review"))
+    assert review.select_one("#field-name").get("maxlength") is None
+    name = "n" * 65
+    refused = create(client, draft, details(name))
+    assert refused.status_code == 422
+    assert "at most 64 characters (65 now)" in soup(refused).select_one("#error-name").text
+    with pytest.raises(NotFound):
+        seeded.iam.get_role(name[:64])

@@ -26,7 +26,7 @@ class Crash(Exception):
 
 @pytest.mark.parametrize("steps_done", [1, 3, 5])
 def test_interrupted_run_is_rolled_back_at_start(client, seeded, monkeypatch, steps_done):
-    def run_then_die(self, plan, ctx):
+    def run_then_die(self, plan, ctx, review=None):
         # No `with`: a dying process never writes the outcome of its last call, so that
         # intent is left pending for reconciliation, as after a real crash.
         calls = AuditedSequence(self._services.audited, ctx)

@@ -1,0 +1,78 @@
+"""Findings for an existing role, read from IAM: its trust policy, and the union of its
+attached and inline policies limited by its boundary. Used where a role is handed on (the EC2
+attach review) and reusable by the role page (issue 11).
+
+Managed policy documents are cached per ARN and default version (a new version has a new id).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from app.aws.errors import AwsError
+from app.aws.iam import IamGateway
+from app.policy.analyse import analyse
+from app.policy.model import Finding, PolicyKind
+from app.policy.risk import GATE_TIMEOUT, HeldPolicy, role_risks
+
+_documents: dict[tuple[str, str], dict[str, Any]] = {}
+_lock = threading.Lock()
+
+
+def _document(raw: Any) -> dict[str, Any] | None:
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    return value if isinstance(value, dict) else None
+
+
+def cached_document(iam: IamGateway, arn: str, version_id: str) -> dict[str, Any] | None:
+    """A managed policy version's document, cached per ARN and version id (versions never
+    change; a new default version has a new id)."""
+    key = (arn, version_id)
+    with _lock:
+        hit = _documents.get(key)
+    if hit is None:
+        hit = _document(iam.get_policy_document(arn, version_id))
+        if hit is not None:
+            with _lock:
+                _documents[key] = hit
+    return hit
+
+
+def managed_document(iam: IamGateway, arn: str) -> tuple[str, dict[str, Any]] | None:
+    """(name, default version document) of a managed policy."""
+    policy = iam.get_policy(arn)
+    document = cached_document(iam, arn, policy.default_version_id)
+    return (policy.name, document) if document is not None else None
+
+
+def role_findings(
+    iam: IamGateway, role_name: str, *, account_id: str | None = None, timeout: float = GATE_TIMEOUT
+) -> list[Finding]:
+    """Every finding for the role as it is in IAM now (AwsError when it cannot be read)."""
+    role = iam.get_role(role_name)
+    trust = role.trust_policy
+    trust_text = trust if isinstance(trust, str) else json.dumps(trust, indent=4)
+    found = [
+        f.about("Trust policy")
+        for f in analyse(trust_text, PolicyKind.TRUST, account_id=account_id).findings
+    ]
+    held: list[HeldPolicy] = []
+    for attached in iam.list_attached_role_policies(role_name):
+        named = managed_document(iam, attached.arn)
+        if named is not None:
+            held.append(HeldPolicy(named[0], named[1], "managed"))
+    for name in iam.list_role_policy_names(role_name):
+        document = _document(iam.get_role_policy(role_name, name).document)
+        if document is not None:
+            held.append(HeldPolicy(name, document, "inline"))
+    boundary = None
+    if role.permissions_boundary_arn:
+        try:
+            named = managed_document(iam, role.permissions_boundary_arn)
+        except AwsError:
+            named = None
+        if named is not None:
+            boundary = HeldPolicy(named[0], named[1], "boundary")
+    return found + role_risks(held, boundary, timeout=timeout)
