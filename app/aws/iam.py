@@ -177,6 +177,20 @@ class IamGateway:
         with aws_errors():
             self._iam.delete_role(RoleName=name)
 
+    @changes("iam:UpdateAssumeRolePolicy")
+    def update_trust_policy(self, role_name: str, document: dict[str, Any] | str) -> None:
+        with aws_errors():
+            self._iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=_json(document))
+
+    @changes("iam:UpdateRole")
+    def update_role(self, role_name: str, description: str, max_session_duration: int) -> None:
+        with aws_errors():
+            self._iam.update_role(
+                RoleName=role_name,
+                Description=description,
+                MaxSessionDuration=max_session_duration,
+            )
+
     @changes("iam:AttachRolePolicy")
     def attach_role_policy(self, role_name: str, policy_arn: str) -> None:
         with aws_errors():

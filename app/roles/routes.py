@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.audit.activity import role_activity
 from app.aws.types import PolicyDocument, RoleLastUsed
 from app.instances.listing import role_blast_radius
+from app.roles.changes import REVOKE_POLICY, last_revoked
 from app.roles.trust import summarise_trust
 from app.web.deps import RendererDep, ServicesDep
 from app.web.templating import redirect_after_post
@@ -152,6 +153,9 @@ def role_detail(
             "role_instances": role_blast_radius(services.ec2(), profiles),
             "role_instances_region": services.settings.aws_region,
             "activity": activity,
+            "last_revoked": last_revoked(services, name)
+            if REVOKE_POLICY in {p.name for p in inline}
+            else None,
         },
     )
 

@@ -45,6 +45,17 @@ EXPECTED = {
     ("POST", "/instances/review"): Role.OPERATOR,
     ("POST", "/instances/apply"): Role.OPERATOR,
     ("GET", "/instances/operations/{operation_id}"): Role.VIEWER,
+    # Changing a role (issue 11): every form and action is an operator's.
+    ("GET", "/roles/{name}/trust/edit"): Role.OPERATOR,
+    ("POST", "/roles/{name}/trust/review"): Role.OPERATOR,
+    ("POST", "/roles/{name}/trust/apply"): Role.OPERATOR,
+    ("GET", "/roles/{name}/settings/edit"): Role.OPERATOR,
+    ("POST", "/roles/{name}/settings/review"): Role.OPERATOR,
+    ("POST", "/roles/{name}/settings/apply"): Role.OPERATOR,
+    ("GET", "/roles/{name}/revoke"): Role.OPERATOR,
+    ("POST", "/roles/{name}/revoke"): Role.OPERATOR,
+    ("GET", "/roles/{name}/delete"): Role.OPERATOR,
+    ("POST", "/roles/{name}/delete"): Role.OPERATOR,
     # The create-role wizard (issue 3): every step that saves or creates is an operator's.
     ("GET", "/create-role"): Role.VIEWER,
     ("POST", "/create-role"): Role.OPERATOR,

@@ -1,0 +1,289 @@
+"""Changes to an existing role, each a plan for the operations engine (app.operations).
+
+Each kind of change reads the part of the role it changes (`current`), fingerprints it
+(`fingerprint`) so the form can carry the state it was based on, and builds its plan. Apply
+refuses when the fingerprint no longer matches: the role was changed behind the user's back
+(in the console, say), and nothing is applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from app.aws.errors import NotFound
+from app.aws.types import Role
+from app.operations.plan import STOP, Plan, Step, Undo
+from app.services import Services
+
+REVOKE_POLICY = "AWSRevokeOlderSessions"
+MIN_SESSION, MAX_SESSION = 3600, 43200
+SESSION_PRESETS = (1, 2, 4, 8, 12)  # hours, as the console offers
+
+
+def fingerprint(state: Any) -> str:
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def pretty(document: Any) -> str:
+    return document if isinstance(document, str) else json.dumps(document, indent=2)
+
+
+# Trust policy -----------------------------------------------------------------------------
+
+
+def trust_state(role: Role) -> dict[str, Any]:
+    doc = role.trust_policy
+    return {"trust": json.loads(doc) if isinstance(doc, str) else doc}
+
+
+def trust_plan(services: Services, role: Role, document: dict[str, Any]) -> Plan:
+    iam = services.iam
+    old = trust_state(role)["trust"]
+    return Plan(
+        "edit-trust",
+        f"Update the trust policy of {role.name}",
+        (
+            Step(
+                "trust",
+                "Update the trust policy",
+                role.arn,
+                iam.update_trust_policy,
+                {"role_name": role.name, "document": document},
+                undo=Undo(
+                    "Put the previous trust policy back",
+                    iam.update_trust_policy,
+                    {"role_name": role.name, "document": old},
+                ),
+                before={"document": old},
+            ),
+        ),
+        details={"role": role.name},
+    )
+
+
+# Settings: description and maximum session duration --------------------------------------
+
+
+def settings_state(role: Role) -> dict[str, Any]:
+    return {"description": role.description, "max_session_duration": role.max_session_duration}
+
+
+def settings_plan(services: Services, role: Role, description: str, seconds: int) -> Plan:
+    iam = services.iam
+    return Plan(
+        "edit-settings",
+        f"Update the settings of {role.name}",
+        (
+            Step(
+                "settings",
+                "Update the description and maximum session duration",
+                role.arn,
+                iam.update_role,
+                {
+                    "role_name": role.name,
+                    "description": description,
+                    "max_session_duration": seconds,
+                },
+                undo=Undo(
+                    "Put the previous settings back",
+                    iam.update_role,
+                    {
+                        "role_name": role.name,
+                        "description": role.description,
+                        "max_session_duration": role.max_session_duration,
+                    },
+                ),
+                before=settings_state(role),
+            ),
+        ),
+        details={"role": role.name},
+    )
+
+
+def parse_seconds(raw: str) -> tuple[int | None, str | None]:
+    """A whole number of seconds, 3,600 to 43,200; (value, error)."""
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
+        return None, "Enter a whole number of seconds."
+    value = int(raw)
+    if not MIN_SESSION <= value <= MAX_SESSION:
+        return None, "The maximum session duration is 3,600 to 43,200 seconds (1 to 12 hours)."
+    return value, None
+
+
+# Revoke active sessions (A6) --------------------------------------------------------------
+
+
+def revoke_document(now: datetime) -> dict[str, Any]:
+    """The console's policy: deny everything to sessions issued before `now`."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": ["*"],
+                "Resource": ["*"],
+                "Condition": {
+                    "DateLessThan": {
+                        "aws:TokenIssueTime": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    }
+                },
+            }
+        ],
+    }
+
+
+def last_revoked(services: Services, role_name: str) -> str | None:
+    """When sessions were last revoked (the time in the revoke policy), or None."""
+    try:
+        doc = services.iam.get_role_policy(role_name, REVOKE_POLICY).document
+    except NotFound:
+        return None
+    try:
+        statement = (doc if isinstance(doc, dict) else json.loads(doc))["Statement"]
+        statement = statement[0] if isinstance(statement, list) else statement
+        return str(statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return "unknown time (the policy was changed outside RoleDesk)"
+
+
+def revoke_plan(services: Services, role: Role, now: datetime) -> Plan:
+    return Plan(
+        "revoke-sessions",
+        f"Revoke active sessions of {role.name}",
+        (
+            Step(
+                "revoke",
+                f"Put inline policy {REVOKE_POLICY}",
+                role.arn,
+                services.iam.put_role_policy,
+                {
+                    "role_name": role.name,
+                    "policy_name": REVOKE_POLICY,
+                    "document": revoke_document(now),
+                },
+            ),
+        ),
+        details={"role": role.name},
+    )
+
+
+# Delete (A4: the console's cascade) -------------------------------------------------------
+
+
+def is_service_linked(role: Role) -> bool:
+    return role.path.startswith("/aws-service-role/")
+
+
+def service_linked_refusal(role: Role) -> str:
+    return (
+        f"{role.name} is a service-linked role: the AWS service that created it owns it, and "
+        "IAM lets that service delete it only once nothing uses it. Delete it with "
+        f"`aws iam delete-service-linked-role --role-name {role.name}` (or from the service's "
+        "own console)."
+    )
+
+
+@dataclass(frozen=True)
+class BlastRadius:
+    role: Role
+    attached: list[Any]
+    inline: list[str]
+    profiles: list[Any]
+    instances: list[Any]
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "attached": sorted(p.arn for p in self.attached),
+            "inline": sorted(self.inline),
+            "profiles": sorted((p.name, tuple(sorted(p.role_names))) for p in self.profiles),
+        }
+
+
+def blast_radius(services: Services, name: str) -> BlastRadius:
+    from app.instances.listing import role_blast_radius
+
+    iam = services.iam
+    role = iam.get_role(name)
+    profiles = iam.list_instance_profiles_for_role(name)
+    return BlastRadius(
+        role,
+        iam.list_attached_role_policies(name),
+        iam.list_role_policy_names(name),
+        profiles,
+        role_blast_radius(services.ec2(), profiles).rows if profiles else [],
+    )
+
+
+def delete_plan(services: Services, radius: BlastRadius) -> Plan:
+    """Remove the role from its instance profiles (deleting the one named after the role when
+    no other role is in it), detach its managed policies, delete its inline policies, then
+    DeleteRole. The removals are independent of one another; DeleteRole waits for all.
+    A failure stops the run; a retry plans again from what AWS then holds."""
+    iam, role = services.iam, radius.role
+    name = role.name
+    steps: list[Step] = []
+    for profile in radius.profiles:
+        key = f"remove:{profile.name}"
+        steps.append(
+            Step(
+                key,
+                f"Remove the role from instance profile {profile.name}",
+                profile.arn,
+                iam.remove_role_from_instance_profile,
+                {"profile_name": profile.name, "role_name": name},
+            )
+        )
+        if profile.name == name and set(profile.role_names) <= {name}:
+            steps.append(
+                Step(
+                    f"profile:{profile.name}",
+                    f"Delete instance profile {profile.name}",
+                    profile.arn,
+                    iam.delete_instance_profile,
+                    {"name": profile.name},
+                    (key,),
+                )
+            )
+    for policy in radius.attached:
+        steps.append(
+            Step(
+                f"detach:{policy.arn}",
+                f"Detach {policy.name}",
+                role.arn,
+                iam.detach_role_policy,
+                {"role_name": name, "policy_arn": policy.arn},
+            )
+        )
+    for inline in radius.inline:
+        steps.append(
+            Step(
+                f"inline:{inline}",
+                f"Delete inline policy {inline}",
+                role.arn,
+                iam.delete_role_policy,
+                {"role_name": name, "policy_name": inline},
+            )
+        )
+    steps.append(
+        Step(
+            "delete",
+            f"Delete role {name}",
+            role.arn,
+            iam.delete_role,
+            {"name": name},
+            tuple(s.key for s in steps if not s.key.startswith("profile:")),
+            before=radius.state(),
+        )
+    )
+    return Plan(
+        "delete-role",
+        f"Delete role {name}",
+        tuple(steps),
+        on_failure=STOP,
+        details={"role": name},
+    )
