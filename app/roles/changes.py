@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.aws.errors import NotFound
-from app.aws.types import Role
+from app.aws.types import Role, Tag
 from app.operations.plan import STOP, Plan, Step, Undo
 from app.services import Services
 
@@ -287,3 +287,268 @@ def delete_plan(services: Services, radius: BlastRadius) -> Plan:
         on_failure=STOP,
         details={"role": name},
     )
+
+
+# Managed policies: attach and detach ------------------------------------------------------
+
+
+def attached_state(attached: list[Any]) -> dict[str, Any]:
+    return {"attached": sorted(p.arn for p in attached)}
+
+
+def policies_plan(services: Services, role: Role, attach: list[str], detach: list[str]) -> Plan:
+    """Each attach and detach is independent of the others (they could run side by side);
+    one unit, so a refusal puts back what was done."""
+    iam = services.iam
+    steps: list[Step] = []
+    for arn in attach:
+        short = arn.rsplit("/", 1)[-1]
+        steps.append(
+            Step(
+                f"attach:{arn}",
+                f"Attach {short}",
+                role.arn,
+                iam.attach_role_policy,
+                {"role_name": role.name, "policy_arn": arn},
+                undo=Undo(
+                    f"Detach {short}",
+                    iam.detach_role_policy,
+                    {"role_name": role.name, "policy_arn": arn},
+                ),
+            )
+        )
+    for arn in detach:
+        short = arn.rsplit("/", 1)[-1]
+        steps.append(
+            Step(
+                f"detach:{arn}",
+                f"Detach {short}",
+                role.arn,
+                iam.detach_role_policy,
+                {"role_name": role.name, "policy_arn": arn},
+                undo=Undo(
+                    f"Attach {short} again",
+                    iam.attach_role_policy,
+                    {"role_name": role.name, "policy_arn": arn},
+                ),
+            )
+        )
+    return Plan(
+        "edit-policies",
+        f"Change the managed policies of {role.name}",
+        tuple(steps),
+        details={"role": role.name},
+    )
+
+
+# Inline policies --------------------------------------------------------------------------
+
+
+def inline_state(services: Services, role_name: str) -> dict[str, Any]:
+    iam = services.iam
+    docs = {}
+    for name in iam.list_role_policy_names(role_name):
+        doc = iam.get_role_policy(role_name, name).document
+        docs[name] = json.loads(doc) if isinstance(doc, str) else doc
+    return {"inline": docs}
+
+
+def inline_size(documents: dict[str, Any]) -> int:
+    """Characters counted against the role's aggregate inline quota (A2): minified JSON."""
+    return sum(len(json.dumps(d, separators=(",", ":"))) for d in documents.values())
+
+
+def put_inline_plan(
+    services: Services, role: Role, name: str, document: dict[str, Any], old: Any
+) -> Plan:
+    iam = services.iam
+    undo = (
+        Undo(
+            f"Delete inline policy {name}",
+            iam.delete_role_policy,
+            {"role_name": role.name, "policy_name": name},
+        )
+        if old is None
+        else Undo(
+            f"Put the previous {name} back",
+            iam.put_role_policy,
+            {"role_name": role.name, "policy_name": name, "document": old},
+        )
+    )
+    return Plan(
+        "edit-inline",
+        f"{'Add' if old is None else 'Change'} inline policy {name} of {role.name}",
+        (
+            Step(
+                "put",
+                f"{'Add' if old is None else 'Change'} inline policy {name}",
+                role.arn,
+                iam.put_role_policy,
+                {"role_name": role.name, "policy_name": name, "document": document},
+                undo=undo,
+                before={"document": old},
+            ),
+        ),
+        details={"role": role.name},
+    )
+
+
+def delete_inline_plan(services: Services, role: Role, name: str, old: Any) -> Plan:
+    iam = services.iam
+    return Plan(
+        "delete-inline",
+        f"Delete inline policy {name} of {role.name}",
+        (
+            Step(
+                "delete",
+                f"Delete inline policy {name}",
+                role.arn,
+                iam.delete_role_policy,
+                {"role_name": role.name, "policy_name": name},
+                undo=Undo(
+                    f"Put {name} back",
+                    iam.put_role_policy,
+                    {"role_name": role.name, "policy_name": name, "document": old},
+                ),
+                before={"document": old},
+            ),
+        ),
+        details={"role": role.name},
+    )
+
+
+# Permissions boundary ---------------------------------------------------------------------
+
+
+def boundary_state(role: Role) -> dict[str, Any]:
+    return {"boundary": role.permissions_boundary_arn}
+
+
+def boundary_plan(services: Services, role: Role, arn: str | None) -> Plan:
+    iam, old = services.iam, role.permissions_boundary_arn
+    if arn is None:
+        step = Step(
+            "boundary",
+            "Remove the permissions boundary",
+            role.arn,
+            iam.delete_role_boundary,
+            {"role_name": role.name},
+            undo=Undo(
+                "Set the previous boundary again",
+                iam.put_role_boundary,
+                {"role_name": role.name, "policy_arn": old},
+            )
+            if old
+            else None,
+            before={"boundary": old},
+        )
+    else:
+        step = Step(
+            "boundary",
+            f"Set the permissions boundary to {arn.rsplit('/', 1)[-1]}",
+            role.arn,
+            iam.put_role_boundary,
+            {"role_name": role.name, "policy_arn": arn},
+            undo=(
+                Undo(
+                    "Set the previous boundary again",
+                    iam.put_role_boundary,
+                    {"role_name": role.name, "policy_arn": old},
+                )
+                if old
+                else Undo(
+                    "Remove the boundary again", iam.delete_role_boundary, {"role_name": role.name}
+                )
+            ),
+            before={"boundary": old},
+        )
+    return Plan(
+        "edit-boundary",
+        f"Change the permissions boundary of {role.name}",
+        (step,),
+        details={"role": role.name},
+    )
+
+
+# Tags -------------------------------------------------------------------------------------
+
+
+def tags_state(role: Role) -> dict[str, Any]:
+    return {"tags": sorted([t.key, t.value] for t in role.tags)}
+
+
+@dataclass(frozen=True)
+class TagDiff:
+    added: list[Tag]
+    changed: list[tuple[Tag, Tag]]  # (before, after)
+    removed: list[Tag]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+
+def tag_diff(current: tuple[Tag, ...], wanted: list[Tag]) -> TagDiff:
+    now = {t.key: t for t in current}
+    new = {t.key: t for t in wanted}
+    return TagDiff(
+        [t for k, t in new.items() if k not in now],
+        [(now[k], t) for k, t in new.items() if k in now and now[k].value != t.value],
+        [t for k, t in now.items() if k not in new],
+    )
+
+
+def tags_plan(services: Services, role: Role, diff: TagDiff) -> Plan:
+    """Removals first (a key may come back in another case: role tag keys are
+    case-insensitive), then new keys, then changed values; each undone on failure."""
+    iam, name = services.iam, role.name
+    steps: list[Step] = []
+    if diff.removed:
+        steps.append(
+            Step(
+                "untag",
+                f"Remove tags {', '.join(t.key for t in diff.removed)}",
+                role.arn,
+                iam.untag_role,
+                {"role_name": name, "keys": tuple(t.key for t in diff.removed)},
+                undo=Undo(
+                    "Put the removed tags back",
+                    iam.tag_role,
+                    {"role_name": name, "tags": tuple(diff.removed)},
+                ),
+            )
+        )
+    after = tuple(s.key for s in steps)
+    if diff.added:
+        steps.append(
+            Step(
+                "tag-new",
+                f"Add tags {', '.join(t.key for t in diff.added)}",
+                role.arn,
+                iam.tag_role,
+                {"role_name": name, "tags": tuple(diff.added)},
+                after,
+                undo=Undo(
+                    "Remove the added tags",
+                    iam.untag_role,
+                    {"role_name": name, "keys": tuple(t.key for t in diff.added)},
+                ),
+            )
+        )
+    if diff.changed:
+        steps.append(
+            Step(
+                "tag-changed",
+                f"Change tags {', '.join(t.key for _, t in diff.changed)}",
+                role.arn,
+                iam.tag_role,
+                {"role_name": name, "tags": tuple(t for _, t in diff.changed)},
+                after,
+                undo=Undo(
+                    "Put the previous values back",
+                    iam.tag_role,
+                    {"role_name": name, "tags": tuple(t for t, _ in diff.changed)},
+                ),
+            )
+        )
+    return Plan("edit-tags", f"Change the tags of {name}", tuple(steps), details={"role": name})

@@ -431,3 +431,572 @@ def delete(
     return _delete_page(
         request, render, changes.blast_radius(services, role.name), status=502, run=run
     )
+
+
+# Shared: review and apply of the permission and tag changes --------------------------------
+
+
+def _review(
+    request: Request,
+    render: Renderer,
+    role: Any,
+    action: str,
+    fields: dict[str, Any],
+    *,
+    diff_lines: list[str] | None = None,
+    rows: list[tuple[str, str, str]] | None = None,
+    lists: list[tuple[str, list[str]]] | None = None,
+    warnings: list[str] | None = None,
+) -> Response:
+    context: dict[str, Any] = {
+        "mode": "review",
+        "role": role,
+        "action": action,
+        "fields": fields,
+        "warnings": warnings or [],
+        "lists": lists or [],
+    }
+    if diff_lines is not None:
+        context["diff"] = diff_lines
+    if rows is not None:
+        context["rows"] = rows
+    return _page(request, render, context)
+
+
+def _stale(state: dict[str, Any], base: str) -> bool:
+    return changes.fingerprint(state) != base
+
+
+# Managed policies -------------------------------------------------------------------------
+
+
+def _policies_page(
+    request: Request,
+    services: Services,
+    render: Renderer,
+    name: str,
+    *,
+    q: str = "",
+    kind: str = "all",
+    page: int = 1,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    from app.wizard.policies import KINDS
+    from app.wizard.service import wizard_for
+
+    wizard = wizard_for(request.app.state, services)
+    role = services.iam.get_role(_name(name))
+    attached = services.iam.list_attached_role_policies(role.name)
+    found = wizard.policies.search(q[:128], kind if kind in KINDS else "all", max(1, page))
+    return _page(
+        request,
+        render,
+        {
+            "mode": "policies",
+            "role": role,
+            "attached": attached,
+            "attached_arns": {p.arn for p in attached},
+            "found": found,
+            "q": q[:128],
+            "kind": kind,
+            "kinds": KINDS,
+            "quota": wizard.quotas().attached_policies,
+            "base": changes.fingerprint(changes.attached_state(attached)),
+            "errors": errors or {},
+        },
+        status,
+    )
+
+
+@router.get("/roles/{name}/policies/edit", response_class=HTMLResponse)
+def edit_policies(
+    request: Request,
+    name: str,
+    services: ServicesDep,
+    render: RendererDep,
+    q: str = "",
+    kind: str = "all",
+    page: int = 1,
+) -> Response:
+    return _policies_page(request, services, render, name, q=q, kind=kind, page=page)
+
+
+def _policies_change(
+    request: Request, services: Services, form: Any, name: str
+) -> tuple[Any, list[Any], list[str], list[str], dict[str, str]]:
+    from app.wizard.service import wizard_for
+
+    wizard = wizard_for(request.app.state, services)
+    role = services.iam.get_role(_name(name))
+    attached = services.iam.list_attached_role_policies(role.name)
+    now = {p.arn for p in attached}
+    attach = [a for a in dict.fromkeys(form.all("attach")) if a not in now][:50]
+    detach = [d for d in dict.fromkeys(form.all("detach")) if d in now]
+    errors: dict[str, str] = {}
+    unknown = [a for a in attach if wizard.lookup_policy(a) is None]
+    if unknown:
+        errors["attach"] = f"No such managed policy: {', '.join(unknown[:3])}."
+    quota = wizard.quotas(fresh=True).attached_policies
+    total = len(now) - len(detach) + len(attach)
+    if total > quota:
+        errors["attach"] = (
+            f"{total} managed policies would be attached; the account allows {quota} per role "
+            "(GetAccountSummary). Detach some first."
+        )
+    if not attach and not detach:
+        errors["attach"] = "Choose policies to attach or detach."
+    return role, attached, attach, detach, errors
+
+
+@router.post("/roles/{name}/policies/review", response_class=HTMLResponse)
+def review_policies(
+    request: Request, name: str, form: FormDep, services: ServicesDep, render: RendererDep
+) -> Response:
+    from app.wizard.review import permission_warnings
+
+    role, _attached, attach, detach, errors = _policies_change(request, services, form, name)
+    if errors:
+        return _policies_page(request, services, render, name, errors=errors, status=422)
+    short = [a.rsplit("/", 1)[-1] for a in attach]
+    return _review(
+        request,
+        render,
+        role,
+        f"/roles/{role.name}/policies/apply",
+        {"attach": attach, "detach": detach, "base": form.get("base")},
+        lists=[("Attach", attach), ("Detach", detach)],
+        warnings=permission_warnings(short, None),
+    )
+
+
+@router.post("/roles/{name}/policies/apply", response_class=HTMLResponse)
+def apply_policies(
+    request: Request,
+    name: str,
+    form: FormDep,
+    services: ServicesDep,
+    render: RendererDep,
+    ctx: AuditContextDep,
+) -> Response:
+    role, attached, attach, detach, errors = _policies_change(request, services, form, name)
+    state = changes.attached_state(attached)
+    if _stale(state, form.get("base")):
+        wanted = sorted((set(state["attached"]) | set(attach)) - set(detach))
+        return _conflict(
+            request,
+            render,
+            role,
+            "attached managed policies",
+            json.dumps(state["attached"], indent=2),
+            json.dumps(wanted, indent=2),
+        )
+    if errors:
+        return _policies_page(request, services, render, name, errors=errors, status=422)
+    run = _run(services, ctx, changes.policies_plan(services, role, attach, detach))
+    return _outcome(request, render, role.name, run, "permissions")
+
+
+# Inline policies --------------------------------------------------------------------------
+
+
+def _inline_page(
+    request: Request,
+    render: Renderer,
+    role: Any,
+    policy_name: str,
+    original: str,
+    text: str,
+    base: str,
+    errors: list[Any],
+    name_error: str = "",
+    status: int = 200,
+) -> Response:
+    return _page(
+        request,
+        render,
+        {
+            "mode": "inline",
+            "role": role,
+            "policy_name": policy_name,
+            "original": original,
+            "text": text,
+            "base": base,
+            "errors": errors,
+            "name_error": name_error,
+        },
+        status,
+    )
+
+
+@router.get("/roles/{name}/inline/edit", response_class=HTMLResponse)
+def edit_inline(
+    request: Request, name: str, services: ServicesDep, render: RendererDep, policy: str = ""
+) -> Response:
+    role = services.iam.get_role(_name(name))
+    state = changes.inline_state(services, role.name)
+    current = state["inline"].get(policy[:128])
+    text = changes.pretty(current) if current is not None else INLINE_TEMPLATE
+    original = policy[:128] if current is not None else ""
+    return _inline_page(
+        request, render, role, original, original, text, changes.fingerprint(state), []
+    )
+
+
+INLINE_TEMPLATE = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [], "Resource": []}]},
+    indent=2,
+)
+
+
+def _inline_checked(
+    request: Request, services: Services, render: Renderer, name: str, form: Any
+) -> tuple[Any, dict[str, Any], Any, Response | None]:
+    from app.wizard import rules
+    from app.wizard.service import wizard_for
+
+    role = services.iam.get_role(_name(name))
+    state = changes.inline_state(services, role.name)
+    policy_name, original = form.get("policy_name").strip(), form.get("original")
+    text = form.get("document")
+    analysis = analyse(text, "identity", services.identity.account)
+    name_error = rules.INLINE_POLICY_NAME.check(policy_name) or ""
+    if not name_error and policy_name != original and policy_name in state["inline"]:
+        name_error = f"The role already has an inline policy named {policy_name}."
+    if not name_error and policy_name == changes.REVOKE_POLICY:
+        name_error = "That name is kept for Revoke active sessions."
+    if analysis.ok and not name_error:
+        others = {k: v for k, v in state["inline"].items() if k not in (original, policy_name)}
+        size = changes.inline_size({**others, policy_name: analysis.document})
+        quota = wizard_for(request.app.state, services).quotas().inline_policy_size
+        if size > quota:
+            name_error = (
+                f"The role's inline policies would total {size:,} characters; the limit is "
+                f"{quota:,} for all inline policies of a role together (spaces not counted)."
+            )
+    if not analysis.ok or name_error:
+        page = _inline_page(
+            request,
+            render,
+            role,
+            policy_name,
+            original,
+            text,
+            form.get("base"),
+            analysis.errors,
+            name_error,
+            422,
+        )
+        return role, state, analysis, page
+    return role, state, analysis, None
+
+
+@router.post("/roles/{name}/inline/review", response_class=HTMLResponse)
+def review_inline(
+    request: Request, name: str, form: FormDep, services: ServicesDep, render: RendererDep
+) -> Response:
+    role, state, analysis, refused = _inline_checked(request, services, render, name, form)
+    if refused is not None:
+        return refused
+    old = state["inline"].get(form.get("original"))
+    before = changes.pretty(old) if old is not None else ""
+    return _review(
+        request,
+        render,
+        role,
+        f"/roles/{role.name}/inline/apply",
+        {k: form.get(k) for k in ("policy_name", "original", "document", "base")},
+        diff_lines=diff(before, changes.pretty(analysis.document)),
+        warnings=analysis.warnings,
+    )
+
+
+@router.post("/roles/{name}/inline/apply", response_class=HTMLResponse)
+def apply_inline(
+    request: Request,
+    name: str,
+    form: FormDep,
+    services: ServicesDep,
+    render: RendererDep,
+    ctx: AuditContextDep,
+) -> Response:
+    role, state, analysis, refused = _inline_checked(request, services, render, name, form)
+    if _stale(state, form.get("base")):
+        return _conflict(
+            request,
+            render,
+            role,
+            "inline policies",
+            json.dumps(state["inline"], indent=2),
+            form.get("document"),
+        )
+    if refused is not None:
+        return refused
+    original, policy_name = form.get("original"), form.get("policy_name").strip()
+    old = state["inline"].get(original) if original == policy_name else None
+    plan = changes.put_inline_plan(services, role, policy_name, analysis.document, old)
+    run = _run(services, ctx, plan)
+    if run is None and original and original != policy_name:  # renamed: drop the old one
+        old_doc = state["inline"][original]
+        run = _run(
+            services,
+            ctx.new_operation(),
+            changes.delete_inline_plan(services, role, original, old_doc),
+        )
+    return _outcome(request, render, role.name, run, "permissions")
+
+
+@router.get("/roles/{name}/inline/delete", response_class=HTMLResponse)
+def review_inline_delete(
+    request: Request, name: str, services: ServicesDep, render: RendererDep, policy: str = ""
+) -> Response:
+    role = services.iam.get_role(_name(name))
+    state = changes.inline_state(services, role.name)
+    if policy not in state["inline"]:
+        raise HTTPException(404, f"{role.name} has no inline policy {policy[:128]}.")
+    return _review(
+        request,
+        render,
+        role,
+        f"/roles/{role.name}/inline/delete",
+        {"policy_name": policy, "base": changes.fingerprint(state)},
+        diff_lines=diff(changes.pretty(state["inline"][policy]), ""),
+        lists=[("Delete inline policy", [policy])],
+    )
+
+
+@router.post("/roles/{name}/inline/delete", response_class=HTMLResponse)
+def apply_inline_delete(
+    request: Request,
+    name: str,
+    form: FormDep,
+    services: ServicesDep,
+    render: RendererDep,
+    ctx: AuditContextDep,
+) -> Response:
+    role = services.iam.get_role(_name(name))
+    state = changes.inline_state(services, role.name)
+    policy = form.get("policy_name")
+    if _stale(state, form.get("base")) or policy not in state["inline"]:
+        return _conflict(
+            request, render, role, "inline policies", json.dumps(state["inline"], indent=2), ""
+        )
+    plan = changes.delete_inline_plan(services, role, policy, state["inline"][policy])
+    return _outcome(request, render, role.name, _run(services, ctx, plan), "permissions")
+
+
+# Permissions boundary ---------------------------------------------------------------------
+
+
+@router.get("/roles/{name}/boundary/edit", response_class=HTMLResponse)
+def edit_boundary(
+    request: Request, name: str, services: ServicesDep, render: RendererDep
+) -> Response:
+    role = services.iam.get_role(_name(name))
+    return _boundary_page(request, render, role, role.permissions_boundary_arn or "", "")
+
+
+def _boundary_page(
+    request: Request, render: Renderer, role: Any, value: str, error: str, status: int = 200
+) -> Response:
+    return _page(
+        request,
+        render,
+        {
+            "mode": "boundary",
+            "role": role,
+            "value": value,
+            "error": error,
+            "base": changes.fingerprint(changes.boundary_state(role)),
+        },
+        status,
+    )
+
+
+def _boundary_wanted(request: Request, services: Services, form: Any) -> tuple[str | None, str]:
+    from app.wizard.service import wizard_for
+
+    if form.get("remove") == "yes":
+        return None, ""
+    arn = form.get("boundary_arn").strip()
+    if wizard_for(request.app.state, services).lookup_policy(arn) is None:
+        return None, "Enter the ARN of an existing managed policy (see the policy list)."
+    return arn, ""
+
+
+@router.post("/roles/{name}/boundary/review", response_class=HTMLResponse)
+def review_boundary(
+    request: Request, name: str, form: FormDep, services: ServicesDep, render: RendererDep
+) -> Response:
+    role = services.iam.get_role(_name(name))
+    arn, error = _boundary_wanted(request, services, form)
+    if error:
+        return _boundary_page(request, render, role, form.get("boundary_arn"), error, 422)
+    return _review(
+        request,
+        render,
+        role,
+        f"/roles/{role.name}/boundary/apply",
+        {
+            "boundary_arn": arn or "",
+            "remove": "yes" if arn is None else "",
+            "base": form.get("base"),
+        },
+        rows=[
+            ("Permissions boundary", role.permissions_boundary_arn or "Not set", arn or "Not set")
+        ],
+    )
+
+
+@router.post("/roles/{name}/boundary/apply", response_class=HTMLResponse)
+def apply_boundary(
+    request: Request,
+    name: str,
+    form: FormDep,
+    services: ServicesDep,
+    render: RendererDep,
+    ctx: AuditContextDep,
+) -> Response:
+    role = services.iam.get_role(_name(name))
+    arn, error = _boundary_wanted(request, services, form)
+    if _stale(changes.boundary_state(role), form.get("base")):
+        return _conflict(
+            request,
+            render,
+            role,
+            "permissions boundary",
+            role.permissions_boundary_arn or "Not set",
+            arn or "Not set",
+        )
+    if error:
+        return _boundary_page(request, render, role, form.get("boundary_arn"), error, 422)
+    run = _run(services, ctx, changes.boundary_plan(services, role, arn))
+    return _outcome(request, render, role.name, run, "summary")
+
+
+# Tags -------------------------------------------------------------------------------------
+
+
+def _tag_rows(form: Any) -> list[tuple[str, str]]:
+    from app.wizard.rules import MAX_TAGS
+
+    keys, values = form.all("tag_key"), form.all("tag_value")
+    rows = [(k.strip(), v) for k, v in zip(keys, values, strict=False)][: MAX_TAGS + 10]
+    return [(k, v) for k, v in rows if k or v]
+
+
+def _tags_page(
+    request: Request,
+    render: Renderer,
+    role: Any,
+    rows: list[tuple[str, str]],
+    errors: dict[int, str],
+    error: str,
+    base: str,
+    status: int = 200,
+    more: int = 1,
+) -> Response:
+    from app.wizard.rules import MAX_TAGS
+
+    shown = rows + [("", "")] * max(0, min(more, MAX_TAGS - len(rows)))
+    return _page(
+        request,
+        render,
+        {
+            "mode": "tags",
+            "role": role,
+            "rows": shown,
+            "tag_errors": errors,
+            "error": error,
+            "base": base,
+            "max_tags": MAX_TAGS,
+            "more": more,
+        },
+        status,
+    )
+
+
+@router.get("/roles/{name}/tags/edit", response_class=HTMLResponse)
+def edit_tags(
+    request: Request, name: str, services: ServicesDep, render: RendererDep, more: int = 1
+) -> Response:
+    role = services.iam.get_role(_name(name))
+    rows = [(t.key, t.value) for t in role.tags]
+    base = changes.fingerprint(changes.tags_state(role))
+    return _tags_page(request, render, role, rows, {}, "", base, more=max(1, min(more, 50)))
+
+
+def _tags_checked(form: Any) -> tuple[list[tuple[str, str]], dict[int, str], str]:
+    from app.wizard.rules import MAX_TAGS, check_tags
+
+    rows = _tag_rows(form)
+    errors = check_tags(rows)
+    error = f"A role may have at most {MAX_TAGS} tags." if len(rows) > MAX_TAGS else ""
+    return rows, errors, error
+
+
+@router.post("/roles/{name}/tags/review", response_class=HTMLResponse)
+def review_tags(
+    request: Request, name: str, form: FormDep, services: ServicesDep, render: RendererDep
+) -> Response:
+    from app.aws.types import Tag
+
+    role = services.iam.get_role(_name(name))
+    rows, errors, error = _tags_checked(form)
+    if form.get("nav") == "add_tag" or errors or error:
+        more = 2 if form.get("nav") == "add_tag" else 1
+        status = 200 if form.get("nav") == "add_tag" and not error else 422
+        if form.get("nav") == "add_tag":
+            errors = {}
+        return _tags_page(
+            request, render, role, rows, errors, error, form.get("base"), status, more
+        )
+    tag_diff = changes.tag_diff(role.tags, [Tag(k, v) for k, v in rows])
+    return _review(
+        request,
+        render,
+        role,
+        f"/roles/{role.name}/tags/apply",
+        {
+            "tag_key": [k for k, _ in rows],
+            "tag_value": [v for _, v in rows],
+            "base": form.get("base"),
+        },
+        lists=[
+            ("Add", [f"{t.key} = {t.value}" for t in tag_diff.added]),
+            ("Change", [f"{a.key}: {a.value} → {b.value}" for a, b in tag_diff.changed]),
+            ("Remove", [f"{t.key} = {t.value}" for t in tag_diff.removed]),
+        ],
+    )
+
+
+@router.post("/roles/{name}/tags/apply", response_class=HTMLResponse)
+def apply_tags(
+    request: Request,
+    name: str,
+    form: FormDep,
+    services: ServicesDep,
+    render: RendererDep,
+    ctx: AuditContextDep,
+) -> Response:
+    from app.aws.types import Tag
+
+    role = services.iam.get_role(_name(name))
+    rows, errors, error = _tags_checked(form)
+    state = changes.tags_state(role)
+    if _stale(state, form.get("base")):
+        return _conflict(
+            request,
+            render,
+            role,
+            "tags",
+            json.dumps(dict(state["tags"]), indent=2),
+            json.dumps(dict(rows), indent=2),
+        )
+    if errors or error:
+        return _tags_page(request, render, role, rows, errors, error, form.get("base"), 422)
+    tag_diff = changes.tag_diff(role.tags, [Tag(k, v) for k, v in rows])
+    if tag_diff.empty:
+        return redirect_after_post(request, f"/roles/{role.name}#tags")
+    run = _run(services, ctx, changes.tags_plan(services, role, tag_diff))
+    return _outcome(request, render, role.name, run, "tags")

@@ -216,3 +216,168 @@ def test_viewers_see_no_change_controls_and_are_refused(client_as, seeded):
     assert page.select_one('a[href$="/trust/edit"]') is None and page.select_one("#revoke") is None
     assert viewer.get("/roles/look-only/delete").status_code == 403
     assert post(viewer, "/roles/look-only/revoke", {"confirm": "yes"}).status_code == 403
+
+
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+S3_READ = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+
+
+def apply_reviewed(client, review, action):
+    page = soup(review)
+    form = page.select_one(f'form[action="{action}"]')
+    data = {}
+    for i in form.select("input[type=hidden]"):
+        data.setdefault(i["name"], []).append(i.get("value", ""))
+    data = {
+        k: v if len(v) > 1 or k in ("attach", "detach", "tag_key", "tag_value") else v[0]
+        for k, v in data.items()
+    }
+    return client.post(action, data=data, follow_redirects=False)
+
+
+def test_attach_and_detach_managed_policies(client, seeded, sandbox):
+    make_role(seeded, "perm-role", [READ_ONLY])
+    page = soup(client.get("/roles/perm-role/policies/edit?q=AmazonS3ReadOnly"))
+    assert page.select_one(f'input[name="attach"][value="{S3_READ}"]')
+    base = page.select_one('input[name="base"]')["value"]
+    review = post(
+        client,
+        "/roles/perm-role/policies/review",
+        {"attach": [S3_READ], "detach": [READ_ONLY], "base": base},
+    )
+    assert review.status_code == 200
+    assert S3_READ in soup(review).select_one("#change-attach").text
+    assert READ_ONLY in soup(review).select_one("#change-detach").text
+    assert apply_reviewed(client, review, "/roles/perm-role/policies/apply").status_code == 303
+    arns = [
+        p["PolicyArn"]
+        for p in boto(sandbox).list_attached_role_policies(RoleName="perm-role")["AttachedPolicies"]
+    ]
+    assert arns == [S3_READ]
+
+
+def test_attaching_beyond_the_quota_is_refused(client, seeded):
+    make_role(seeded, "full-role")
+    page = soup(client.get("/roles/full-role/policies/edit?q=ReadOnly"))
+    base = page.select_one('input[name="base"]')["value"]
+    many = [i["value"] for i in page.select('input[name="attach"]')][:11]
+    assert len(many) == 11
+    refused = post(client, "/roles/full-role/policies/review", {"attach": many, "base": base})
+    assert refused.status_code == 422
+    assert "the account allows 10 per role" in soup(refused).select_one("#attach-error").text
+
+
+def test_inline_policy_add_edit_delete_and_the_aggregate_limit(client, seeded, sandbox):
+    make_role(seeded, "inline-role")
+    base = soup(client.get("/roles/inline-role/inline/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
+    review = post(
+        client,
+        "/roles/inline-role/inline/review",
+        {"policy_name": "reader", "original": "", "document": json.dumps(doc), "base": base},
+    )
+    assert (
+        review.status_code == 200 and "s3:GetObject" in soup(review).select_one("#change-diff").text
+    )
+    assert apply_reviewed(client, review, "/roles/inline-role/inline/apply").status_code == 303
+    iam = boto(sandbox)
+    assert iam.get_role_policy(RoleName="inline-role", PolicyName="reader")["PolicyDocument"] == doc
+    # Edit it.
+    page = soup(client.get("/roles/inline-role/inline/edit?policy=reader"))
+    base = page.select_one('input[name="base"]')["value"]
+    doc["Statement"][0]["Action"] = "s3:ListBucket"
+    review = post(
+        client,
+        "/roles/inline-role/inline/review",
+        {"policy_name": "reader", "original": "reader", "document": json.dumps(doc), "base": base},
+    )
+    assert apply_reviewed(client, review, "/roles/inline-role/inline/apply").status_code == 303
+    assert iam.get_role_policy(RoleName="inline-role", PolicyName="reader")["PolicyDocument"] == doc
+    # Too big altogether (10,240 characters for all inline policies of the role).
+    big = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [f"s3:Get{'x' * 30}{i}" for i in range(300)],
+                "Resource": "*",
+            }
+        ],
+    }
+    base = soup(client.get("/roles/inline-role/inline/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    refused = post(
+        client,
+        "/roles/inline-role/inline/review",
+        {"policy_name": "big", "original": "", "document": json.dumps(big), "base": base},
+    )
+    assert (
+        refused.status_code == 422
+        and "10,240" in soup(refused).select_one("#policy-name-error").text
+    )
+    # Delete it.
+    review = client.get("/roles/inline-role/inline/delete?policy=reader")
+    assert apply_reviewed(client, review, "/roles/inline-role/inline/delete").status_code == 303
+    assert iam.list_role_policies(RoleName="inline-role")["PolicyNames"] == []
+
+
+def test_boundary_set_and_remove(client, seeded, sandbox):
+    make_role(seeded, "bounded")
+    base = soup(client.get("/roles/bounded/boundary/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    wrong = post(
+        client,
+        "/roles/bounded/boundary/review",
+        {"boundary_arn": "arn:aws:iam::aws:policy/Nope", "base": base},
+    )
+    assert wrong.status_code == 422
+    review = post(
+        client, "/roles/bounded/boundary/review", {"boundary_arn": READ_ONLY, "base": base}
+    )
+    assert apply_reviewed(client, review, "/roles/bounded/boundary/apply").status_code == 303
+    iam = boto(sandbox)
+    assert (
+        iam.get_role(RoleName="bounded")["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"]
+        == READ_ONLY
+    )
+    base = soup(client.get("/roles/bounded/boundary/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    review = post(client, "/roles/bounded/boundary/review", {"remove": "yes", "base": base})
+    assert apply_reviewed(client, review, "/roles/bounded/boundary/apply").status_code == 303
+    assert "PermissionsBoundary" not in iam.get_role(RoleName="bounded")["Role"]
+
+
+def test_tags_add_change_and_remove(client, seeded, sandbox):
+    make_role(seeded, "tagged")
+    iam = boto(sandbox)
+    iam.tag_role(
+        RoleName="tagged", Tags=[{"Key": "team", "Value": "a"}, {"Key": "old", "Value": "x"}]
+    )
+    page = soup(client.get("/roles/tagged/tags/edit"))
+    base = page.select_one('input[name="base"]')["value"]
+    bad = post(
+        client,
+        "/roles/tagged/tags/review",
+        {"tag_key": ["aws:nope", "team"], "tag_value": ["1", "b"], "base": base},
+    )
+    assert bad.status_code == 422
+    review = post(
+        client,
+        "/roles/tagged/tags/review",
+        {"tag_key": ["team", "env", ""], "tag_value": ["b", "prod", ""], "base": base},
+    )
+    text = soup(review)
+    assert "env = prod" in text.select_one("#change-add").text
+    assert "team: a → b" in text.select_one("#change-change").text
+    assert "old = x" in text.select_one("#change-remove").text
+    assert apply_reviewed(client, review, "/roles/tagged/tags/apply").status_code == 303
+    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="tagged")["Tags"]}
+    assert tags == {"team": "b", "env": "prod"}
