@@ -16,6 +16,7 @@ from app.auth.guard import authorize, build_auth, install_auth
 from app.auth.permissions import PUBLIC, Role
 from app.auth.routes import router as auth_router
 from app.instances.routes import router as instances_router
+from app.operations.routes import router as operations_router
 from app.roles.manage import router as role_changes_router
 from app.roles.routes import router as roles_router
 from app.services import Services
@@ -83,6 +84,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(role_changes_router)
+    app.include_router(operations_router)
     app.include_router(roles_router)
     app.include_router(instances_router)
     app.include_router(wizard_router)

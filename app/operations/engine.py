@@ -297,13 +297,11 @@ class _RunState:
     result: RunResult
     completed: list[Step]
     failed_units: set[str] = field(default_factory=set)
-    stopped: bool = False
 
     def may_start(self, step: Step) -> bool:
         steps = self.result.steps
         blocked = (
-            self.stopped
-            or self.result.ledger_fault is not None
+            self.result.ledger_fault is not None
             or step.unit in self.failed_units
             or any(steps[d].status != DONE for d in step.depends_on)
         )
@@ -318,10 +316,9 @@ class _RunState:
         for step, error in outcomes:
             if error is None or result.ledger_fault is not None:
                 continue
-            if self.plan.on_failure == STOP:
-                self.stopped = True
-                continue
             self.failed_units.add(step.unit)
+            if self.plan.on_failure == STOP:
+                continue  # nothing undone; the rest of the unit is not started
             try:
                 own_unit = [s for s in self.completed if s.unit == step.unit]
                 self.engine.undo(self.calls, own_unit, result)

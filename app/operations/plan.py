@@ -9,8 +9,9 @@ Failure rules, chosen per plan:
 - `undo` (create, edits, EC2 role changes): a failed step undoes the completed steps of its
   own `unit`, newest first, and nothing else of that unit runs; other units go on. A plan of
   one unit is all or nothing.
-- `stop` (delete): a failed step stops the whole run and nothing is undone; a later run of a
-  new plan built from what AWS holds then continues from where it stopped.
+- `stop` (delete): a failed step stops its unit (the whole run, for a plan of one unit) and
+  nothing is undone; a later run of a new plan built from what AWS holds then continues from
+  where it stopped.
 """
 
 from __future__ import annotations

@@ -552,3 +552,36 @@ def tags_plan(services: Services, role: Role, diff: TagDiff) -> Plan:
             )
         )
     return Plan("edit-tags", f"Change the tags of {name}", tuple(steps), details={"role": name})
+
+
+MAX_BULK_DELETE = 50
+
+
+def bulk_delete_plan(services: Services, radii: list[BlastRadius]) -> Plan:
+    """Several roles' cascades in one plan, one unit per role: a refusal stops that role's
+    cascade only."""
+    steps: list[Step] = []
+    for radius in radii:
+        name = radius.role.name
+        for step in delete_plan(services, radius).steps:
+            steps.append(
+                Step(
+                    f"{name}/{step.key}",
+                    f"{name}: {step.label}",
+                    step.target,
+                    step.call,
+                    step.kwargs,
+                    tuple(f"{name}/{d}" for d in step.depends_on),
+                    None,
+                    name,
+                    step.before,
+                )
+            )
+    names = [r.role.name for r in radii]
+    return Plan(
+        "delete-roles",
+        f"Delete {len(names)} roles",
+        tuple(steps),
+        on_failure=STOP,
+        details={"roles": names},
+    )

@@ -1000,3 +1000,89 @@ def apply_tags(
         return redirect_after_post(request, f"/roles/{role.name}#tags")
     run = _run(services, ctx, changes.tags_plan(services, role, tag_diff))
     return _outcome(request, render, role.name, run, "tags")
+
+
+# Bulk delete from the roles list ----------------------------------------------------------
+
+
+def _bulk_names(form: Any) -> list[str]:
+    return [_name(n) for n in dict.fromkeys(form.all("name")) if n][: changes.MAX_BULK_DELETE + 1]
+
+
+def _bulk_page(
+    request: Request,
+    services: Services,
+    render: Renderer,
+    names: list[str],
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    from app.aws.errors import NotFound
+
+    radii, missing = [], []
+    for n in names[: changes.MAX_BULK_DELETE]:
+        try:
+            radii.append(changes.blast_radius(services, n))
+        except NotFound:
+            missing.append(n)
+    deletable = [r for r in radii if not changes.is_service_linked(r.role)]
+    refused = [
+        (r.role.name, changes.service_linked_refusal(r.role))
+        for r in radii
+        if changes.is_service_linked(r.role)
+    ]
+    if len(names) > changes.MAX_BULK_DELETE:
+        error = error or f"Choose at most {changes.MAX_BULK_DELETE} roles at once."
+    return _page(
+        request,
+        render,
+        {
+            "mode": "bulk",
+            "role": None,
+            "role_name": "",
+            "radii": deletable,
+            "refused": refused,
+            "missing": missing,
+            "error": error,
+            "too_many": len(names) > changes.MAX_BULK_DELETE,
+        },
+        status,
+    )
+
+
+@router.post("/roles/bulk-delete/review", response_class=HTMLResponse)
+def review_bulk_delete(
+    request: Request, form: FormDep, services: ServicesDep, render: RendererDep
+) -> Response:
+    names = _bulk_names(form)
+    if not names:
+        return _bulk_page(request, services, render, [], "Choose the roles to delete.", 422)
+    return _bulk_page(request, services, render, names)
+
+
+@router.post("/roles/bulk-delete", response_class=HTMLResponse)
+def apply_bulk_delete(
+    request: Request,
+    form: FormDep,
+    services: ServicesDep,
+    render: RendererDep,
+    ctx: AuditContextDep,
+) -> Response:
+    names = _bulk_names(form)
+    if not names or len(names) > changes.MAX_BULK_DELETE:
+        return _bulk_page(request, services, render, names, status=422)
+    if form.get("confirm") != "delete":
+        return _bulk_page(request, services, render, names, "Type delete to confirm.", 422)
+    radii = [changes.blast_radius(services, n) for n in names]
+    radii = [r for r in radii if not changes.is_service_linked(r.role)]
+    plan = changes.bulk_delete_plan(services, radii)
+    engine = Engine(services)
+    engine.record_start(ctx, plan)
+
+    def run() -> None:
+        engine.run(ctx, plan)
+        services.inventory.refresh()
+
+    services.runs.start(ctx.operation_id, run, "delete-roles")
+    services.runs.wait(ctx.operation_id, 3.0)
+    return redirect_after_post(request, f"/operations/{ctx.operation_id}")

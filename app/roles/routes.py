@@ -15,6 +15,7 @@ from app.aws.types import PolicyDocument, RoleLastUsed
 from app.instances.listing import role_blast_radius
 from app.roles.changes import REVOKE_POLICY, last_revoked
 from app.roles.trust import summarise_trust
+from app.roles.usage import usages
 from app.web.deps import RendererDep, ServicesDep
 from app.web.templating import redirect_after_post
 
@@ -153,6 +154,7 @@ def role_detail(
             "role_instances": role_blast_radius(services.ec2(), profiles),
             "role_instances_region": services.settings.aws_region,
             "activity": activity,
+            "usages": usages(role, services.settings.aws_region),
             "last_revoked": last_revoked(services, name)
             if REVOKE_POLICY in {p.name for p in inline}
             else None,

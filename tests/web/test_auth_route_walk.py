@@ -67,6 +67,9 @@ EXPECTED = {
     ("GET", "/roles/{name}/boundary/edit"): Role.OPERATOR,
     ("POST", "/roles/{name}/boundary/review"): Role.OPERATOR,
     ("POST", "/roles/{name}/boundary/apply"): Role.OPERATOR,
+    ("POST", "/roles/bulk-delete/review"): Role.OPERATOR,
+    ("POST", "/roles/bulk-delete"): Role.OPERATOR,
+    ("GET", "/operations/{operation_id}"): Role.VIEWER,
     ("GET", "/roles/{name}/tags/edit"): Role.OPERATOR,
     ("POST", "/roles/{name}/tags/review"): Role.OPERATOR,
     ("POST", "/roles/{name}/tags/apply"): Role.OPERATOR,
@@ -95,6 +98,7 @@ WALK_USER = "walk-target"  # the user the /users/{name}/... routes act on
 SAMPLE_QUERY = {
     "/roles/last-activity": "name=web-app-ec2",
     "/policy": "arn=arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+    "/roles/{name}/inline/delete": "policy=WalkInline",  # put on web-app-ec2 by walk_samples
     "/create-role/{draft_id}/permissions/document": (
         "arn=arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
     ),
@@ -150,6 +154,19 @@ def walk_samples(web_app, seeded, client_as, anonymous_client):
             select(func.min(AuditEvent.seq)).where(AuditEvent.operation_id == operation_id)
         )
     assert seq is not None
+    from app.audit.audited import AuditContext, Change
+
+    seeded.audited.call(
+        AuditContext(actor="walk"),
+        Change("web-app-ec2"),
+        seeded.iam.put_role_policy,
+        role_name="web-app-ec2",
+        policy_name="WalkInline",
+        document={
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
+        },
+    )
     drafts = wizard_for(web_app.state, seeded).drafts
     samples = {}
     for role in IDENTITIES[1:]:

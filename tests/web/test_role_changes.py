@@ -381,3 +381,31 @@ def test_tags_add_change_and_remove(client, seeded, sandbox):
     assert apply_reviewed(client, review, "/roles/tagged/tags/apply").status_code == 303
     tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="tagged")["Tags"]}
     assert tags == {"team": "b", "env": "prod"}
+
+
+def test_bulk_delete_of_three_roles_from_the_list(client, seeded, sandbox):
+    make_role(seeded, "bulk-a", [READ_ONLY])
+    make_role(seeded, "bulk-b", inline=["x"])
+    make_role(seeded, "bulk-c", profile=True)
+    make_role(seeded, "AWSServiceRoleForBulk", path="/aws-service-role/bulk.amazonaws.com/")
+    seeded.inventory.refresh()
+    listing = soup(client.get("/roles?q=bulk"))
+    boxes = listing.select('input[type="checkbox"][form="bulk-delete"]')
+    assert {b["value"] for b in boxes} >= {"bulk-a", "bulk-b", "bulk-c"}
+    names = ["bulk-a", "bulk-b", "bulk-c", "AWSServiceRoleForBulk"]
+    review = post(client, "/roles/bulk-delete/review", {"name": names})
+    page = soup(review)
+    assert "delete-service-linked-role" in page.select_one(".refused").text
+    assert len(page.select("#bulk-radius tbody tr")) == 3
+    assert (
+        post(client, "/roles/bulk-delete", {"name": names, "confirm": "bulk-a"}).status_code == 422
+    )
+    done = post(client, "/roles/bulk-delete", {"name": names, "confirm": "delete"})
+    assert done.status_code == 303
+    operation = done.headers["location"]
+    seeded.runs.wait(operation.rsplit("/", 1)[-1])
+    left = {r["RoleName"] for r in boto(sandbox).list_roles()["Roles"]}
+    assert not left & {"bulk-a", "bulk-b", "bulk-c"} and "AWSServiceRoleForBulk" in left
+    status = soup(client.get(operation))
+    assert "Done." in status.select_one(".outcome-summary").text
+    assert not status.select_one("#run-status").has_attr("hx-trigger")
