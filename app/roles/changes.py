@@ -140,9 +140,13 @@ def revoke_document(now: datetime) -> dict[str, Any]:
 def last_revoked(services: Services, role_name: str) -> str | None:
     """When sessions were last revoked (the time in the revoke policy), or None."""
     try:
-        doc = services.iam.get_role_policy(role_name, REVOKE_POLICY).document
+        return revoked_at(services.iam.get_role_policy(role_name, REVOKE_POLICY).document)
     except NotFound:
         return None
+
+
+def revoked_at(doc: Any) -> str:
+    """The time in an AWSRevokeOlderSessions document."""
     try:
         statement = (doc if isinstance(doc, dict) else json.loads(doc))["Statement"]
         statement = statement[0] if isinstance(statement, list) else statement
@@ -222,7 +226,8 @@ def blast_radius(services: Services, name: str) -> BlastRadius:
 def delete_plan(services: Services, radius: BlastRadius) -> Plan:
     """Remove the role from its instance profiles (deleting the one named after the role when
     no other role is in it), detach its managed policies, delete its inline policies, then
-    DeleteRole. The removals are independent of one another; DeleteRole waits for all.
+    DeleteRole. The removals are independent of one another; DeleteRole waits for all, the
+    profile's deletion included, so a refusal anywhere leaves the role to retry on.
     A failure stops the run; a retry plans again from what AWS then holds."""
     iam, role = services.iam, radius.role
     name = role.name
@@ -276,7 +281,7 @@ def delete_plan(services: Services, radius: BlastRadius) -> Plan:
             role.arn,
             iam.delete_role,
             {"name": name},
-            tuple(s.key for s in steps if not s.key.startswith("profile:")),
+            tuple(s.key for s in steps),
             before=radius.state(),
         )
     )

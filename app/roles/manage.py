@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.audit.audited import AuditContext
 from app.auth.permissions import Role, require
+from app.aws.errors import NotFound
 from app.operations import progress
 from app.operations.engine import Engine
 from app.operations.plan import Plan
@@ -54,11 +55,18 @@ def _page(
     return render.page(request, "roles/change.html", context, status_code=status)
 
 
-def _run(services: Services, ctx: AuditContext, plan: Plan) -> progress.Progress | None:
-    engine = Engine(services)
+# Independent steps of a delete (detaches, inline deletes, profile removals) run side by side.
+DELETE_WORKERS = 4
+
+
+def _run(
+    services: Services, ctx: AuditContext, plan: Plan, workers: int = 1
+) -> progress.Progress | None:
+    """Run the plan now; None when every step succeeded, else its progress to show. The roles
+    list follows each change at once (the audited path's listener re-reads the role)."""
+    engine = Engine(services, workers=workers)
     engine.record_start(ctx, plan)
     result = engine.run(ctx, plan)
-    services.inventory.refresh()  # the roles list reflects the change at once
     if result.ok:
         return None
     return progress.load(services.db, ctx.operation_id)
@@ -424,13 +432,15 @@ def delete(
             "nothing was deleted. Check what is listed now and confirm again.",
             409,
         )
-    run = _run(services, ctx, changes.delete_plan(services, radius))
+    run = _run(services, ctx, changes.delete_plan(services, radius), DELETE_WORKERS)
     if run is None:
         return redirect_after_post(request, f"/roles?deleted={role.name}")
     # A step failed: show what was done and what was not; confirming again continues.
-    return _delete_page(
-        request, render, changes.blast_radius(services, role.name), status=502, run=run
-    )
+    try:
+        left = changes.blast_radius(services, role.name)
+    except NotFound:
+        return _page(request, render, {"mode": "result", "role_name": role.name, "run": run}, 502)
+    return _delete_page(request, render, left, status=502, run=run)
 
 
 # Shared: review and apply of the permission and tag changes --------------------------------
@@ -1017,8 +1027,6 @@ def _bulk_page(
     error: str = "",
     status: int = 200,
 ) -> Response:
-    from app.aws.errors import NotFound
-
     radii, missing = [], []
     for n in names[: changes.MAX_BULK_DELETE]:
         try:
@@ -1076,13 +1084,8 @@ def apply_bulk_delete(
     radii = [changes.blast_radius(services, n) for n in names]
     radii = [r for r in radii if not changes.is_service_linked(r.role)]
     plan = changes.bulk_delete_plan(services, radii)
-    engine = Engine(services)
+    engine = Engine(services, workers=DELETE_WORKERS)
     engine.record_start(ctx, plan)
-
-    def run() -> None:
-        engine.run(ctx, plan)
-        services.inventory.refresh()
-
-    services.runs.start(ctx.operation_id, run, "delete-roles")
+    services.runs.start(ctx.operation_id, lambda: engine.run(ctx, plan), "delete-roles")
     services.runs.wait(ctx.operation_id, 3.0)
     return redirect_after_post(request, f"/operations/{ctx.operation_id}")
