@@ -134,8 +134,21 @@ def test_the_stop_rule_stops_without_undo_and_lists_what_was_not_started(service
     assert [s.status for s in found.steps] == ["done", "failed", "not_started"]
 
 
-def test_independent_steps_run_side_by_side(services):
-    """Three attaches depend only on the role: with three workers they overlap in time."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def both_databases(request, sandbox):
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    migrate.upgrade(url)
+    built = build_services(Settings(database_url=url), sandbox_endpoint=sandbox.endpoint_url)
+    yield built
+    built.db.dispose()
+
+
+def test_independent_steps_run_side_by_side(both_databases):
+    """Three attaches depend only on the role: with three workers they overlap in time, and
+    their audit entries (written from three threads) form one valid chain."""
+    from app.audit.verify import verify_database
+
+    services = both_databases
     lock, running, peak = threading.Lock(), [0], [0]
 
     def before(**_kwargs):
@@ -165,6 +178,7 @@ def test_independent_steps_run_side_by_side(services):
         events.unregister("after-call.iam.AttachRolePolicy", after)
     assert result.ok and peak[0] == 3
     assert {p.arn for p in services.iam.list_attached_role_policies("eng-par")} == set(policies)
+    assert verify_database(services.db).ok
 
 
 def test_runs_cut_short_are_closed_at_start_up(services):
