@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from app.audit.audited import AuditContext
 from app.instances.explain import explain
 from app.instances.listing import SETTLING_ASSOCIATION_STATES, current_associations, instance_arn
@@ -29,6 +27,7 @@ from app.instances.service import (
     engine_plan,
 )
 from app.models import AuditEvent
+from app.operations import progress
 from app.operations.background import BackgroundRuns
 from app.operations.engine import Engine
 from app.services import Services
@@ -278,14 +277,7 @@ def _instance_status(
 
 
 def operation_entries(services: Services, operation_id: str) -> list[AuditEvent]:
-    with services.db.sessions() as session:
-        rows = session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.operation_id == operation_id)
-            .order_by(AuditEvent.seq)
-        ).all()
-        session.expunge_all()
-        return list(rows)
+    return progress.entries_of(services.db, operation_id)
 
 
 # Longer than any quiet spell inside a run (a 15 s propagation back-off, or botocore's own

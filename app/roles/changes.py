@@ -209,18 +209,11 @@ class BlastRadius:
 
 
 def blast_radius(services: Services, name: str) -> BlastRadius:
-    from app.instances.listing import role_blast_radius
+    """What deleting the role takes with it, read side by side (the role page's reads)."""
+    from app.roles.routes import read_role_page
 
-    iam = services.iam
-    role = iam.get_role(name)
-    profiles = iam.list_instance_profiles_for_role(name)
-    return BlastRadius(
-        role,
-        iam.list_attached_role_policies(name),
-        iam.list_role_policy_names(name),
-        profiles,
-        role_blast_radius(services.ec2(), profiles).rows if profiles else [],
-    )
+    role, attached, inline, profiles, instances = read_role_page(services, name, documents=False)
+    return BlastRadius(role, attached, [p.name for p in inline], profiles, instances.rows)
 
 
 def delete_plan(services: Services, radius: BlastRadius) -> Plan:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -139,27 +139,37 @@ def refresh_roles(request: Request, services: ServicesDep) -> Response:
 
 
 def read_role_page(
-    services: Services, name: str
+    services: Services, name: str, *, documents: bool = True
 ) -> tuple[Role, list[AttachedPolicy], list[InlinePolicy], list[InstanceProfile], Any]:
     """The role page's AWS reads side by side: GetRole, ListAttachedRolePolicies,
     ListRolePolicies then each GetRolePolicy, ListInstanceProfilesForRole then the EC2
-    look-up. The page costs its longest chain of reads, not their sum."""
+    look-up. The page costs its longest chain of reads, not their sum. Without `documents`
+    the inline policies come back by name only (their documents empty)."""
     iam = services.iam
     with ThreadPoolExecutor(max_workers=8) as pool:
         role = pool.submit(iam.get_role, name)
         attached = pool.submit(iam.list_attached_role_policies, name)
         names = pool.submit(iam.list_role_policy_names, name)
         profiles = pool.submit(iam.list_instance_profiles_for_role, name)
-        documents = [pool.submit(iam.get_role_policy, name, p) for p in names.result()]
+        inline = [
+            pool.submit(iam.get_role_policy, name, p) if documents else _done(InlinePolicy(p, {}))
+            for p in names.result()
+        ]
         found_profiles = profiles.result()
         instances = pool.submit(role_blast_radius, services.ec2(), found_profiles)
         return (
             role.result(),
             attached.result(),
-            [d.result() for d in documents],
+            [d.result() for d in inline],
             found_profiles,
             instances.result(),
         )
+
+
+def _done(value: Any) -> Future[Any]:
+    future: Future[Any] = Future()
+    future.set_result(value)
+    return future
 
 
 @router.get("/roles/{name}", response_class=HTMLResponse)

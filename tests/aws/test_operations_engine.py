@@ -24,6 +24,7 @@ from app.settings import Settings
 from app.wizard.create import RoleCreator
 from app.wizard.steps import CreatePlan
 from app.wizard.trust import service_trust
+from tests.aws.test_audit_reconcile import svc  # noqa: F401 - the SQLite/PostgreSQL fixture
 from tests.conftest import POSTGRES_ADMIN_URL
 
 TRUST = service_trust("ec2.amazonaws.com")
@@ -134,21 +135,12 @@ def test_the_stop_rule_stops_without_undo_and_lists_what_was_not_started(service
     assert [s.status for s in found.steps] == ["done", "failed", "not_started"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def both_databases(request, sandbox):
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    migrate.upgrade(url)
-    built = build_services(Settings(database_url=url), sandbox_endpoint=sandbox.endpoint_url)
-    yield built
-    built.db.dispose()
-
-
-def test_independent_steps_run_side_by_side(both_databases):
+def test_independent_steps_run_side_by_side(svc):  # noqa: F811 - the imported fixture
     """Three attaches depend only on the role: with three workers they overlap in time, and
     their audit entries (written from three threads) form one valid chain."""
     from app.audit.verify import verify_database
 
-    services = both_databases
+    services = svc
     lock, running, peak = threading.Lock(), [0], [0]
 
     def before(**_kwargs):
