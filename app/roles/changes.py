@@ -198,7 +198,8 @@ class BlastRadius:
     attached: list[Any]
     inline: list[str]
     profiles: list[Any]
-    instances: list[Any]
+    instances: list[tuple[str, Any]]  # (region, InstanceRow) in every region RoleDesk knows
+    instances_error: str = ""
 
     def state(self) -> dict[str, Any]:
         return {
@@ -208,12 +209,67 @@ class BlastRadius:
         }
 
 
-def blast_radius(services: Services, name: str) -> BlastRadius:
-    """What deleting the role takes with it, read side by side (the role page's reads)."""
+class RegionScan:
+    """The EC2 instances using given instance profiles, in every region RoleDesk knows: one
+    DescribeIamInstanceProfileAssociations per region (kept for the request, so a bulk
+    delete asks each region once), DescribeInstances only where a profile is in use."""
+
+    def __init__(self, services: Services, regions: list[str]) -> None:
+        self._services = services
+        self._regions = regions
+        self._live: dict[str, dict[str, Any]] = {}
+        self.errors: list[str] = []
+
+    def _associations(self) -> dict[str, dict[str, Any]]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from app.aws.errors import AwsError
+        from app.instances.listing import current_associations
+
+        if not self._live:
+
+            def one(region: str) -> tuple[str, dict[str, Any]]:
+                try:
+                    found = self._services.ec2(region).list_associations()
+                except AwsError as exc:
+                    self.errors.append(f"{region}: {exc.code}")
+                    return region, {}
+                return region, current_associations(found)
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                self._live = dict(pool.map(one, self._regions))
+        return self._live
+
+    def instances(self, profiles: list[Any]) -> list[tuple[str, Any]]:
+        from app.instances.listing import InstanceRow
+
+        by_arn = {p.arn: p for p in profiles}
+        found: list[tuple[str, Any]] = []
+        for region, live in self._associations().items():
+            using = {iid: a for iid, a in live.items() if a.profile_arn in by_arn}
+            if not using:
+                continue
+            for i in self._services.ec2(region).find_instances(sorted(using)):
+                row = InstanceRow(i, using[i.instance_id], by_arn[using[i.instance_id].profile_arn])
+                found.append((region, row))
+        return found
+
+
+def blast_radius(services: Services, name: str, scan: RegionScan | None = None) -> BlastRadius:
+    """What deleting the role takes with it, read side by side (the role page's reads), with
+    the instances using its profiles in every region of `scan`."""
     from app.roles.routes import read_role_page
 
-    role, attached, inline, profiles, instances = read_role_page(services, name, documents=False)
-    return BlastRadius(role, attached, [p.name for p in inline], profiles, instances.rows)
+    role, attached, inline, profiles, here = read_role_page(services, name, documents=False)
+    if scan is None:
+        region = services.settings.aws_region
+        return BlastRadius(
+            role, attached, [p.name for p in inline], profiles, [(region, r) for r in here.rows]
+        )
+    instances = scan.instances(profiles) if profiles else []
+    return BlastRadius(
+        role, attached, [p.name for p in inline], profiles, instances, "; ".join(scan.errors)
+    )
 
 
 def delete_plan(services: Services, radius: BlastRadius) -> Plan:
@@ -298,39 +354,25 @@ def policies_plan(services: Services, role: Role, attach: list[str], detach: lis
     """Each attach and detach is independent of the others (they could run side by side);
     one unit, so a refusal puts back what was done."""
     iam = services.iam
+    attach_call, detach_call = iam.attach_role_policy, iam.detach_role_policy
     steps: list[Step] = []
-    for arn in attach:
-        short = arn.rsplit("/", 1)[-1]
-        steps.append(
-            Step(
-                f"attach:{arn}",
-                f"Attach {short}",
-                role.arn,
-                iam.attach_role_policy,
-                {"role_name": role.name, "policy_arn": arn},
-                undo=Undo(
-                    f"Detach {short}",
-                    iam.detach_role_policy,
-                    {"role_name": role.name, "policy_arn": arn},
-                ),
+    for verb, arns, call, undo_verb, undo_call in (
+        ("Attach", attach, attach_call, "Detach", detach_call),
+        ("Detach", detach, detach_call, "Attach", attach_call),
+    ):
+        for arn in arns:
+            short = arn.rsplit("/", 1)[-1]
+            kwargs = {"role_name": role.name, "policy_arn": arn}
+            steps.append(
+                Step(
+                    f"{verb.lower()}:{arn}",
+                    f"{verb} {short}",
+                    role.arn,
+                    call,
+                    kwargs,
+                    undo=Undo(f"{undo_verb} {short} again", undo_call, kwargs),
+                )
             )
-        )
-    for arn in detach:
-        short = arn.rsplit("/", 1)[-1]
-        steps.append(
-            Step(
-                f"detach:{arn}",
-                f"Detach {short}",
-                role.arn,
-                iam.detach_role_policy,
-                {"role_name": role.name, "policy_arn": arn},
-                undo=Undo(
-                    f"Attach {short} again",
-                    iam.attach_role_policy,
-                    {"role_name": role.name, "policy_arn": arn},
-                ),
-            )
-        )
     return Plan(
         "edit-policies",
         f"Change the managed policies of {role.name}",

@@ -403,11 +403,19 @@ def _delete_page(
     )
 
 
+def _scan(request: Request, services: Services) -> changes.RegionScan:
+    """Every region RoleDesk knows (the EC2 instances page's list)."""
+    from app.instances.routes import instances_state
+
+    return changes.RegionScan(services, instances_state(request, services).regions(services))
+
+
 @router.get("/roles/{name}/delete", response_class=HTMLResponse)
 def delete_form(
     request: Request, name: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    return _delete_page(request, render, changes.blast_radius(services, _name(name)))
+    radius = changes.blast_radius(services, _name(name), _scan(request, services))
+    return _delete_page(request, render, radius)
 
 
 @router.post("/roles/{name}/delete", response_class=HTMLResponse)
@@ -1032,9 +1040,10 @@ def _bulk_page(
     status: int = 200,
 ) -> Response:
     radii, missing = [], []
+    scan = _scan(request, services)
     for n in names[: changes.MAX_BULK_DELETE]:
         try:
-            radii.append(changes.blast_radius(services, n))
+            radii.append(changes.blast_radius(services, n, scan))
         except NotFound:
             missing.append(n)
     deletable = [r for r in radii if not changes.is_service_linked(r.role)]

@@ -411,3 +411,9 @@ def test_bulk_delete_of_three_roles_from_the_list(client, seeded, sandbox):
     assert not status.select_one("#run-status").has_attr("hx-trigger")
     fragment = client.get(operation, headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and "operation-steps" in fragment.text
+
+
+def test_delete_blast_radius_names_the_instances_using_the_role(client, seeded):
+    page = soup(client.get("/roles/web-app-ec2/delete"))
+    radius = page.select_one("#blast-radius").text
+    assert "web-1" in radius and "web-2" in radius and "us-east-1" in radius
