@@ -69,6 +69,7 @@ class Change:
     params: dict[str, Any] | None = None
     before: dict[str, Any] | None = None
     region: str | None = None
+    after: dict[str, Any] | None = None  # the state the call asks for (the event page diffs)
 
 
 def jsonable(value: Any) -> Any:
@@ -166,6 +167,7 @@ class AuditedSequence:
             target=change.target,
             params=params,
             before=change.before,
+            after=change.after,
         )
         # If this fails, the AWS call is not made; the held outcome is kept (see unwritten).
         try:
@@ -192,6 +194,7 @@ class AuditedSequence:
             outcome=outcome,
             params=None,
             before=None,
+            after=None,
             aws_request_id=(error.request_id if error else last_request_id.get()),
             error_code=error.code if error else None,
             error_message=error.message if error else None,

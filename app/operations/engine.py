@@ -92,6 +92,7 @@ def step_change(step: Step) -> Change:
         params={**jsonable(step.kwargs), "step": step.key},
         before=step.before,
         region=step.region,
+        after=step.after,
     )
 
 

@@ -51,6 +51,7 @@ class Step:
     before: dict[str, Any] | None = None
     region: str | None = None
     retry: Retryable | None = None
+    after: dict[str, Any] | None = None  # with `before`: the audit event shows the diff
 
     @property
     def action(self) -> str:

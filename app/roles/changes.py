@@ -59,6 +59,7 @@ def trust_plan(services: Services, role: Role, document: dict[str, Any]) -> Plan
                     {"role_name": role.name, "document": old},
                 ),
                 before={"document": old},
+                after={"document": document},
             ),
         ),
         details={"role": role.name},
@@ -98,6 +99,7 @@ def settings_plan(services: Services, role: Role, description: str, seconds: int
                     },
                 ),
                 before=settings_state(role),
+                after={"description": description, "max_session_duration": seconds},
             ),
         ),
         details={"role": role.name},
@@ -427,6 +429,7 @@ def put_inline_plan(
                 {"role_name": role.name, "policy_name": name, "document": document},
                 undo=undo,
                 before={"document": old},
+                after={"document": document},
             ),
         ),
         details={"role": role.name},
@@ -451,6 +454,7 @@ def delete_inline_plan(services: Services, role: Role, name: str, old: Any) -> P
                     {"role_name": role.name, "policy_name": name, "document": old},
                 ),
                 before={"document": old},
+                after={"document": None},
             ),
         ),
         details={"role": role.name},
@@ -481,6 +485,7 @@ def boundary_plan(services: Services, role: Role, arn: str | None) -> Plan:
             if old
             else None,
             before={"boundary": old},
+            after={"boundary": None},
         )
     else:
         step = Step(
@@ -501,6 +506,7 @@ def boundary_plan(services: Services, role: Role, arn: str | None) -> Plan:
                 )
             ),
             before={"boundary": old},
+            after={"boundary": arn},
         )
     return Plan(
         "edit-boundary",
@@ -542,6 +548,12 @@ def tags_plan(services: Services, role: Role, diff: TagDiff) -> Plan:
     """Removals first (a key may come back in another case: role tag keys are
     case-insensitive), then new keys, then changed values; each undone on failure."""
     iam, name = services.iam, role.name
+    before = {t.key: t.value for t in role.tags}
+    wanted = {k: v for k, v in before.items() if k not in {t.key for t in diff.removed}}
+    wanted.update({t.key: t.value for t in diff.added})
+    wanted.update({t.key: t.value for _, t in diff.changed})
+    was: dict[str, Any] = {"tags": before}
+    will_be: dict[str, Any] = {"tags": wanted}
     steps: list[Step] = []
     if diff.removed:
         steps.append(
@@ -556,6 +568,8 @@ def tags_plan(services: Services, role: Role, diff: TagDiff) -> Plan:
                     iam.tag_role,
                     {"role_name": name, "tags": tuple(diff.removed)},
                 ),
+                before=was,
+                after=will_be,
             )
         )
     after = tuple(s.key for s in steps)
@@ -573,6 +587,8 @@ def tags_plan(services: Services, role: Role, diff: TagDiff) -> Plan:
                     iam.untag_role,
                     {"role_name": name, "keys": tuple(t.key for t in diff.added)},
                 ),
+                before=was,
+                after=will_be,
             )
         )
     if diff.changed:
@@ -589,6 +605,8 @@ def tags_plan(services: Services, role: Role, diff: TagDiff) -> Plan:
                     iam.tag_role,
                     {"role_name": name, "tags": tuple(t for t, _ in diff.changed)},
                 ),
+                before=was,
+                after=will_be,
             )
         )
     return Plan("edit-tags", f"Change the tags of {name}", tuple(steps), details={"role": name})

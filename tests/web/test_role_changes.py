@@ -87,6 +87,21 @@ def test_trust_policy_edit_reviews_a_diff_and_applies(client, seeded, sandbox):
     assert applied.status_code == 303
     doc = boto(sandbox).get_role(RoleName="edit-trust")["Role"]["AssumeRolePolicyDocument"]
     assert doc["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    # One audited operation; its event shows the before/after diff of the document.
+    from sqlalchemy import select
+
+    from app.models import AuditEvent
+
+    with seeded.db.session() as session:
+        seq = session.scalar(
+            select(AuditEvent.seq).where(
+                AuditEvent.action == "iam:UpdateAssumeRolePolicy", AuditEvent.kind == "intent"
+            )
+        )
+    event = soup(client.get(f"/audit/events/{seq}")).select_one("pre.diff").text
+    lines = event.splitlines()
+    assert any(x.startswith("-") and "ec2.amazonaws.com" in x for x in lines)
+    assert any(x.startswith("+") and "lambda.amazonaws.com" in x for x in lines)
 
 
 def test_changed_behind_your_back_applies_nothing(client, seeded, sandbox):
