@@ -16,7 +16,9 @@ from app.auth.guard import authorize, build_auth, install_auth
 from app.auth.permissions import PUBLIC, Role
 from app.auth.routes import router as auth_router
 from app.instances.routes import router as instances_router
+from app.operations.routes import router as operations_router
 from app.roles.lookup_budget import LookupBudget
+from app.roles.manage import router as role_changes_router
 from app.roles.routes import router as roles_router
 from app.services import Services
 from app.web.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
@@ -85,6 +87,8 @@ def create_app(services: Services) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth_router)
     app.include_router(users_router)
+    app.include_router(role_changes_router)
+    app.include_router(operations_router)
     app.include_router(roles_router)
     app.include_router(instances_router)
     app.include_router(wizard_router)

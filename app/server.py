@@ -15,6 +15,7 @@ from app import migrate
 from app.audit.reconcile import reconcile_at_start
 from app.aws.errors import AwsError, CredentialsProblem
 from app.aws.sandbox import Sandbox
+from app.operations.settle import close_interrupted
 from app.services import Services, build_services
 from app.settings import DEFAULT_DATA_DIR, Settings
 from app.wizard.interrupted import settle_interrupted_runs
@@ -72,6 +73,8 @@ def start_services(settings: Settings) -> tuple[Services, Sandbox | None]:
         reconcile_at_start(services)
         for draft_id in settle_interrupted_runs(services):
             print(f"Create-role run {draft_id} was cut short by a stop: rolled back, marked failed")
+        for operation_id in close_interrupted(services):
+            print(f"Operation {operation_id} was cut short by a stop: recorded as stopped")
     except (ServeError, migrate.NewerDatabase, SQLAlchemyError) as exc:
         if sandbox is not None:
             sandbox.stop()

@@ -17,6 +17,8 @@ from app.aws.sts import StsGateway
 from app.aws.types import CallerIdentity
 from app.db import Database
 from app.instances.inventory import InstanceInventory
+from app.operations.background import BackgroundRuns
+from app.operations.settle import Settler
 from app.roles.inventory import RoleInventory
 from app.settings import Settings
 
@@ -32,6 +34,9 @@ class Services:
     audited: AuditedAws
     inventory: RoleInventory
     sandbox_endpoint: str | None = None
+    # The operations engine's background runs and its settle loop (app.operations).
+    runs: BackgroundRuns = field(default_factory=BackgroundRuns)
+    settler: Settler = field(default_factory=Settler)
     _ec2: dict[str, Ec2Gateway] = field(default_factory=dict)
     instances: InstanceInventory = field(init=False)
 

@@ -4,7 +4,7 @@
 that lets exactly that declared action run, makes the call, and writes an `outcome` entry
 (succeeded or failed, AWS request id, error). If the intent cannot be written, the AWS call is
 not made. If the outcome cannot be written, the intent stays pending and start-up
-reconciliation settles it.
+reconciliation settles it (at start-up, or sooner: app.operations.settle).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class Change:
     params: dict[str, Any] | None = None
     before: dict[str, Any] | None = None
     region: str | None = None
+    after: dict[str, Any] | None = None  # the state the call asks for (the event page diffs)
 
 
 def jsonable(value: Any) -> Any:
@@ -133,6 +134,10 @@ class AuditedAws:
             calls.flush()
 
 
+class LedgerUnavailable(RuntimeError):
+    """The audit ledger could not be written, so the next AWS call was not made."""
+
+
 class AuditedSequence:
     """Audited calls of one operation, in order; see AuditedAws.sequence."""
 
@@ -140,6 +145,9 @@ class AuditedSequence:
         self._audited = audited
         self._ctx = ctx
         self._held: NewEntry | None = None  # the last call's outcome, not yet written
+        # Outcomes of calls AWS answered that could not be written (the database failed):
+        # kept so whoever settles the run can write them once the database answers.
+        self.unwritten: list[NewEntry] = []
 
     def call(self, change: Change, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         audited, ctx = self._audited, self._ctx
@@ -159,11 +167,14 @@ class AuditedSequence:
             target=change.target,
             params=params,
             before=change.before,
+            after=change.after,
         )
-        held, self._held = self._held, None
-        # If this fails, the AWS call is not made (and the held outcome's intent stays
-        # pending for reconciliation).
-        audited.audit_log.append_all([held, intent] if held else [intent])
+        # If this fails, the AWS call is not made; the held outcome is kept (see unwritten).
+        try:
+            audited.audit_log.append_all([self._held, intent] if self._held else [intent])
+        except Exception as exc:
+            raise LedgerUnavailable(f"the audit ledger could not be written: {exc}") from exc
+        self._held = None
         last_request_id.set(None)
         try:
             with audit_guard(action):
@@ -183,6 +194,7 @@ class AuditedSequence:
             outcome=outcome,
             params=None,
             before=None,
+            after=None,
             aws_request_id=(error.request_id if error else last_request_id.get()),
             error_code=error.code if error else None,
             error_message=error.message if error else None,
@@ -196,5 +208,7 @@ class AuditedSequence:
         try:
             self._audited.audit_log.append(held)
         except Exception:
-            # The AWS call already happened; the intent stays pending for reconciliation.
+            # The AWS call already happened; the intent stays pending for reconciliation,
+            # and the outcome is kept for whoever settles the run.
             log.exception("could not record the outcome of %s on %s", held.action, held.target)
+            self.unwritten.append(held)

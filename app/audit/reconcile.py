@@ -113,6 +113,12 @@ class Reconciler:
             "iam:AddRoleToInstanceProfile": lambda e: self._in_profile(e, expect=True),
             "iam:RemoveRoleFromInstanceProfile": lambda e: self._in_profile(e, expect=False),
             "iam:CreatePolicy": self._create_policy,
+            "iam:UpdateAssumeRolePolicy": self._trust_updated,
+            "iam:UpdateRole": self._role_updated,
+            "iam:PutRolePermissionsBoundary": lambda e: self._boundary(e, expect=True),
+            "iam:DeleteRolePermissionsBoundary": lambda e: self._boundary(e, expect=False),
+            "iam:TagRole": self._tagged,
+            "iam:UntagRole": self._untagged,
             "ec2:AssociateIamInstanceProfile": self._associated,
             "ec2:ReplaceIamInstanceProfileAssociation": self._associated,
             "ec2:DisassociateIamInstanceProfile": self._disassociated,
@@ -242,6 +248,64 @@ class Reconciler:
                 "succeeded", f"{role} has no inline policy {policy}.", "iam:GetRolePolicy"
             )
         return Verdict("failed", f"{role} still has inline policy {policy}.", "iam:GetRolePolicy")
+
+    def _role_now(self, e: AuditEvent) -> Any:
+        name = self._need(_role_name(e), "role name")
+        return self._iam.get_role(name)
+
+    def _trust_updated(self, e: AuditEvent) -> Verdict:
+        role = self._role_now(e)
+        wanted = (e.params or {}).get("document")
+        same = wanted is not None and role.trust_policy == wanted
+        return Verdict(
+            "succeeded" if same else "unknown",
+            f"The trust policy of {role.name} {'is' if same else 'is not'} the requested one.",
+            "iam:GetRole",
+        )
+
+    def _role_updated(self, e: AuditEvent) -> Verdict:
+        role, params = self._role_now(e), e.params or {}
+        same = role.description == params.get("description") and role.max_session_duration == (
+            params.get("max_session_duration")
+        )
+        return Verdict(
+            "succeeded" if same else "unknown",
+            f"{role.name} {'has' if same else 'does not have'} the requested settings.",
+            "iam:GetRole",
+        )
+
+    def _boundary(self, e: AuditEvent, *, expect: bool) -> Verdict:
+        role = self._role_now(e)
+        wanted = _param(e, "policy_arn")
+        done = (
+            role.permissions_boundary_arn == wanted if expect else not role.permissions_boundary_arn
+        )
+        return Verdict(
+            "succeeded" if done else "failed",
+            f"The boundary of {role.name} is {role.permissions_boundary_arn or 'not set'}.",
+            "iam:GetRole",
+        )
+
+    def _tagged(self, e: AuditEvent) -> Verdict:
+        role = self._role_now(e)
+        now = {t.key: t.value for t in role.tags}
+        wanted = [t for t in (e.params or {}).get("tags") or [] if isinstance(t, dict)]
+        done = all(now.get(str(t.get("key"))) == t.get("value") for t in wanted)
+        return Verdict(
+            "succeeded" if done else "failed",
+            f"{role.name} {'has' if done else 'does not have'} the requested tags.",
+            "iam:GetRole",
+        )
+
+    def _untagged(self, e: AuditEvent) -> Verdict:
+        role = self._role_now(e)
+        keys = {str(k) for k in (e.params or {}).get("keys") or []}
+        left = keys & {t.key for t in role.tags}
+        return Verdict(
+            "failed" if left else "succeeded",
+            f"{role.name} {'still has' if left else 'no longer has'} the tags {sorted(keys)}.",
+            "iam:GetRole",
+        )
 
     def _profile_name(self, e: AuditEvent) -> str:
         found = _param(e, "profile_name", "InstanceProfileName", "name")

@@ -177,6 +177,44 @@ class IamGateway:
         with aws_errors():
             self._iam.delete_role(RoleName=name)
 
+    @changes("iam:UpdateAssumeRolePolicy")
+    def update_trust_policy(self, role_name: str, document: dict[str, Any] | str) -> None:
+        with aws_errors():
+            self._iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=_json(document))
+
+    @changes("iam:UpdateRole")
+    def update_role(self, role_name: str, description: str, max_session_duration: int) -> None:
+        with aws_errors():
+            self._iam.update_role(
+                RoleName=role_name,
+                Description=description,
+                MaxSessionDuration=max_session_duration,
+            )
+
+    @changes("iam:PutRolePermissionsBoundary")
+    def put_role_boundary(self, role_name: str, policy_arn: str) -> None:
+        with aws_errors():
+            self._iam.put_role_permissions_boundary(
+                RoleName=role_name, PermissionsBoundary=policy_arn
+            )
+
+    @changes("iam:DeleteRolePermissionsBoundary")
+    def delete_role_boundary(self, role_name: str) -> None:
+        with aws_errors():
+            self._iam.delete_role_permissions_boundary(RoleName=role_name)
+
+    @changes("iam:TagRole")
+    def tag_role(self, role_name: str, tags: tuple[Tag, ...]) -> None:
+        with aws_errors():
+            self._iam.tag_role(
+                RoleName=role_name, Tags=[{"Key": t.key, "Value": t.value} for t in tags]
+            )
+
+    @changes("iam:UntagRole")
+    def untag_role(self, role_name: str, keys: tuple[str, ...]) -> None:
+        with aws_errors():
+            self._iam.untag_role(RoleName=role_name, TagKeys=list(keys))
+
     @changes("iam:AttachRolePolicy")
     def attach_role_policy(self, role_name: str, policy_arn: str) -> None:
         with aws_errors():

@@ -10,19 +10,26 @@ truth even after a restart, plus the current association state from AWS while it
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from app.audit.audited import AuditContext
 from app.instances.explain import explain
 from app.instances.listing import SETTLING_ASSOCIATION_STATES, current_associations, instance_arn
-from app.instances.service import REASSOCIATE, Plan, RetryPolicy, RoleChanger, RunResult
+from app.instances.service import (
+    REASSOCIATE,
+    Plan,
+    RetryPolicy,
+    RoleChanger,
+    RunResult,
+    engine_plan,
+)
 from app.models import AuditEvent
+from app.operations import progress
+from app.operations.background import BackgroundRuns
+from app.operations.engine import Engine
 from app.services import Services
 
 log = logging.getLogger(__name__)
@@ -46,7 +53,7 @@ def _record(services: Services, ctx: AuditContext, action: str, params: dict[str
 
 def record_start(services: Services, ctx: AuditContext, plan: Plan) -> None:
     """The plan, as the first ledger entry of the operation (the status page reads it)."""
-    _record(services, ctx, PLAN_ACTION, plan.record())
+    Engine(services).record_start(ctx, engine_plan(services, plan))
 
 
 def run_operation(
@@ -56,34 +63,17 @@ def run_operation(
     retry: RetryPolicy | None = None,
     on_profile_created: Callable[[], None] | None = None,
 ) -> RunResult:
-    """Carry out `plan` (its start record already written) and record the summary."""
-    try:
-        result = RoleChanger(services, ctx, retry, on_profile_created).run(plan)
-    except Exception:
-        log.exception("instance role change %s stopped", ctx.operation_id)
-        _record(services, ctx, FINISH_ACTION, {"region": plan.region, "crashed": True})
-        raise
-    _record(
-        services,
-        ctx,
-        FINISH_ACTION,
-        {
-            "region": plan.region,
-            "changed": result.changed,
-            "unchanged": result.unchanged,
-            "partly": result.partly,
-        },
-    )
-    return result
+    """Carry out `plan` (its start record already written) with the operations engine, which
+    records the summary (or that it stopped)."""
+    return RoleChanger(services, ctx, retry, on_profile_created).run(plan)
 
 
 class OperationRunner:
-    """Background threads of this process, by operation id."""
+    """Starts bulk changes in the background (the engine's runs of this process)."""
 
     def __init__(self, retry: Callable[[], RetryPolicy] = RetryPolicy) -> None:
         self._retry = retry
-        self._threads: dict[str, threading.Thread] = {}
-        self._lock = threading.Lock()
+        self._runs: BackgroundRuns | None = None
 
     def start(
         self,
@@ -93,27 +83,21 @@ class OperationRunner:
         on_profile_created: Callable[[], None] | None = None,
     ) -> str:
         record_start(services, ctx, plan)
-        thread = threading.Thread(
-            target=run_operation,
-            args=(services, ctx, plan, self._retry(), on_profile_created),
-            name=f"instance-roles-{ctx.operation_id[:8]}",
-            daemon=True,
+        self._runs = services.runs
+        retry = self._retry()
+        services.runs.start(
+            ctx.operation_id,
+            lambda: run_operation(services, ctx, plan, retry, on_profile_created),
+            "instance-roles",
         )
-        with self._lock:
-            self._threads[ctx.operation_id] = thread
-        thread.start()
         return ctx.operation_id
 
     def running(self, operation_id: str) -> bool:
-        with self._lock:
-            thread = self._threads.get(operation_id)
-        return thread is not None and thread.is_alive()
+        return self._runs is not None and self._runs.running(operation_id)
 
     def wait(self, operation_id: str, timeout: float = 30) -> None:
-        with self._lock:
-            thread = self._threads.get(operation_id)
-        if thread is not None:
-            thread.join(timeout)
+        if self._runs is not None:
+            self._runs.wait(operation_id, timeout)
 
 
 # Status, rebuilt from the ledger ----------------------------------------------------------
@@ -136,7 +120,7 @@ class InstanceStatus:
     step: str | None
     before: dict[str, Any] | None
     result: str  # waiting, working, retrying, changed, partly, unchanged (failed), skipped,
-    # unknown (RoleDesk stopped in the middle of a call)
+    # unknown (RoleDesk stopped in the middle of a call), not_started (stopped before it)
     detail: str = ""
     calls: list[CallRecord] = field(default_factory=list)
     association_state: str | None = None  # current, from AWS
@@ -190,6 +174,13 @@ class OperationStatus:
     def having(self, result: str) -> list[InstanceStatus]:
         return [i for i in self.instances if i.result == result]
 
+    @property
+    def rest_choice(self) -> str:
+        """The role choice that runs the instances not started (the review page's field)."""
+        if self.plan.get("action") != "attach" or not self.plan.get("profile"):
+            return ""
+        return f"profile:{self.plan['profile']}"
+
 
 def _calls_by_target(entries: list[AuditEvent]) -> dict[str, list[CallRecord]]:
     """Intent + outcome pairs (by event id), in order, grouped by target."""
@@ -230,7 +221,11 @@ def _explain_failure(status: InstanceStatus, plan: dict[str, Any]) -> str:
 
 
 def _settle_result(
-    status: InstanceStatus, last: CallRecord | None, plan: dict[str, Any], finished: bool
+    status: InstanceStatus,
+    last: CallRecord | None,
+    plan: dict[str, Any],
+    finished: bool,
+    crashed: bool = False,
 ) -> tuple[str, str]:
     """(result, detail) of an instance that had something to do."""
     if last is None:
@@ -238,7 +233,9 @@ def _settle_result(
             return "waiting", ""
         if plan.get("create_profile"):
             return "unchanged", "Not attempted: the instance profile could not be prepared."
-        return "unchanged", "Not attempted: RoleDesk stopped before reaching this instance."
+        if crashed:
+            return "not_started", "Not started: RoleDesk stopped before reaching this instance."
+        return "unchanged", "Not attempted."
     if last.outcome == "pending":
         if finished:  # the process stopped during the call: only AWS knows what happened
             return "unknown", "RoleDesk stopped during this call; see the association now."
@@ -263,7 +260,11 @@ def _settle_result(
 
 
 def _instance_status(
-    item: dict[str, Any], calls: list[CallRecord], plan: dict[str, Any], finished: bool
+    item: dict[str, Any],
+    calls: list[CallRecord],
+    plan: dict[str, Any],
+    finished: bool,
+    crashed: bool,
 ) -> InstanceStatus:
     status = InstanceStatus(item["id"], item.get("name", ""), item["step"], item["before"], "")
     status.calls = calls
@@ -271,19 +272,12 @@ def _instance_status(
         status.result, status.detail = "skipped", item.get("reason", "")
     else:
         last = calls[-1] if calls else None
-        status.result, status.detail = _settle_result(status, last, plan, finished)
+        status.result, status.detail = _settle_result(status, last, plan, finished, crashed)
     return status
 
 
 def operation_entries(services: Services, operation_id: str) -> list[AuditEvent]:
-    with services.db.sessions() as session:
-        rows = session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.operation_id == operation_id)
-            .order_by(AuditEvent.seq)
-        ).all()
-        session.expunge_all()
-        return list(rows)
+    return progress.entries_of(services.db, operation_id)
 
 
 # Longer than any quiet spell inside a run (a 15 s propagation back-off, or botocore's own
@@ -317,7 +311,11 @@ def load_status(services: Services, operation_id: str, running: bool) -> Operati
     account, region = services.identity.account, plan["region"]
     instances = [
         _instance_status(
-            item, by_target.get(instance_arn(region, account, item["id"]), []), plan, finished
+            item,
+            by_target.get(instance_arn(region, account, item["id"]), []),
+            plan,
+            finished,
+            crashed,
         )
         for item in plan["instances"]
     ]

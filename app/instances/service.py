@@ -9,27 +9,31 @@ from DescribeInstances, which moto leaves stale after a Replace: aws-iam-behavio
   DisassociateIamInstanceProfile, then AssociateIamInstanceProfile;
 - detach: DisassociateIamInstanceProfile.
 
-Every call goes through the audited path with the instance ARN as target and the profile
-being replaced or removed as `before`; one AuditContext (one operation id) covers a bulk
-action. A new instance profile is not usable by EC2 at once ("Invalid IAM Instance Profile",
-A3), so those errors are retried with backoff for up to two minutes, as Terraform does.
+The change is a plan run by the operations engine (app.operations): every call goes through
+the audited path with the instance ARN as target and the profile being replaced or removed as
+`before`; one AuditContext (one operation id) covers a bulk action. A new instance profile
+is not usable by EC2 at once ("Invalid IAM Instance Profile", A3), so those errors are
+retried with backoff for up to two minutes, as Terraform does.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from app.audit.audited import AuditContext, Change
+from app.audit.audited import AuditContext
 from app.aws.errors import AwsError, Conflict, InvalidInput
-from app.aws.types import InstanceProfile
 from app.instances.catalog import RoleChoice
 from app.instances.listing import InstanceRow, instance_arn
+from app.operations.engine import DONE, UNDONE, Engine
+from app.operations.engine import RunResult as EngineResult
+from app.operations.plan import Plan as EnginePlan
+from app.operations.plan import Step, Undo
+from app.operations.retry import RetryPolicy
 from app.services import Services
 
-R = TypeVar("R")
+__all__ = ["RetryPolicy"]  # re-exported: callers and tests give the bulk run its backoff
 
 ATTACH = "attach"
 DETACH = "detach"
@@ -199,29 +203,6 @@ def is_lingering_association(exc: AwsError) -> bool:
 
 
 @dataclass
-class RetryPolicy:
-    """Backoff for errors that time cures; sleep and clock are injectable for tests."""
-
-    budget_seconds: float = 120.0
-    first_delay: float = 2.0
-    max_delay: float = 15.0
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
-
-    def run(self, attempt: Callable[[], R], retryable: Callable[[AwsError], bool]) -> R:
-        deadline = self.clock() + self.budget_seconds
-        delay = self.first_delay
-        while True:
-            try:
-                return attempt()
-            except AwsError as exc:
-                if not retryable(exc) or self.clock() + delay > deadline:
-                    raise
-            self.sleep(delay)
-            delay = min(delay * 2, self.max_delay)
-
-
-@dataclass
 class InstanceOutcome:
     instance_id: str
     changed: bool
@@ -248,8 +229,175 @@ class RunResult:
         return [o.instance_id for o in self.outcomes if o.partly]
 
 
+def engine_plan(services: Services, plan: Plan) -> EnginePlan:
+    """The bulk change as an engine plan: the instance profile's steps first (when the role
+    has none yet), then one unit per instance, so one instance's failure never touches
+    another. A stopped instance's detach is undone (the old role attached again) when the
+    attach that follows it fails."""
+    iam, account = services.iam, services.identity.account
+    steps: list[Step] = []
+    profile_steps: tuple[str, ...] = ()
+    profile_arn = ""
+    if plan.action == ATTACH and plan.changing and plan.choice is not None:
+        if plan.choice.profile is not None:
+            profile_arn = plan.choice.profile.arn
+        else:
+            name = plan.choice.role_name
+            target = f"arn:aws:iam::{account}:instance-profile/{name}"
+            profile_arn = target
+            steps += [
+                Step(
+                    "profile:create",
+                    f"Create instance profile {name}",
+                    target,
+                    iam.create_instance_profile,
+                    {"name": name},
+                    unit="profile",
+                ),
+                Step(
+                    "profile:add",
+                    f"Add role {name} to instance profile {name}",
+                    target,
+                    iam.add_role_to_instance_profile,
+                    {"profile_name": name, "role_name": name},
+                    ("profile:create",),
+                    unit="profile",
+                ),
+            ]
+            profile_steps = ("profile:create", "profile:add")
+    ec2 = services.ec2(plan.region)
+    for item in plan.changing:
+        steps += _instance_steps(ec2, account, plan.region, item, profile_arn, profile_steps)
+    return EnginePlan(
+        "instance-roles",
+        f"{STEP_WORDS.get(plan.action, plan.action)} role on {len(plan.changing)} instances",
+        tuple(steps),
+        details=plan.record(),
+        start_action="roledesk:StartInstanceRoleChange",
+        finish_action="roledesk:FinishInstanceRoleChange",
+    )
+
+
+def _instance_steps(
+    ec2: Any,
+    account: str,
+    region: str,
+    item: InstancePlan,
+    profile_arn: str,
+    after: tuple[str, ...],
+) -> list[Step]:
+    iid = item.instance_id
+    target = instance_arn(region, account, iid)
+    association_id = (item.before or {}).get("association_id", "")
+    old_arn = (item.before or {}).get("profile_arn", "")
+
+    def step(key: str, label: str, call: Any, kwargs: dict[str, Any], **more: Any) -> Step:
+        return Step(key, label, target, call, kwargs, unit=iid, region=region, **more)
+
+    if item.step == DISASSOCIATE:
+        return [
+            step(
+                f"detach:{iid}",
+                f"Detach the role of {iid}",
+                ec2.disassociate_profile,
+                {"association_id": association_id},
+                before=item.before,
+            )
+        ]
+    if item.step == REPLACE:
+        return [
+            step(
+                f"replace:{iid}",
+                f"Replace the role of {iid}",
+                ec2.replace_profile,
+                {"association_id": association_id, "profile_arn": profile_arn},
+                depends_on=after,
+                before=item.before,
+                retry=is_propagation_error,
+            )
+        ]
+    attach = {"instance_id": iid, "profile_arn": profile_arn}
+    if item.step == ASSOCIATE:
+        return [
+            step(
+                f"attach:{iid}",
+                f"Attach the role to {iid}",
+                ec2.associate_profile,
+                attach,
+                depends_on=after,
+                before=item.before,
+                retry=is_propagation_error,
+            )
+        ]
+    restore = Undo(
+        f"Attach the previous role of {iid} again",
+        ec2.associate_profile,
+        {"instance_id": iid, "profile_arn": old_arn},
+        retry=is_lingering_association,
+    )
+    return [
+        step(
+            f"detach:{iid}",
+            f"Detach the old role of {iid}",
+            ec2.disassociate_profile,
+            {"association_id": association_id},
+            depends_on=after,
+            before=item.before,
+            undo=restore,
+        ),
+        step(
+            f"attach:{iid}",
+            f"Attach the role to {iid}",
+            ec2.associate_profile,
+            attach,
+            depends_on=(*after, f"detach:{iid}"),
+            retry=_after_detach,
+        ),
+    ]
+
+
+def _after_detach(exc: AwsError) -> bool:
+    return is_propagation_error(exc) or is_lingering_association(exc)
+
+
+def run_result(plan: Plan, result: EngineResult) -> RunResult:
+    """The engine's step results as per-instance outcomes."""
+    out = RunResult()
+    steps = result.steps
+    for key in ("profile:create", "profile:add"):
+        if key in steps and steps[key].error is not None:
+            out.profile_error = steps[key].error
+    for item in plan.instances:
+        iid = item.instance_id
+        if not item.will_change:
+            out.outcomes.append(InstanceOutcome(iid, False, reason=item.reason))
+            continue
+        final = steps.get(
+            f"{ {DISASSOCIATE: 'detach', REPLACE: 'replace'}.get(item.step or '', 'attach') }:{iid}"
+        )
+        detach = steps.get(f"detach:{iid}")
+        if final is not None and final.status == DONE:
+            out.outcomes.append(InstanceOutcome(iid, True))
+        elif final is not None and final.error is not None:
+            if item.step == REASSOCIATE and detach is not None:
+                if detach.status == UNDONE:
+                    out.outcomes.append(
+                        InstanceOutcome(
+                            iid, False, error=final.error, reason="previous role restored"
+                        )
+                    )
+                else:
+                    out.outcomes.append(InstanceOutcome(iid, False, partly=True, error=final.error))
+            else:
+                out.outcomes.append(InstanceOutcome(iid, False, error=final.error))
+        else:
+            error = (detach.error if detach is not None else None) or out.profile_error
+            out.outcomes.append(InstanceOutcome(iid, False, error=error))
+    return out
+
+
 class RoleChanger:
-    """Carries out a Plan through the audited path, one instance after another."""
+    """Carries out a Plan through the operations engine."""
 
     def __init__(
         self,
@@ -263,112 +411,18 @@ class RoleChanger:
         self._retry = retry or RetryPolicy()
         self._on_profile_created = on_profile_created
 
-    def run(self, plan: Plan) -> RunResult:
-        result = RunResult()
-        profile_arn: str | None = None
-        if plan.action == ATTACH and plan.changing:
-            assert plan.choice is not None
-            try:
-                profile_arn = self._profile_arn(plan.choice)
-            except AwsError as exc:
-                result.profile_error = exc
-        for item in plan.instances:
-            if not item.will_change:
-                result.outcomes.append(InstanceOutcome(item.instance_id, False, reason=item.reason))
-            elif plan.action == ATTACH and profile_arn is None:
-                result.outcomes.append(
-                    InstanceOutcome(item.instance_id, False, error=result.profile_error)
-                )
-            else:
-                result.outcomes.append(self._change(plan.region, item, profile_arn))
-        return result
+    def run(self, plan: Plan, *, record_start: bool = False) -> RunResult:
+        operation = engine_plan(self._services, plan)
+        engine = Engine(self._services, retry=self._retry)
+        if record_start:
+            engine.record_start(self._ctx, operation)
 
-    def _profile_arn(self, choice: RoleChoice) -> str:
-        """The chosen profile's ARN, creating a same-named profile first when needed."""
-        if choice.profile is not None:
-            return choice.profile.arn
-        profile = self.create_profile_for(choice.role_name)
-        return profile.arn
+        def summary(result: EngineResult) -> dict[str, Any]:
+            out = run_result(plan, result)
+            return {"changed": out.changed, "unchanged": out.unchanged, "partly": out.partly}
 
-    def create_profile_for(self, role_name: str) -> InstanceProfile:
-        """CreateInstanceProfile named after the role, then AddRoleToInstanceProfile (which
-        needs iam:PassRole on the role), both audited, as the console does."""
-        iam, audited = self._services.iam, self._services.audited
-        account = self._services.identity.account
-        target = f"arn:aws:iam::{account}:instance-profile/{role_name}"
-        profile = audited.call(
-            self._ctx, Change(target), iam.create_instance_profile, name=role_name
-        )
-        audited.call(
-            self._ctx,
-            Change(target),
-            iam.add_role_to_instance_profile,
-            profile_name=role_name,
-            role_name=role_name,
-        )
-        if self._on_profile_created:
+        result = engine.run(self._ctx, operation, summary=summary)
+        added = result.steps.get("profile:add")
+        if added is not None and added.status == DONE and self._on_profile_created:
             self._on_profile_created()
-        return profile
-
-    def _change(self, region: str, item: InstancePlan, profile_arn: str | None) -> InstanceOutcome:
-        ec2, call = self._services.ec2(region), self._services.audited.call
-        target = instance_arn(region, self._services.identity.account, item.instance_id)
-        change = Change(target, before=item.before, region=region)
-        association_id = (item.before or {}).get("association_id", "")
-        arn = profile_arn or ""  # set whenever the step attaches something
-        detached = False
-        try:
-            if item.step in (DISASSOCIATE, REASSOCIATE):
-                call(self._ctx, change, ec2.disassociate_profile, association_id=association_id)
-                detached = True
-            if item.step == REPLACE:
-                self._retry.run(
-                    lambda: call(
-                        self._ctx,
-                        change,
-                        ec2.replace_profile,
-                        association_id=association_id,
-                        profile_arn=arn,
-                    ),
-                    is_propagation_error,
-                )
-            elif item.step in (ASSOCIATE, REASSOCIATE):
-                after_detach = Change(target, region=region)
-                self._retry.run(
-                    lambda: call(
-                        self._ctx,
-                        after_detach if detached else change,
-                        ec2.associate_profile,
-                        instance_id=item.instance_id,
-                        profile_arn=arn,
-                    ),
-                    lambda e: is_propagation_error(e) or (detached and is_lingering_association(e)),
-                )
-        except AwsError as exc:
-            if detached and item.step == REASSOCIATE:
-                return self._restore(region, item, exc)
-            return InstanceOutcome(item.instance_id, False, error=exc)
-        return InstanceOutcome(item.instance_id, True)
-
-    def _restore(self, region: str, item: InstancePlan, error: AwsError) -> InstanceOutcome:
-        """The old role was detached but the new one could not be attached: attach the old
-        profile again, so a failed change does not leave the instance without any role."""
-        ec2, call = self._services.ec2(region), self._services.audited.call
-        target = instance_arn(region, self._services.identity.account, item.instance_id)
-        old_arn = (item.before or {}).get("profile_arn", "")
-        try:
-            self._retry.run(
-                lambda: call(
-                    self._ctx,
-                    Change(target, region=region),
-                    ec2.associate_profile,
-                    instance_id=item.instance_id,
-                    profile_arn=old_arn,
-                ),
-                is_lingering_association,
-            )
-        except AwsError:
-            return InstanceOutcome(item.instance_id, False, partly=True, error=error)
-        return InstanceOutcome(
-            item.instance_id, False, error=error, reason="previous role restored"
-        )
+        return run_result(plan, result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from app.aws.errors import AwsError
@@ -52,27 +53,55 @@ def role_findings(
 ) -> list[Finding]:
     """Every finding for the role as it is in IAM now (AwsError when it cannot be read)."""
     role = iam.get_role(role_name)
-    trust = role.trust_policy
-    trust_text = trust if isinstance(trust, str) else json.dumps(trust, indent=4)
-    found = [
+    return trust_findings(role.trust_policy, account_id) + held_risks(
+        iam, role_name, role.permissions_boundary_arn, timeout=timeout
+    )
+
+
+def trust_findings(trust: Any, account_id: str | None = None) -> list[Finding]:
+    """Findings for a trust policy as IAM holds it (a dict, or the text when not JSON)."""
+    text = trust if isinstance(trust, str) else json.dumps(trust, indent=4)
+    return [
         f.about("Trust policy")
-        for f in analyse(trust_text, PolicyKind.TRUST, account_id=account_id).findings
+        for f in analyse(text, PolicyKind.TRUST, account_id=account_id).findings
     ]
+
+
+def held_risks(
+    iam: IamGateway,
+    role_name: str,
+    boundary_arn: str | None,
+    *,
+    attach: Iterable[str] = (),
+    detach: Iterable[str] = (),
+    inline: Mapping[str, dict[str, Any] | None] | None = None,
+    timeout: float = GATE_TIMEOUT,
+) -> list[Finding]:
+    """Risk findings for the union of what the role holds, limited by `boundary_arn`; with
+    `attach`, `detach` and `inline` (a policy name to its new document, or None when it is
+    deleted), for the role as it will be after that change."""
+    inline = inline or {}
+    gone = set(detach)
+    arns = [a.arn for a in iam.list_attached_role_policies(role_name) if a.arn not in gone]
     held: list[HeldPolicy] = []
-    for attached in iam.list_attached_role_policies(role_name):
-        named = managed_document(iam, attached.arn)
+    for arn in [*arns, *(a for a in attach if a not in arns)]:
+        named = managed_document(iam, arn)
         if named is not None:
             held.append(HeldPolicy(named[0], named[1], "managed"))
-    for name in iam.list_role_policy_names(role_name):
-        document = _document(iam.get_role_policy(role_name, name).document)
+    for name in sorted(set(iam.list_role_policy_names(role_name)) | set(inline)):
+        document = (
+            inline[name]
+            if name in inline
+            else _document(iam.get_role_policy(role_name, name).document)
+        )
         if document is not None:
             held.append(HeldPolicy(name, document, "inline"))
     boundary = None
-    if role.permissions_boundary_arn:
+    if boundary_arn:
         try:
-            named = managed_document(iam, role.permissions_boundary_arn)
+            named = managed_document(iam, boundary_arn)
         except AwsError:
             named = None
         if named is not None:
             boundary = HeldPolicy(named[0], named[1], "boundary")
-    return found + role_risks(held, boundary, timeout=timeout)
+    return role_risks(held, boundary, timeout=timeout)

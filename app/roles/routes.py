@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -11,10 +12,19 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.audit.activity import role_activity
-from app.aws.types import PolicyDocument, RoleLastUsed
+from app.aws.types import (
+    AttachedPolicy,
+    InlinePolicy,
+    InstanceProfile,
+    PolicyDocument,
+    Role,
+    RoleLastUsed,
+)
 from app.instances.listing import role_blast_radius
+from app.roles.changes import REVOKE_POLICY, revoked_at
 from app.roles.lookup_budget import PER_REQUEST, LookupBudget
 from app.roles.trust import summarise_trust
+from app.roles.usage import usages
 from app.services import Services
 from app.web.deps import RendererDep, ServicesDep
 from app.web.params import (
@@ -154,6 +164,40 @@ def refresh_roles(request: Request, services: ServicesDep) -> Response:
     return redirect_after_post(request, "/roles")
 
 
+def read_role_page(
+    services: Services, name: str, *, documents: bool = True
+) -> tuple[Role, list[AttachedPolicy], list[InlinePolicy], list[InstanceProfile], Any]:
+    """The role page's AWS reads side by side: GetRole, ListAttachedRolePolicies,
+    ListRolePolicies then each GetRolePolicy, ListInstanceProfilesForRole then the EC2
+    look-up. The page costs its longest chain of reads, not their sum. Without `documents`
+    the inline policies come back by name only (their documents empty)."""
+    iam = services.iam
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        role = pool.submit(iam.get_role, name)
+        attached = pool.submit(iam.list_attached_role_policies, name)
+        names = pool.submit(iam.list_role_policy_names, name)
+        profiles = pool.submit(iam.list_instance_profiles_for_role, name)
+        inline = [
+            pool.submit(iam.get_role_policy, name, p) if documents else _done(InlinePolicy(p, {}))
+            for p in names.result()
+        ]
+        found_profiles = profiles.result()
+        instances = pool.submit(role_blast_radius, services.ec2(), found_profiles)
+        return (
+            role.result(),
+            attached.result(),
+            [d.result() for d in inline],
+            found_profiles,
+            instances.result(),
+        )
+
+
+def _done(value: Any) -> Future[Any]:
+    future: Future[Any] = Future()
+    future.set_result(value)
+    return future
+
+
 @router.get("/roles/{name}", response_class=HTMLResponse)
 def role_detail(
     request: Request, name: str, services: ServicesDep, render: RendererDep
@@ -162,11 +206,7 @@ def role_detail(
         raise HTTPException(
             404, f"There is no role named {name[:64]!r}: a role name is {ROLE_NAME_RULE}."
         )
-    iam = services.iam
-    role = iam.get_role(name)
-    attached = iam.list_attached_role_policies(name)
-    inline = [iam.get_role_policy(name, p) for p in iam.list_role_policy_names(name)]
-    profiles = iam.list_instance_profiles_for_role(name)
+    role, attached, inline, profiles, role_instances = read_role_page(services, name)
     activity = role_activity(services, role)
     return render.page(
         request,
@@ -178,9 +218,13 @@ def role_detail(
             "attached": attached,
             "inline": [(p.name, pretty_json(p.document)) for p in inline],
             "profiles": profiles,
-            "role_instances": role_blast_radius(services.ec2(), profiles),
+            "role_instances": role_instances,
             "role_instances_region": services.settings.aws_region,
             "activity": activity,
+            "usages": usages(role, services.settings.aws_region),
+            "last_revoked": next(
+                (revoked_at(p.document) for p in inline if p.name == REVOKE_POLICY), None
+            ),
         },
     )
 

@@ -1,9 +1,11 @@
 """The create run: CreateRole, AttachRolePolicy (each), PutRolePolicy, and for EC2 service
 roles an instance profile of the same name with the role added, as the console does.
 
-Every call goes through the audited path with ONE AuditContext, so the run shares one
-operation id in the ledger. If a step fails, what this run created is undone in reverse order
-(also audited), and the failure names the step and AWS's error.
+It is a plan (`create_plan`) run by the operations engine (app.operations) under ONE
+AuditContext, so the run shares one operation id in the ledger. If a step fails, what this
+run created is undone in reverse order (also audited), and the failure names the step and
+AWS's error. If the ledger cannot be written, the run stops and the engine's settle loop
+undoes it once the database answers.
 
 Before anything is created, `preflight` checks what moto does not enforce but AWS does: the
 name is unique case-insensitively, and the quotas from GetAccountSummary.
@@ -15,13 +17,17 @@ sleep and the clock are injected so tests never wait.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.audit.audited import AuditContext, AuditedSequence, Change, jsonable
+from app.audit.audited import AuditContext
 from app.aws.errors import AwsError, InvalidInput, NotFound
+from app.operations.engine import DONE, UNDO_FAILED, UNDONE, Engine, RunResult
+from app.operations.plan import Plan, Step, Undo
+from app.operations.retry import RetryPolicy
 from app.policy import size_of
 from app.services import Services
 from app.wizard.steps import CreatePlan, Quotas
@@ -37,17 +43,6 @@ def is_propagation_error(exc: AwsError, step: str) -> bool:
 
 
 @dataclass
-class Step:
-    key: str
-    label: str
-    target: str
-    call: Callable[..., Any]
-    kwargs: dict[str, Any]
-    undo: tuple[str, Callable[..., Any], dict[str, Any]] | None
-    record: dict[str, Any] | None = None  # more to keep in the audit event (policy review)
-
-
-@dataclass
 class CreateOutcome:
     role_arn: str | None
     failed_step: str | None = None
@@ -55,13 +50,27 @@ class CreateOutcome:
     done: list[str] = field(default_factory=list)
     rolled_back: list[str] = field(default_factory=list)
     rollback_errors: list[str] = field(default_factory=list)
+    ledger_fault: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.error is None and self.ledger_fault is None
 
     def failure_record(self) -> dict[str, Any]:
-        assert self.error is not None
+        if self.error is None:
+            return {
+                "step": "Recording the run in the audit history",
+                "code": "AuditLedgerUnavailable",
+                "message": self.ledger_fault,
+                "plain": "The database stopped answering during the run, so RoleDesk stopped "
+                "before its next AWS call (nothing changes AWS without an audit record) and "
+                "undid what the run had done once the database answered again.",
+                "request_id": None,
+                "operation": None,
+                "done": self.done,
+                "rolled_back": self.rolled_back,
+                "rollback_errors": self.rollback_errors,
+            }
         return {
             "step": self.failed_step,
             "code": self.error.code,
@@ -134,6 +143,8 @@ def existing_role_name(services: Services, name: str) -> str | None:
 
 
 def plan_steps(services: Services, plan: CreatePlan) -> list[Step]:
+    """The create's calls: the role first; its policies and (EC2) its instance profile depend
+    on it; the role joins the profile once both exist. One unit: all or nothing."""
     iam = services.iam
     account = services.identity.account
     role_arn = plan.role_arn(account)
@@ -153,19 +164,22 @@ def plan_steps(services: Services, plan: CreatePlan) -> list[Step]:
                 "permissions_boundary_arn": plan.boundary_arn,
                 "tags": plan.tags,
             },
-            ("Delete the role", iam.delete_role, {"name": name}),
+            undo=Undo("Delete the role", iam.delete_role, {"name": name}),
         ),
     ]
+    after_role = ("create_role",)
     for arn in plan.policy_arns:
+        short = arn.rsplit("/", 1)[-1]
         steps.append(
             Step(
                 f"attach:{arn}",
-                f"Attach {arn.rsplit('/', 1)[-1]}",
+                f"Attach {short}",
                 role_arn,
                 iam.attach_role_policy,
                 {"role_name": name, "policy_arn": arn},
-                (
-                    f"Detach {arn.rsplit('/', 1)[-1]}",
+                after_role,
+                Undo(
+                    f"Detach {short}",
                     iam.detach_role_policy,
                     {"role_name": name, "policy_arn": arn},
                 ),
@@ -183,7 +197,8 @@ def plan_steps(services: Services, plan: CreatePlan) -> list[Step]:
                     "policy_name": plan.inline_name,
                     "document": plan.inline_document,
                 },
-                (
+                after_role,
+                Undo(
                     f"Delete inline policy {plan.inline_name}",
                     iam.delete_role_policy,
                     {"role_name": name, "policy_name": plan.inline_name},
@@ -199,7 +214,9 @@ def plan_steps(services: Services, plan: CreatePlan) -> list[Step]:
                 profile_arn,
                 iam.create_instance_profile,
                 {"name": name, "path": plan.path},
-                ("Delete the instance profile", iam.delete_instance_profile, {"name": name}),
+                # After the role: a name already taken stops the run before the profile.
+                after_role,
+                Undo("Delete the instance profile", iam.delete_instance_profile, {"name": name}),
             ),
             Step(
                 "add_to_profile",
@@ -207,7 +224,8 @@ def plan_steps(services: Services, plan: CreatePlan) -> list[Step]:
                 profile_arn,
                 iam.add_role_to_instance_profile,
                 {"profile_name": name, "role_name": name},
-                (
+                ("create_role", "create_profile"),
+                Undo(
                     "Remove the role from the instance profile",
                     iam.remove_role_from_instance_profile,
                     {"profile_name": name, "role_name": name},
@@ -215,6 +233,36 @@ def plan_steps(services: Services, plan: CreatePlan) -> list[Step]:
             ),
         ]
     return steps
+
+
+def _propagation_in(key: str, exc: AwsError) -> bool:
+    return is_propagation_error(exc, key)
+
+
+CREATE_KIND = "create-role"
+DID_RUN = (DONE, UNDONE, UNDO_FAILED)
+
+
+def create_plan(
+    services: Services,
+    plan: CreatePlan,
+    *,
+    retry: bool = False,
+    review: dict[str, Any] | None = None,
+) -> Plan:
+    """The create run as a plan. `review` (the policy findings and their acknowledgements,
+    issue 10) is kept in the CreateRole step's audit event."""
+    steps = plan_steps(services, plan)
+    if retry:  # IAM has not caught up yet: retried with backoff (real AWS only)
+        steps = [replace(s, retry=functools.partial(_propagation_in, s.key)) for s in steps]
+    if review is not None:
+        steps[0] = replace(steps[0], note={"policy_review": review})
+    return Plan(
+        CREATE_KIND,
+        f"Create role {plan.name}",
+        tuple(steps),
+        details={"role": plan.name, "instance_profile": plan.instance_profile},
+    )
 
 
 class RoleCreator:
@@ -235,65 +283,46 @@ class RoleCreator:
         self._clock = clock
 
     def run(
-        self, plan: CreatePlan, ctx: AuditContext, *, review: dict[str, Any] | None = None
+        self,
+        plan: CreatePlan,
+        ctx: AuditContext,
+        finish: Callable[[CreateOutcome], None] | None = None,
+        *,
+        review: dict[str, Any] | None = None,
     ) -> CreateOutcome:
-        """All steps under one operation id; on failure, undo in reverse order. One audited
-        sequence: each outcome is committed with the next call's intent. `review` (the policy
-        findings and their acknowledgements) is kept in the CreateRole event."""
+        """Run the create plan through the engine; on failure it is undone in reverse order.
+        `finish` gets the outcome once the run is settled: at once, or after a ledger fault
+        once the settle loop has undone the run."""
+        engine = Engine(
+            self._services,
+            retry=RetryPolicy(
+                budget_seconds=RETRY_FOR_SECONDS,
+                first_delay=1.0,
+                sleep=self._sleep,
+                clock=self._clock,
+            ),
+        )
+        operation = create_plan(self._services, plan, retry=self._retry, review=review)
+        engine.record_start(ctx, operation)
         role_arn = plan.role_arn(self._services.identity.account)
-        outcome = CreateOutcome(role_arn=role_arn)
-        completed: list[Step] = []
-        steps = plan_steps(self._services, plan)
-        if review is not None:
-            steps[0].record = {"policy_review": review}
-        with self._services.audited.sequence(ctx) as calls:
-            for step in steps:
-                try:
-                    self._call(calls, step)
-                except AwsError as exc:
-                    outcome.failed_step, outcome.error, outcome.role_arn = step.label, exc, None
-                    self._roll_back(calls, completed, outcome)
-                    return outcome
-                completed.append(step)
-                outcome.done.append(step.label)
-        return outcome
 
-    def _call(self, calls: AuditedSequence, step: Step) -> Any:
-        deadline = self._clock() + RETRY_FOR_SECONDS
-        delay = 1.0
-        while True:
-            try:
-                params = {**jsonable(step.kwargs), **step.record} if step.record else None
-                return calls.call(Change(step.target, params), step.call, **step.kwargs)
-            except AwsError as exc:
-                retry = self._retry and is_propagation_error(exc, step.key)
-                if not retry or self._clock() + delay > deadline:
-                    raise
-                self._sleep(delay)
-                delay = min(delay * 2, 15.0)
+        def settled(result: RunResult) -> None:
+            if finish is not None:
+                finish(outcome_of(result, role_arn))
 
-    def _roll_back(
-        self, calls: AuditedSequence, completed: list[Step], outcome: CreateOutcome
-    ) -> None:
-        outcome.rolled_back, outcome.rollback_errors = undo_steps(calls, completed)
+        return outcome_of(engine.run(ctx, operation, finish=settled), role_arn)
 
 
-def undo_steps(
-    calls: AuditedSequence, steps: list[Step], *, skip_missing: bool = False
-) -> tuple[list[str], list[str]]:
-    """Undo `steps` in reverse order, each through the audited path; returns the labels of
-    what was undone and the errors of what could not be. With `skip_missing`, an undo that
-    finds nothing (NotFound: that call had not happened, or was already undone) is neither."""
-    undone: list[str] = []
-    errors: list[str] = []
-    for step in reversed(steps):
-        if step.undo is None:
-            continue
-        label, call, kwargs = step.undo
-        try:
-            calls.call(Change(step.target), call, **kwargs)
-            undone.append(label)
-        except AwsError as exc:
-            if not (skip_missing and isinstance(exc, NotFound)):
-                errors.append(f"{label}: {exc.code} {exc.message}")
-    return undone, errors
+def outcome_of(result: RunResult, role_arn: str) -> CreateOutcome:
+    outcome = CreateOutcome(role_arn=role_arn if result.ok else None)
+    # Every step whose call succeeded, whether or not it was undone afterwards.
+    outcome.done = [
+        r.label for r in result.steps.values() if r.error is None and r.status in DID_RUN
+    ]
+    failed = result.first_error
+    if failed is not None:
+        outcome.failed_step, outcome.error = failed
+    outcome.rolled_back = list(result.undone_order)
+    outcome.rollback_errors = list(result.undo_errors)
+    outcome.ledger_fault = result.ledger_fault
+    return outcome

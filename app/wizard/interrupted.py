@@ -2,9 +2,11 @@
 
 A draft still `creating` when RoleDesk starts belongs to a run that can no longer finish. Its
 operation's audit entries (already reconciled with AWS by `app.audit.reconcile`) say which
-create calls were, or may have been, made; those are undone in reverse order through the
-audited path, exactly as a failure during the run would have been, and the draft is marked
-failed with what happened. So a crash never leaves a half-built role behind silently.
+create steps were, or may have been, made (each intent names its step); those are undone in
+reverse order through the audited path by the operations engine, exactly as a failure during
+the run would have been, and the draft is marked failed with what happened. So a crash never
+leaves a half-built role behind silently. (A database fault that does not stop the process
+is settled sooner, by the engine's settle loop: app.operations.settle.)
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import logging
 from typing import Any
 
 from app.audit.audited import AuditContext
-from app.audit.query import AuditQueries
-from app.aws.calls import action_of
+from app.models import AuditEvent
+from app.operations.engine import Engine
+from app.operations.plan import Step
+from app.operations.progress import entries_of
 from app.services import Services
-from app.wizard.create import Step, plan_steps, undo_steps
+from app.wizard.create import plan_steps
 from app.wizard.drafts import DraftStore
 from app.wizard.service import Wizard
 
@@ -27,34 +31,37 @@ ACTOR = "roledesk-recovery"
 _ON_THE_ROLE = ("create_role", "attach:", "inline")
 
 
-def _started(step: Step, begun: set[tuple[str, str | None]]) -> bool:
-    return (action_of(step.call), step.target) in begun
-
-
-def _to_undo(steps: list[Step], begun: set[tuple[str, str | None]]) -> list[Step]:
+def _to_undo(steps: list[Step], begun: set[str]) -> list[Step]:
     """Steps whose call may have happened: any step on a role this run created, and the
     instance-profile steps whose own call was begun."""
-    role_created = bool(steps) and _started(steps[0], begun)
-    return [
-        s for s in steps if (role_created and s.key.startswith(_ON_THE_ROLE)) or _started(s, begun)
-    ]
+    role_created = bool(steps) and steps[0].key in begun
+    return [s for s in steps if (role_created and s.key.startswith(_ON_THE_ROLE)) or s.key in begun]
+
+
+def _begun(entries: list[AuditEvent]) -> set[str]:
+    """Keys of the steps whose call happened or may have happened (not known to have failed)."""
+    latest: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    for e in entries:
+        if e.kind == "intent" and "step" in (e.params or {}):
+            keys[e.event_id] = str((e.params or {})["step"])
+            latest[e.event_id] = "pending"
+        elif e.kind == "outcome" and e.event_id in keys:
+            latest[e.event_id] = e.outcome
+    return {key for event, key in keys.items() if latest[event] != "failed"}
 
 
 def settle_interrupted_runs(services: Services) -> list[str]:
     """Undo and close every draft left `creating`; returns their ids."""
     store = DraftStore(services.db)
-    drafts = store.creating()
+    drafts = [d for d in store.creating() if not services.runs.running(d.operation_id or "")]
     if not drafts:
         return []
     wizard = Wizard(services)
-    queries = AuditQueries(services.db)
     settled = []
     for draft in drafts:
         operation = draft.operation_id or ""
-        events = queries.operation(operation) if operation else []
-        begun = {
-            (e.action, e.target) for e in events if e.kind == "intent" and e.outcome != "failed"
-        }
+        begun = _begun(entries_of(services.db, operation)) if operation else set()
         plan = wizard.check(draft.data).plan
         steps = plan_steps(services, plan) if plan is not None else []
         undone, errors = _undo(services, operation, _to_undo(steps, begun))
@@ -86,4 +93,4 @@ def settle_interrupted_runs(services: Services) -> list[str]:
 def _undo(services: Services, operation_id: str, steps: list[Step]) -> tuple[list[str], list[str]]:
     ctx = AuditContext(actor=ACTOR, operation_id=operation_id or AuditContext().operation_id)
     with services.audited.sequence(ctx) as calls:
-        return undo_steps(calls, steps, skip_missing=True)
+        return Engine(services).undo(calls, steps, None, skip_missing=True)

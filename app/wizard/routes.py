@@ -17,13 +17,14 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment
 from markupsafe import Markup
 
+from app.operations import progress
 from app.policy import Analysis, PolicyKind, analyse
 from app.policy.access_analyzer import merge
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.params import ascii_int
-from app.web.templating import Renderer, redirect_after_post
+from app.web.templating import Renderer, is_partial, redirect_after_post
 from app.wizard import catalog, rules, trust
-from app.wizard.create import RoleCreator, preflight
+from app.wizard.create import CreateOutcome, RoleCreator, preflight
 from app.wizard.drafts import Draft
 from app.wizard.review import cli_commands, policy_review
 from app.wizard.service import Wizard
@@ -70,6 +71,8 @@ TRUST_DEFAULTS = {
 }
 MAX_TAG_ROWS = 50
 STALE_AFTER = timedelta(minutes=10)
+# How long the create request waits for its run before showing the progress page instead.
+CREATE_WAIT_SECONDS = 3.0
 
 
 @router.get("", response_class=HTMLResponse)
@@ -384,18 +387,29 @@ def create_role(
         )
     if not wizard.drafts.claim(draft.id, ctx.operation_id):
         return redirect_after_post(request, step_url(draft.id, "done"))
-    outcome = RoleCreator(services).run(check.plan, ctx, review=review.record(acknowledged))
     summary = {
         "cli": cli_commands(check.plan),
         "name": check.plan.name,
         "instance_profile": check.plan.instance_profile,
     }
-    wizard.drafts.finish(
-        draft.id,
-        role_arn=outcome.role_arn if outcome.ok else None,
-        failure=None if outcome.ok else outcome.failure_record(),
-        summary=summary,
+    plan, drafts, record = check.plan, wizard.drafts, review.record(acknowledged)
+
+    def finish(outcome: CreateOutcome) -> None:
+        drafts.finish(
+            draft.id,
+            role_arn=outcome.role_arn if outcome.ok else None,
+            failure=None if outcome.ok else outcome.failure_record(),
+            summary=summary,
+        )
+
+    # In the background, so the done page can show the calls as they complete; a quick run
+    # (the sandbox, a small role) is finished before the redirect.
+    services.runs.start(
+        ctx.operation_id,
+        lambda: RoleCreator(services).run(plan, ctx, finish, review=record),
+        "create-role",
     )
+    services.runs.wait(ctx.operation_id, CREATE_WAIT_SECONDS)
     return redirect_after_post(request, step_url(draft.id, "done"))
 
 
@@ -413,15 +427,35 @@ def _step_errors(check: DraftCheck) -> dict[str, str]:
 
 
 @router.get("/{draft_id}/done", response_class=HTMLResponse)
-def done_page(request: Request, draft_id: str, wizard: WizardDep, render: RendererDep) -> Response:
+def done_page(
+    request: Request, draft_id: str, wizard: WizardDep, render: RendererDep, services: ServicesDep
+) -> Response:
     draft = load_draft(wizard, request, draft_id)
     if draft.status == "draft":
         return Response(status_code=303, headers={"Location": step_url(draft.id, "review")})
+    if draft.status != "creating" and is_partial(request):
+        return Response(headers={"HX-Refresh": "true"})  # finished: show the whole result
     summary = draft.step("summary")
+    operation = draft.operation_id or ""
+    running = services.runs.running(operation)
+    run = progress.load(services.db, operation, running) if operation else None
     # A run that has not finished for this long was cut short (the server stopped mid-run).
-    stale = draft.status == "creating" and datetime.now(UTC) - draft.updated_at > STALE_AFTER
+    stale = (
+        draft.status == "creating"
+        and not running
+        and datetime.now(UTC) - draft.updated_at > STALE_AFTER
+    )
+    settling = any(operation in label for label in services.settler.waiting)
     return render.page(
         request,
         "wizard/done.html",
-        {"draft": draft, "summary": summary, "failure": draft.failure or {}, "stale": stale},
+        {
+            "draft": draft,
+            "summary": summary,
+            "failure": draft.failure or {},
+            "stale": stale,
+            "run": run,
+            "settling": settling,
+        },
+        block="create_progress",
     )

@@ -45,6 +45,34 @@ EXPECTED = {
     ("POST", "/instances/review"): Role.OPERATOR,
     ("POST", "/instances/apply"): Role.OPERATOR,
     ("GET", "/instances/operations/{operation_id}"): Role.VIEWER,
+    # Changing a role (issue 11): every form and action is an operator's.
+    ("GET", "/roles/{name}/trust/edit"): Role.OPERATOR,
+    ("POST", "/roles/{name}/trust/review"): Role.OPERATOR,
+    ("POST", "/roles/{name}/trust/apply"): Role.OPERATOR,
+    ("GET", "/roles/{name}/settings/edit"): Role.OPERATOR,
+    ("POST", "/roles/{name}/settings/review"): Role.OPERATOR,
+    ("POST", "/roles/{name}/settings/apply"): Role.OPERATOR,
+    ("GET", "/roles/{name}/revoke"): Role.OPERATOR,
+    ("POST", "/roles/{name}/revoke"): Role.OPERATOR,
+    ("GET", "/roles/{name}/delete"): Role.OPERATOR,
+    ("POST", "/roles/{name}/delete"): Role.OPERATOR,
+    ("GET", "/roles/{name}/policies/edit"): Role.OPERATOR,
+    ("POST", "/roles/{name}/policies/review"): Role.OPERATOR,
+    ("POST", "/roles/{name}/policies/apply"): Role.OPERATOR,
+    ("GET", "/roles/{name}/inline/edit"): Role.OPERATOR,
+    ("POST", "/roles/{name}/inline/review"): Role.OPERATOR,
+    ("POST", "/roles/{name}/inline/apply"): Role.OPERATOR,
+    ("GET", "/roles/{name}/inline/delete"): Role.OPERATOR,
+    ("POST", "/roles/{name}/inline/delete"): Role.OPERATOR,
+    ("GET", "/roles/{name}/boundary/edit"): Role.OPERATOR,
+    ("POST", "/roles/{name}/boundary/review"): Role.OPERATOR,
+    ("POST", "/roles/{name}/boundary/apply"): Role.OPERATOR,
+    ("POST", "/roles/bulk-delete/review"): Role.OPERATOR,
+    ("POST", "/roles/bulk-delete"): Role.OPERATOR,
+    ("GET", "/operations/{operation_id}"): Role.VIEWER,
+    ("GET", "/roles/{name}/tags/edit"): Role.OPERATOR,
+    ("POST", "/roles/{name}/tags/review"): Role.OPERATOR,
+    ("POST", "/roles/{name}/tags/apply"): Role.OPERATOR,
     # The create-role wizard (issue 3): every step that saves or creates is an operator's.
     ("GET", "/create-role"): Role.VIEWER,
     ("POST", "/create-role"): Role.OPERATOR,
@@ -72,6 +100,7 @@ WALK_USER = "walk-target"  # the user the /users/{name}/... routes act on
 SAMPLE_QUERY = {
     "/roles/last-activity": "name=web-app-ec2",
     "/policy": "arn=arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+    "/roles/{name}/inline/delete": "policy=WalkInline",  # put on web-app-ec2 by walk_samples
     "/create-role/{draft_id}/permissions/document": (
         "arn=arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
     ),
@@ -127,6 +156,19 @@ def walk_samples(web_app, seeded, client_as, anonymous_client):
             select(func.min(AuditEvent.seq)).where(AuditEvent.operation_id == operation_id)
         )
     assert seq is not None
+    from app.audit.audited import AuditContext, Change
+
+    seeded.audited.call(
+        AuditContext(actor="walk"),
+        Change("web-app-ec2"),
+        seeded.iam.put_role_policy,
+        role_name="web-app-ec2",
+        policy_name="WalkInline",
+        document={
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
+        },
+    )
     drafts = wizard_for(web_app.state, seeded).drafts
     samples = {}
     for role in IDENTITIES[1:]:

@@ -300,9 +300,14 @@ def test_an_operation_cut_short_by_a_restart_says_exactly_what_happened(
     assert "stopped before it finished" in summary and "1 unknown" in summary
     assert page.select_one(f"#outcome-{ids['web-1']} .result").text == "Unknown"
     web2 = page.select_one(f"#outcome-{ids['web-2']}")
-    assert "Not changed" in web2.select_one(".result").text
+    assert web2.select_one(".result").text == "Not started"
     assert "RoleDesk stopped before reaching this instance" in web2.text
     assert not page.select_one("#operation-status").has_attr("hx-trigger")
+    # The instance not started is offered for a new run, through the usual review.
+    rest = page.select_one("form.run-rest")
+    assert rest["action"] == "/instances/review"
+    assert [i["value"] for i in rest.select('input[name="instance_id"]')] == [ids["web-2"]]
+    assert "not started" in rest.select_one("button").text
 
 
 def test_attaching_a_role_with_security_warnings_needs_acknowledgement(

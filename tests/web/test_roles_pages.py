@@ -12,7 +12,7 @@ def soup(response):
 
 
 def role_names(page):
-    return [a.text for a in page.select("#role-rows td:first-child a")]
+    return [a.text for a in page.select("#role-rows td.role-name a")]
 
 
 def test_full_page_has_layout_sandbox_banner_and_every_role(client, seeded):

@@ -69,10 +69,12 @@ def profile_exists(services, name) -> bool:
 
 
 def entries_of(services, operation_id):
+    """The operation's AWS calls (intents and outcomes); the engine's start and finish
+    records of the plan are left out (tests/aws/test_operations_engine.py checks those)."""
     with services.db.session() as session:
         rows = session.scalars(
             select(AuditEvent)
-            .where(AuditEvent.operation_id == operation_id)
+            .where(AuditEvent.operation_id == operation_id, AuditEvent.kind != "record")
             .order_by(AuditEvent.seq)
         ).all()
         return [(r.kind, r.action, r.outcome) for r in rows]

@@ -1,0 +1,434 @@
+"""Changing an existing role from its page, checked in the sandbox through boto3: trust policy,
+settings, revoke sessions, delete with the console's cascade (and a failure at each step, then
+a retry that finishes), changed behind your back, service-linked refusal, viewers refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from bs4 import BeautifulSoup
+
+from app.audit.audited import AuditContext, Change
+from app.roles.changes import REVOKE_POLICY
+from app.wizard.trust import service_trust
+from tests.conftest import csrf_token_for
+
+TRUST = service_trust("ec2.amazonaws.com")
+LAMBDA_TRUST = service_trust("lambda.amazonaws.com")
+
+
+def soup(response):
+    return BeautifulSoup(response.text, "html.parser")
+
+
+def post(client, url, data):
+    return client.post(
+        url, data={**data, "csrf_token": csrf_token_for(client)}, follow_redirects=False
+    )
+
+
+def make_role(services, name, policies=(), inline=(), profile=False, path="/"):
+    iam, ctx = services.iam, AuditContext(actor="setup")
+    services.audited.call(
+        ctx, Change(name), iam.create_role, name=name, trust_policy=TRUST, path=path
+    )
+    for arn in policies:
+        services.audited.call(
+            ctx, Change(name), iam.attach_role_policy, role_name=name, policy_arn=arn
+        )
+    for pname in inline:
+        doc = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
+        }
+        services.audited.call(
+            ctx, Change(name), iam.put_role_policy, role_name=name, policy_name=pname, document=doc
+        )
+    if profile:
+        services.audited.call(ctx, Change(name), iam.create_instance_profile, name=name)
+        services.audited.call(
+            ctx, Change(name), iam.add_role_to_instance_profile, profile_name=name, role_name=name
+        )
+
+
+def boto(sandbox):
+    import boto3
+
+    return boto3.client(
+        "iam",
+        endpoint_url=sandbox.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+
+
+def form_fields(page, action):
+    form = page.select_one(f'form[action="{action}"]')
+    return {i["name"]: i.get("value", "") for i in form.select("input[type=hidden]")}
+
+
+def test_trust_policy_edit_reviews_a_diff_and_applies(client, seeded, sandbox):
+    make_role(seeded, "edit-trust")
+    page = soup(client.get("/roles/edit-trust/trust/edit"))
+    base = page.select_one('input[name="base"]')["value"]
+    bad = post(client, "/roles/edit-trust/trust/review", {"document": '{"Version": ', "base": base})
+    assert (
+        bad.status_code == 422 and "Line 1, column" in soup(bad).select_one("#document-errors").text
+    )
+    new = json.dumps(LAMBDA_TRUST, indent=2)
+    review = post(client, "/roles/edit-trust/trust/review", {"document": new, "base": base})
+    assert review.status_code == 200
+    diff = soup(review).select_one("#change-diff").text
+    assert "+" in diff and "lambda.amazonaws.com" in diff and "ec2.amazonaws.com" in diff
+    fields = form_fields(soup(review), "/roles/edit-trust/trust/apply")
+    applied = post(client, "/roles/edit-trust/trust/apply", fields)
+    assert applied.status_code == 303
+    doc = boto(sandbox).get_role(RoleName="edit-trust")["Role"]["AssumeRolePolicyDocument"]
+    assert doc["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    # One audited operation; its event shows the before/after diff of the document.
+    from sqlalchemy import select
+
+    from app.models import AuditEvent
+
+    with seeded.db.session() as session:
+        seq = session.scalar(
+            select(AuditEvent.seq).where(
+                AuditEvent.action == "iam:UpdateAssumeRolePolicy", AuditEvent.kind == "intent"
+            )
+        )
+    event = soup(client.get(f"/audit/events/{seq}")).select_one("pre.diff").text
+    lines = event.splitlines()
+    assert any(x.startswith("-") and "ec2.amazonaws.com" in x for x in lines)
+    assert any(x.startswith("+") and "lambda.amazonaws.com" in x for x in lines)
+
+
+def test_changed_behind_your_back_applies_nothing(client, seeded, sandbox):
+    make_role(seeded, "raced")
+    base = soup(client.get("/roles/raced/trust/edit")).select_one('input[name="base"]')["value"]
+    # Someone changes the trust policy in the console meanwhile.
+    other = service_trust("ecs-tasks.amazonaws.com")
+    boto(sandbox).update_assume_role_policy(RoleName="raced", PolicyDocument=json.dumps(other))
+    mine = json.dumps(LAMBDA_TRUST, indent=2)
+    refused = post(client, "/roles/raced/trust/apply", {"document": mine, "base": base})
+    assert refused.status_code == 409
+    assert "ecs-tasks.amazonaws.com" in soup(refused).select_one("#current-state").text
+    doc = boto(sandbox).get_role(RoleName="raced")["Role"]["AssumeRolePolicyDocument"]
+    assert doc["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+
+
+def test_settings_with_a_preset_and_a_custom_duration(client, seeded, sandbox):
+    make_role(seeded, "settings-role")
+    base = soup(client.get("/roles/settings-role/settings/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    wrong = post(
+        client,
+        "/roles/settings-role/settings/review",
+        {"description": "x", "preset": "custom", "max_session_seconds": "3599", "base": base},
+    )
+    assert wrong.status_code == 422 and soup(wrong).select_one("#seconds-error")
+    review = post(
+        client,
+        "/roles/settings-role/settings/review",
+        {"description": "Runs the app", "preset": "4", "max_session_seconds": "", "base": base},
+    )
+    assert "14400 s" in soup(review).select_one("#change-rows").text
+    fields = form_fields(soup(review), "/roles/settings-role/settings/apply")
+    assert post(client, "/roles/settings-role/settings/apply", fields).status_code == 303
+    role = boto(sandbox).get_role(RoleName="settings-role")["Role"]
+    assert role["Description"] == "Runs the app" and role["MaxSessionDuration"] == 14400
+
+
+def test_revoke_sessions_puts_the_console_policy_and_the_page_shows_when(client, seeded, sandbox):
+    make_role(seeded, "revoke-me")
+    unconfirmed = post(client, "/roles/revoke-me/revoke", {})
+    assert unconfirmed.status_code == 422
+    assert post(client, "/roles/revoke-me/revoke", {"confirm": "yes"}).status_code == 303
+    doc = boto(sandbox).get_role_policy(RoleName="revoke-me", PolicyName=REVOKE_POLICY)[
+        "PolicyDocument"
+    ]
+    statement = doc["Statement"][0]
+    assert statement["Effect"] == "Deny" and statement["Action"] == ["*"]
+    when = statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+    assert when.endswith("Z") and len(when) == 20
+    assert soup(client.get("/roles/revoke-me")).select_one("#last-revoked").text == when
+
+
+def test_delete_runs_the_whole_cascade(client, seeded, sandbox):
+    make_role(
+        seeded, "doomed", ["arn:aws:iam::aws:policy/ReadOnlyAccess"], ["one", "two"], profile=True
+    )
+    page = soup(client.get("/roles/doomed/delete"))
+    radius = page.select_one("#blast-radius").text
+    assert "ReadOnlyAccess" in radius and "one" in radius and "doomed" in radius
+    fields = form_fields(page, "/roles/doomed/delete")
+    wrong = post(client, "/roles/doomed/delete", {**fields, "confirm": "delete"})
+    assert wrong.status_code == 422
+    done = post(client, "/roles/doomed/delete", {**fields, "confirm": "doomed"})
+    assert done.status_code == 303
+    iam = boto(sandbox)
+    assert "doomed" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    assert "doomed" not in [
+        p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]
+    ]
+    assert "doomed" not in [r.name for r in seeded.inventory.page(search="doomed").rows]
+
+
+@pytest.mark.parametrize(
+    "failing",
+    [
+        "remove_role_from_instance_profile",
+        "delete_instance_profile",
+        "detach_role_policy",
+        "delete_role_policy",
+        "delete_role",
+    ],
+)
+def test_a_failed_delete_step_stops_and_a_retry_finishes(
+    client, seeded, sandbox, monkeypatch, failing
+):
+    from botocore.exceptions import ClientError
+
+    make_role(seeded, "half", ["arn:aws:iam::aws:policy/ReadOnlyAccess"], ["one"], profile=True)
+    client_ = seeded.clients.client("iam")
+    real = getattr(client_, failing)
+
+    def refuse(**kwargs):
+        raise ClientError({"Error": {"Code": "ServiceFailure", "Message": "injected"}}, failing)
+
+    monkeypatch.setattr(client_, failing, refuse)
+    fields = form_fields(soup(client.get("/roles/half/delete")), "/roles/half/delete")
+    stopped = post(client, "/roles/half/delete", {**fields, "confirm": "half"})
+    assert stopped.status_code == 502
+    table = soup(stopped).select_one("table.operation-steps").text
+    assert "Failed" in table
+    assert "half" in [r["RoleName"] for r in boto(sandbox).list_roles()["Roles"]]
+    monkeypatch.setattr(client_, failing, real)
+    fields = form_fields(soup(client.get("/roles/half/delete")), "/roles/half/delete")
+    assert post(client, "/roles/half/delete", {**fields, "confirm": "half"}).status_code == 303
+    assert "half" not in [r["RoleName"] for r in boto(sandbox).list_roles()["Roles"]]
+
+
+def test_service_linked_roles_are_refused_with_the_command(client, seeded):
+    make_role(seeded, "AWSServiceRoleForThing", path="/aws-service-role/thing.amazonaws.com/")
+    page = soup(client.get("/roles/AWSServiceRoleForThing/delete"))
+    assert (
+        "aws iam delete-service-linked-role --role-name AWSServiceRoleForThing"
+        in page.select_one("#refusal").text
+    )
+    refused = post(
+        client, "/roles/AWSServiceRoleForThing/delete", {"confirm": "AWSServiceRoleForThing"}
+    )
+    assert refused.status_code == 422
+
+
+def test_viewers_see_no_change_controls_and_are_refused(client_as, seeded):
+    make_role(seeded, "look-only")
+    viewer = client_as("viewer")
+    page = soup(viewer.get("/roles/look-only"))
+    assert page.select_one('a[href$="/trust/edit"]') is None and page.select_one("#revoke") is None
+    assert viewer.get("/roles/look-only/delete").status_code == 403
+    assert post(viewer, "/roles/look-only/revoke", {"confirm": "yes"}).status_code == 403
+
+
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+S3_READ = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+
+
+def apply_reviewed(client, review, action):
+    page = soup(review)
+    form = page.select_one(f'form[action="{action}"]')
+    data = {}
+    for i in form.select("input[type=hidden]"):
+        data.setdefault(i["name"], []).append(i.get("value", ""))
+    data = {
+        k: v if len(v) > 1 or k in ("attach", "detach", "tag_key", "tag_value") else v[0]
+        for k, v in data.items()
+    }
+    return client.post(action, data=data, follow_redirects=False)
+
+
+def test_attach_and_detach_managed_policies(client, seeded, sandbox):
+    make_role(seeded, "perm-role", [READ_ONLY])
+    page = soup(client.get("/roles/perm-role/policies/edit?q=AmazonS3ReadOnly"))
+    assert page.select_one(f'input[name="attach"][value="{S3_READ}"]')
+    base = page.select_one('input[name="base"]')["value"]
+    review = post(
+        client,
+        "/roles/perm-role/policies/review",
+        {"attach": [S3_READ], "detach": [READ_ONLY], "base": base},
+    )
+    assert review.status_code == 200
+    assert S3_READ in soup(review).select_one("#change-attach").text
+    assert READ_ONLY in soup(review).select_one("#change-detach").text
+    assert apply_reviewed(client, review, "/roles/perm-role/policies/apply").status_code == 303
+    arns = [
+        p["PolicyArn"]
+        for p in boto(sandbox).list_attached_role_policies(RoleName="perm-role")["AttachedPolicies"]
+    ]
+    assert arns == [S3_READ]
+
+
+def test_attaching_beyond_the_quota_is_refused(client, seeded):
+    make_role(seeded, "full-role")
+    page = soup(client.get("/roles/full-role/policies/edit?q=ReadOnly"))
+    base = page.select_one('input[name="base"]')["value"]
+    many = [i["value"] for i in page.select('input[name="attach"]')][:11]
+    assert len(many) == 11
+    refused = post(client, "/roles/full-role/policies/review", {"attach": many, "base": base})
+    assert refused.status_code == 422
+    assert "the account allows 10 per role" in soup(refused).select_one("#attach-error").text
+
+
+def test_inline_policy_add_edit_delete_and_the_aggregate_limit(client, seeded, sandbox):
+    make_role(seeded, "inline-role")
+    base = soup(client.get("/roles/inline-role/inline/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
+    review = post(
+        client,
+        "/roles/inline-role/inline/review",
+        {"policy_name": "reader", "original": "", "document": json.dumps(doc), "base": base},
+    )
+    assert (
+        review.status_code == 200 and "s3:GetObject" in soup(review).select_one("#change-diff").text
+    )
+    assert apply_reviewed(client, review, "/roles/inline-role/inline/apply").status_code == 303
+    iam = boto(sandbox)
+    assert iam.get_role_policy(RoleName="inline-role", PolicyName="reader")["PolicyDocument"] == doc
+    # Edit it.
+    page = soup(client.get("/roles/inline-role/inline/edit?policy=reader"))
+    base = page.select_one('input[name="base"]')["value"]
+    doc["Statement"][0]["Action"] = "s3:ListBucket"
+    review = post(
+        client,
+        "/roles/inline-role/inline/review",
+        {"policy_name": "reader", "original": "reader", "document": json.dumps(doc), "base": base},
+    )
+    assert apply_reviewed(client, review, "/roles/inline-role/inline/apply").status_code == 303
+    assert iam.get_role_policy(RoleName="inline-role", PolicyName="reader")["PolicyDocument"] == doc
+    # Too big altogether (10,240 characters for all inline policies of the role).
+    big = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [f"s3:Get{'x' * 30}{i}" for i in range(300)],
+                "Resource": "*",
+            }
+        ],
+    }
+    base = soup(client.get("/roles/inline-role/inline/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    refused = post(
+        client,
+        "/roles/inline-role/inline/review",
+        {"policy_name": "big", "original": "", "document": json.dumps(big), "base": base},
+    )
+    assert (
+        refused.status_code == 422
+        and "10,240" in soup(refused).select_one("#policy-name-error").text
+    )
+    # Delete it.
+    review = client.get("/roles/inline-role/inline/delete?policy=reader")
+    assert apply_reviewed(client, review, "/roles/inline-role/inline/delete").status_code == 303
+    assert iam.list_role_policies(RoleName="inline-role")["PolicyNames"] == []
+
+
+def test_boundary_set_and_remove(client, seeded, sandbox):
+    make_role(seeded, "bounded")
+    base = soup(client.get("/roles/bounded/boundary/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    wrong = post(
+        client,
+        "/roles/bounded/boundary/review",
+        {"boundary_arn": "arn:aws:iam::aws:policy/Nope", "base": base},
+    )
+    assert wrong.status_code == 422
+    review = post(
+        client, "/roles/bounded/boundary/review", {"boundary_arn": READ_ONLY, "base": base}
+    )
+    assert apply_reviewed(client, review, "/roles/bounded/boundary/apply").status_code == 303
+    iam = boto(sandbox)
+    assert (
+        iam.get_role(RoleName="bounded")["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"]
+        == READ_ONLY
+    )
+    base = soup(client.get("/roles/bounded/boundary/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    review = post(client, "/roles/bounded/boundary/review", {"remove": "yes", "base": base})
+    assert apply_reviewed(client, review, "/roles/bounded/boundary/apply").status_code == 303
+    assert "PermissionsBoundary" not in iam.get_role(RoleName="bounded")["Role"]
+
+
+def test_tags_add_change_and_remove(client, seeded, sandbox):
+    make_role(seeded, "tagged")
+    iam = boto(sandbox)
+    iam.tag_role(
+        RoleName="tagged", Tags=[{"Key": "team", "Value": "a"}, {"Key": "old", "Value": "x"}]
+    )
+    page = soup(client.get("/roles/tagged/tags/edit"))
+    base = page.select_one('input[name="base"]')["value"]
+    bad = post(
+        client,
+        "/roles/tagged/tags/review",
+        {"tag_key": ["aws:nope", "team"], "tag_value": ["1", "b"], "base": base},
+    )
+    assert bad.status_code == 422
+    review = post(
+        client,
+        "/roles/tagged/tags/review",
+        {"tag_key": ["team", "env", ""], "tag_value": ["b", "prod", ""], "base": base},
+    )
+    text = soup(review)
+    assert "env = prod" in text.select_one("#change-add").text
+    assert "team: a → b" in text.select_one("#change-change").text
+    assert "old = x" in text.select_one("#change-remove").text
+    assert apply_reviewed(client, review, "/roles/tagged/tags/apply").status_code == 303
+    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="tagged")["Tags"]}
+    assert tags == {"team": "b", "env": "prod"}
+
+
+def test_bulk_delete_of_three_roles_from_the_list(client, seeded, sandbox):
+    make_role(seeded, "bulk-a", [READ_ONLY])
+    make_role(seeded, "bulk-b", inline=["x"])
+    make_role(seeded, "bulk-c", profile=True)
+    make_role(seeded, "AWSServiceRoleForBulk", path="/aws-service-role/bulk.amazonaws.com/")
+    seeded.inventory.refresh()
+    listing = soup(client.get("/roles?q=bulk"))
+    boxes = listing.select('input[type="checkbox"][form="bulk-delete"]')
+    assert {b["value"] for b in boxes} >= {"bulk-a", "bulk-b", "bulk-c"}
+    names = ["bulk-a", "bulk-b", "bulk-c", "AWSServiceRoleForBulk"]
+    review = post(client, "/roles/bulk-delete/review", {"name": names})
+    page = soup(review)
+    assert "delete-service-linked-role" in page.select_one(".refused").text
+    assert len(page.select("#bulk-radius tbody tr")) == 3
+    assert (
+        post(client, "/roles/bulk-delete", {"name": names, "confirm": "bulk-a"}).status_code == 422
+    )
+    done = post(client, "/roles/bulk-delete", {"name": names, "confirm": "delete"})
+    assert done.status_code == 303
+    operation = done.headers["location"]
+    seeded.runs.wait(operation.rsplit("/", 1)[-1])
+    left = {r["RoleName"] for r in boto(sandbox).list_roles()["Roles"]}
+    assert not left & {"bulk-a", "bulk-b", "bulk-c"} and "AWSServiceRoleForBulk" in left
+    status = soup(client.get(operation))
+    assert "Done." in status.select_one(".outcome-summary").text
+    assert not status.select_one("#run-status").has_attr("hx-trigger")
+    fragment = client.get(operation, headers={"HX-Request": "true"})
+    assert "<html" not in fragment.text and "operation-steps" in fragment.text
+
+
+def test_delete_blast_radius_names_the_instances_using_the_role(client, seeded):
+    page = soup(client.get("/roles/web-app-ec2/delete"))
+    radius = page.select_one("#blast-radius").text
+    assert "web-1" in radius and "web-2" in radius and "us-east-1" in radius
