@@ -68,8 +68,7 @@ class RiskReview:
         keys = {f.key for f in self.to_acknowledge}
         return {
             "findings": [
-                {k: v for k, v in f.as_dict().items() if v not in (None, "")}
-                for f in self.findings
+                {k: v for k, v in f.as_dict().items() if v not in (None, "")} for f in self.findings
             ],
             "acknowledged": sorted(k for k in set(acknowledged) if k in keys),
         }
@@ -92,7 +91,7 @@ def permissions_review(
     role_name: str,
     boundary_arn: str | None,
     *,
-    new_boundary: str | None | Literal[False] = False,
+    new_boundary: str | Literal[False] | None = False,
     attach: Iterable[str] = (),
     detach: Iterable[str] = (),
     inline: Mapping[str, dict[str, Any] | None] | None = None,

@@ -22,8 +22,7 @@ from app.aws.errors import NotFound
 from app.operations import progress
 from app.operations.engine import Engine
 from app.operations.plan import Plan
-from app.roles import changes
-from app.roles import checks
+from app.roles import changes, checks
 from app.roles.checks import RiskReview, analyse
 from app.services import Services
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep
