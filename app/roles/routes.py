@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.audit.activity import role_activity
+from app.aws.errors import NotFound
 from app.aws.types import PolicyDocument, RoleLastUsed
 from app.instances.listing import role_blast_radius
 from app.roles.trust import summarise_trust
@@ -134,7 +135,10 @@ def role_detail(
     if len(name) > 64:
         raise HTTPException(404, f"There is no role named {name[:64]}….")
     iam = services.iam
-    role = iam.get_role(name)
+    try:
+        role = iam.get_role(name)
+    except NotFound:
+        raise HTTPException(404, f"There is no role named {name}.") from None
     attached = iam.list_attached_role_policies(name)
     inline = [iam.get_role_policy(name, p) for p in iam.list_role_policy_names(name)]
     profiles = iam.list_instance_profiles_for_role(name)
