@@ -29,11 +29,17 @@
     });
   }
 
+  /* The outcome goes to a status region beside the button, so the button keeps its name. */
   function say(button, words) {
-    var label = button.firstChild;
-    var before = label.nodeValue;
-    label.nodeValue = words;
-    window.setTimeout(function () { label.nodeValue = before; }, 2000);
+    var status = button.nextElementSibling;
+    if (!status || !status.classList.contains("copy-status")) {
+      status = document.createElement("span");
+      status.className = "copy-status";
+      status.setAttribute("role", "status");
+      button.insertAdjacentElement("afterend", status);
+    }
+    status.textContent = words;
+    window.setTimeout(function () { status.textContent = ""; }, 4000);
   }
 
   document.addEventListener("click", function (event) {
@@ -86,12 +92,35 @@
     };
   });
 
+  /* A field whose error slot the live preview emptied is no longer invalid. */
+  function clearFixedFields() {
+    document.querySelectorAll("[aria-invalid=true][aria-describedby]").forEach(function (field) {
+      var slot = document.getElementById(field.getAttribute("aria-describedby"));
+      if (slot && !slot.textContent.trim()) { field.removeAttribute("aria-invalid"); }
+    });
+  }
+
+  var headingBefore = null;
+  document.addEventListener("htmx:beforeSwap", function () {
+    var h1 = document.querySelector("#wizard-step h1");
+    headingBefore = h1 ? h1.textContent : null;
+  });
+
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail.target;
     reveal(target || document);
+    clearFixedFields();
     if (target && target.id === "wizard-step") {
       var heading = target.querySelector("h1");
-      if (heading) {
+      /* A new step: its heading. The same step again: its first invalid field, else the
+         control that was used (another tag row, "Update preview"). */
+      var invalid = target.querySelector("[aria-invalid=true]");
+      if (heading && heading.textContent === headingBefore && invalid) {
+        invalid.focus();
+        pending = null;
+        return;
+      }
+      if (heading && (heading.textContent !== headingBefore || !findKey(pending && pending.key))) {
         heading.setAttribute("tabindex", "-1");
         heading.focus();
         pending = null;

@@ -15,13 +15,21 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.services import Services
-from app.web.deps import RendererDep, ServicesDep
+from app.web.deps import RendererDep, ServicesDep, get_services
 from app.web.templating import Renderer, is_htmx, is_partial, redirect_after_post
 from app.wizard import catalog, rules
 from app.wizard.policies import KINDS
 from app.wizard.service import Wizard
 from app.wizard.steps import check_permissions, is_ec2_service
-from app.wizard.web import FormDep, WizardDep, done_redirect, load_draft, step_url
+from app.wizard.web import (
+    STEP_PAGES,
+    FormDep,
+    WizardDep,
+    done_redirect,
+    go_to_step,
+    load_draft,
+    step_url,
+)
 
 router = APIRouter(prefix="/create-role")
 
@@ -95,6 +103,18 @@ def _page(
         "rules": rules,
     }
     return render.page(request, "wizard/permissions.html", context, block=block, status_code=status)
+
+
+def _saved_page(request: Request, wizard: Wizard, draft: Any) -> Response:
+    """Step 2 as it was left (a fresh search), for a step's answer in one response."""
+    services = get_services(request)
+    render: Renderer = request.app.state.renderer
+    return _page(
+        request, render, services, wizard, draft, q="", kind="all", page=1, block="wizard_step"
+    )
+
+
+STEP_PAGES["permissions"] = _saved_page
 
 
 @router.get("/{draft_id}/permissions", response_class=HTMLResponse)
@@ -179,7 +199,7 @@ def save_permissions(
     page = int(form.get("page")) if form.get("page").isdigit() else 1
     nav = form.get("nav")
     if nav == "previous":
-        return redirect_after_post(request, step_url(draft.id, "trust"))
+        return go_to_step(request, wizard, draft, "trust")
     if nav == "next":
         result = check_permissions(values, wizard.policies.get, wizard.quotas())
         if result.errors:
@@ -194,8 +214,9 @@ def save_permissions(
                 page=page,
                 errors=result.errors,
                 status=422,
+                block="wizard_step",
             )
-        return redirect_after_post(request, step_url(draft.id, "review"))
+        return go_to_step(request, wizard, draft, "review")
     if is_partial(request):  # htmx "Add"/"Remove": swap the form's body, no redirect
         return _page(
             request,

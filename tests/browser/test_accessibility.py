@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import LiveServer, sign_in
-from tests.browser.wizard_steps import create_ec2_role
+from tests.browser.wizard_steps import create_ec2_role, open_step_one
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 AXE_SOURCE = AXE.read_text() if AXE.exists() else ""
@@ -66,6 +66,10 @@ def axe_context(request, browser):
     context.close()
 
 
+def js_on(page: Page) -> bool:
+    return bool(page.js_enabled)  # type: ignore[attr-defined]
+
+
 def check(page: Page, url: str, found: dict[str, list[str]], status: int | None = None) -> None:
     response = page.goto(url)
     assert response is not None
@@ -78,29 +82,30 @@ def check(page: Page, url: str, found: dict[str, list[str]], status: int | None 
 
 def wizard_pages(page: Page, server: LiveServer, found: dict[str, list[str]]) -> None:
     """Each wizard step (by its own URL, as a person reaches it) and the done page."""
-    page.goto(f"{server.url}/create-role")
-    check(page, page.url, found)
     create_ec2_role(page, server.url, f"axe-{'js' if page.js_enabled else 'nojs'}")  # type: ignore[attr-defined]
     done = page.url
     draft = re.search(r"/create-role/([0-9a-f-]+)/done", done)
     assert draft
     check(page, done, found)
     # A second draft, left at step 3, for the step pages themselves.
-    page.goto(f"{server.url}/create-role")
-    start = page.get_by_role("button", name="Start a new role")
-    if start.count():
-        start.click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Select trusted entity")
-    trust_url = page.url
-    check(page, trust_url, found)
+    open_step_one(page, server.url)
+    check(page, page.url, found)  # a new role's step 1, before any draft exists
     page.get_by_label("Service principal").fill("lambda.amazonaws.com")
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Add permissions")
-    base = trust_url.rsplit("/", 1)[0]
+    base = page.url.rsplit("/", 1)[0]
+    check(page, f"{base}/trust", found)
+    page.get_by_label("Elastic Container Service", exact=True).check()
+    if not js_on(page):
+        page.get_by_role("button", name="Show use cases").click()
+    expect(page.get_by_text("Use case for Elastic Container Service")).to_be_visible()
+    if findings := axe_findings(page):
+        found[f"{base}/trust (use cases of a service)"] = findings
     check(page, f"{base}/permissions", found)
     check(page, f"{base}/permissions?q=S3ReadOnly", found)
     check(page, f"{base}/permissions?view=arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess", found)
     check(page, f"{base}/review", found)
+    check(page, f"{server.url}/create-role", found)  # the drafts list (this draft is on it)
 
 
 def operation_pages(page: Page, server: LiveServer, found: dict[str, list[str]]) -> None:

@@ -25,9 +25,15 @@ def audit_count(services) -> int:
         return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
 
 
-def start(client) -> str:
-    token = csrf_token_for(client)
-    response = client.post("/create-role", data={"csrf_token": token}, follow_redirects=False)
+def start(client, trust: dict[str, str] | None = None) -> str:
+    """A draft as the wizard makes one: a new role's step 1 saved ("Update preview"); returns
+    its id. A draft exists only once step 1 is saved (issue 13)."""
+    values = trust or {"entity_type": "service", "service": "lambda.amazonaws.com"}
+    response = client.post(
+        "/create-role/new/trust",
+        data={"csrf_token": csrf_token_for(client), **values, "nav": "preview"},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     location = response.headers["location"]
     assert location.startswith("/create-role/") and location.endswith("/trust")
