@@ -5,6 +5,7 @@ CSP violation; the first start prints a working setup link."""
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -110,8 +111,13 @@ def test_xss_payloads_run_nothing_in_chromium(live_server, page):
 def test_first_start_prints_a_setup_link_that_creates_the_admin(tmp_path, anonymous_page):
     server = start_server(tmp_path, with_admin=False)
     try:
-        log = server.log_path.read_text()
-        link = re.search(r"one-time link \(valid 15 minutes\): (\S+)", log)
+        link = None
+        for _ in range(50):  # printed, boxed, once the server listens (after uvicorn's lines)
+            log = server.log_path.read_text()
+            link = re.search(r"^# (http://\S+/setup\?token=\S+) +#$", log, re.M)
+            if link:
+                break
+            time.sleep(0.2)
         assert link, log
         page = anonymous_page
         page.goto(link.group(1))
