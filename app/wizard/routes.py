@@ -304,6 +304,8 @@ def _review_context(wizard: Wizard, draft: Draft, check: DraftCheck) -> dict[str
         ),
         "rules": rules,
         "is_ec2": check.plan.instance_profile if check.plan else False,
+        # The same role with the AWS CLI, shown before Create (issue 13).
+        "cli": cli_commands(check.plan) if check.plan else [],
     }
 
 

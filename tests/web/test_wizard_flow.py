@@ -82,6 +82,11 @@ def test_full_journey_ec2_role_with_profile_suggestion_and_cli(client, seeded):
     assert json.loads(review.select_one("#review-trust-json").text)["Statement"][0][
         "Principal"
     ] == {"Service": "ec2.amazonaws.com"}
+    assert review.select_one("#review-cli-commands") is None  # no name yet: no commands
+    post(client, f"/create-role/{draft}/review", {**details("wizard-ec2"), "nav": "save"})
+    review = soup(client.get(f"/create-role/{draft}/review"))
+    before_create = review.select_one("#review-cli-commands").text  # shown before Create
+    assert "aws iam create-role --role-name wizard-ec2" in before_create
     response = create(client, draft, details("wizard-ec2", tag_key="team", tag_value="web"))
     assert response.status_code == 303
     assert response.headers["location"] == f"/create-role/{draft}/done"
