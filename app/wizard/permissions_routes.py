@@ -73,7 +73,8 @@ def _page(
     trust_values = draft.step("trust")
     suggestions = []
     if trust_values.get("entity_type") == "service":
-        for arn in catalog.suggested_policies(str(trust_values.get("service", "")).strip()):
+        principal = str(trust_values.get("service", "")).strip()
+        for arn in catalog.suggested_policies(principal, str(trust_values.get("use_case", ""))):
             policy = wizard.policies.get(arn)
             if policy is not None and arn not in selected_arns:
                 suggestions.append(policy)
