@@ -148,6 +148,13 @@ def test_no_serious_accessibility_violations_anywhere(live_server, axe_context):
     check(page, f"{url}/setup?token=not-a-token", found, 404)
     check(page, f"{url}/no-such-page", found)
     sign_in(page, live_server, live_server.admin_name, live_server.admin_password)
+    # The first Tab stop is the skip link, visible when focused; it leads to the content.
+    page.keyboard.press("Tab")
+    skip = page.locator(":focus")
+    expect(skip).to_have_text("Skip to main content")
+    assert (skip.bounding_box() or {}).get("y", -1) >= 0  # on screen, not parked off it
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile("#main$"))
     # At 1366 px the header's items share one row, and banner plus header stay short.
     tops = page.eval_on_selector_all(
         ".topbar > *", "items => items.map(i => i.getBoundingClientRect().top)"
