@@ -183,3 +183,26 @@ def test_each_step_answers_in_one_response(page, live_server):
     else:
         assert steps[0] == "POST /new/trust" and steps[1].startswith("GET /"), steps
         assert len(steps) == 2, steps
+
+
+def test_long_trust_values_wrap_instead_of_being_cut_off(page, live_server):
+    """The GitHub `repo:` condition (and any long value) wraps inside the preview's code
+    block: nothing is hidden past its right edge, and the block takes keyboard focus."""
+    open_step_one(page, live_server.url)
+    page.locator("#entity-web_identity").check()
+    page.get_by_label("Identity provider", exact=True).select_option(
+        label="OIDC: token.actions.githubusercontent.com"
+    )
+    page.get_by_label("GitHub organisation").fill("an-organisation-with-a-rather-long-name")
+    page.get_by_label("GitHub repository (* for every repository)").fill(
+        "a-repository-whose-name-goes-on-and-on-for-a-while"
+    )
+    if not page.js_enabled:
+        page.get_by_role("button", name="Update preview").click()
+    block = page.get_by_role("region", name="Trust policy preview")
+    expect(block).to_contain_text(
+        "repo:an-organisation-with-a-rather-long-name/a-repository-whose-name-goes-on-and-on"
+    )
+    width = block.evaluate("pre => [pre.scrollWidth, pre.clientWidth]")
+    assert width[0] <= width[1], width
+    assert block.get_attribute("tabindex") == "0"
