@@ -24,6 +24,10 @@ BROAD_POLICIES = {
 
 
 def _list(value: Any) -> list[Any]:
+    """A policy element that may be one value or a list; absent (None) is no values (a service
+    principal has no "AWS" key: it must not read as an account named None)."""
+    if value is None:
+        return []
     return value if isinstance(value, list) else [value]
 
 

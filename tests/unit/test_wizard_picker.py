@@ -96,3 +96,23 @@ def test_suggestions_follow_the_use_case():
     nodegroup = catalog.suggested_policies("ec2.amazonaws.com", "EKS|EKS - Nodegroup")
     assert "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy" in nodegroup
     assert catalog.suggested_policies("ec2.amazonaws.com") == [catalog.SSM_CORE]
+
+
+def test_a_service_role_has_no_cross_account_warning():
+    """Review's warnings: a service principal has no "AWS" key, which once read as "Another
+    AWS account (None) can assume this role"; a real other account still warns."""
+    from app.wizard.review import trust_warnings
+    from app.wizard.trust import service_trust
+
+    assert trust_warnings(service_trust("lambda.amazonaws.com"), "123456789012") == []
+    other = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    assert "Another AWS account (444455556666)" in trust_warnings(other, "123456789012")[0]
