@@ -7,7 +7,6 @@ from __future__ import annotations
 from bs4 import BeautifulSoup
 
 from app.wizard.service import wizard_for
-from tests.conftest import csrf_token_for
 from tests.web.test_wizard_flow import post, start
 
 STEP = {"HX-Request": "true", "HX-Target": "wizard-step"}
@@ -60,11 +59,7 @@ def test_next_without_javascript_redirects_and_with_htmx_answers_with_step_two(c
         client, "/create-role/new/trust", {**LAMBDA, "nav": "next"}, follow_redirects=False
     )
     assert plain.status_code == 303 and plain.headers["location"].endswith("/permissions")
-    htmx = client.post(
-        "/create-role/new/trust",
-        data={"csrf_token": csrf_token_for(client), **LAMBDA, "nav": "next"},
-        headers=STEP,
-    )
+    htmx = post(client, "/create-role/new/trust", {**LAMBDA, "nav": "next"}, headers=STEP)
     assert htmx.status_code == 200
     pushed = htmx.headers["HX-Push-Url"]
     assert pushed.startswith("/create-role/") and pushed.endswith("/permissions")
@@ -72,17 +67,11 @@ def test_next_without_javascript_redirects_and_with_htmx_answers_with_step_two(c
     assert fragment.select_one("h1").text == "Add permissions"
     assert fragment.select_one("html") is None  # the step alone, for #wizard-step
     draft = pushed.split("/")[2]
-    review = client.post(
-        f"/create-role/{draft}/permissions",
-        data={"csrf_token": csrf_token_for(client), "nav": "next"},
-        headers=STEP,
-    )
+    review = post(client, f"/create-role/{draft}/permissions", {"nav": "next"}, headers=STEP)
     assert review.headers["HX-Push-Url"] == f"/create-role/{draft}/review"
     assert soup(review).select_one("h1").text == "Name, review, and create"
-    back = client.post(
-        f"/create-role/{draft}/review",
-        data={"csrf_token": csrf_token_for(client), "nav": "previous", "name": "x"},
-        headers=STEP,
+    back = post(
+        client, f"/create-role/{draft}/review", {"nav": "previous", "name": "x"}, headers=STEP
     )
     assert back.headers["HX-Push-Url"] == f"/create-role/{draft}/permissions"
 
