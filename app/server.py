@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
+import shlex
+import socket
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -39,7 +45,45 @@ def prepare_database(settings: Settings) -> None:
     try:
         migrate.check_at_head(settings.database_url)
     except migrate.NotAtHead as exc:
-        raise ServeError(f"{exc}. Run `roledesk db upgrade` first.") from exc
+        command = upgrade_command(settings)
+        raise ServeError(f"{exc}. Run first, with the same settings:\n  {command}") from exc
+
+
+def upgrade_command(settings: Settings) -> str:
+    """The exact `db upgrade` to run: this installation's roledesk (often not on PATH, e.g.
+    .venv/bin/roledesk) with the same database URL (its password, if any, masked)."""
+    from sqlalchemy.engine import make_url
+
+    roledesk = Path(sys.argv[0]) if Path(sys.argv[0]).name == "roledesk" else None
+    program = str(roledesk or Path(sys.executable).with_name("roledesk"))
+    with contextlib.suppress(ValueError, OSError):
+        program = os.path.relpath(program)
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    return f"ROLEDESK_DATABASE_URL={shlex.quote(url)} {shlex.quote(program)} db upgrade"
+
+
+def boxed(lines: list[str]) -> str:
+    """Lines in a box of # signs, so a message cannot be missed among the log lines."""
+    width = max(len(line) for line in lines)
+    edge = "#" * (width + 4)
+    return "\n".join([edge, *(f"# {line.ljust(width)} #" for line in lines), edge])
+
+
+def announce_when_listening(host: str, port: int, message: str, timeout: float = 60.0) -> None:
+    """Print `message` once the server accepts connections: after uvicorn's own start-up
+    lines, so it is the last thing on the screen (issue 13)."""
+
+    def wait_then_print() -> None:
+        deadline = time.monotonic() + timeout
+        target = "127.0.0.1" if host in ("0.0.0.0", "::") else host.strip("[]")  # noqa: S104
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection((target, port), 0.5):
+                time.sleep(0.2)  # let uvicorn finish its "running on" line
+                print(message, flush=True)
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=wait_then_print, name="setup-link", daemon=True).start()
 
 
 def connect(settings: Settings, sandbox_endpoint: str | None) -> Services:
@@ -138,11 +182,18 @@ def run_server(settings: Settings) -> None:
         print(warning, file=sys.stderr, flush=True)
     link = setup_link(services)
     if link:
-        print(
-            "No RoleDesk users yet. Create the first admin with this one-time link "
-            f"(valid 15 minutes): {link}\n  or run: roledesk users add NAME --role admin",
-            flush=True,
+        roledesk = os.path.relpath(Path(sys.executable).with_name("roledesk"))
+        message = boxed(
+            [
+                "RoleDesk is ready. No users yet: create the first admin with this one-time",
+                "link (valid 15 minutes):",
+                "",
+                link,
+                "",
+                f"or run: {roledesk} users add NAME --role admin",
+            ]
         )
+        announce_when_listening(settings.host, settings.port, "\n" + message)
     trusted_proxies = settings.forwarded_allow_ips.strip()
     options: dict[str, Any] = {
         "host": settings.host,

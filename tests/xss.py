@@ -195,7 +195,8 @@ def _both(client: Any, url: str) -> str:
 
 def _draft(client: Any, trust: dict[str, str] | None = None) -> str:
     """A new draft through the wizard's own form; step 1 filled with `trust` if given."""
-    response = _post(client, "/create-role", {}, follow_redirects=False)
+    first = {"entity_type": "service", "service": "lambda.amazonaws.com", "nav": "preview"}
+    response = _post(client, "/create-role/new/trust", first, follow_redirects=False)
     draft = str(response.headers["location"].split("/")[2])
     if trust is not None:
         _post(client, f"/create-role/{draft}/trust", {**trust, "nav": "save"})

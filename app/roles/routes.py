@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.audit.activity import role_activity
+from app.aws.errors import NotFound
 from app.aws.types import (
     AttachedPolicy,
     InlinePolicy,
@@ -206,7 +207,10 @@ def role_detail(
         raise HTTPException(
             404, f"There is no role named {name[:64]!r}: a role name is {ROLE_NAME_RULE}."
         )
-    role, attached, inline, profiles, role_instances = read_role_page(services, name)
+    try:
+        role, attached, inline, profiles, role_instances = read_role_page(services, name)
+    except NotFound:
+        raise HTTPException(404, f"There is no role named {name}.") from None
     activity = role_activity(services, role)
     return render.page(
         request,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from http import HTTPStatus
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +17,12 @@ from app.aws.errors import AccessDenied, AwsError, NotFound, Throttled, Unreacha
 from app.web.templating import Renderer, is_htmx
 
 log = logging.getLogger("roledesk.errors")
+
+# Starlette's default details ("Not Found", "Method Not Allowed") in plain words (issue 13).
+PLAIN_WORDS = {
+    404: "There is no page at this address. It may have been mistyped, or the link is out of date.",
+    405: "This address takes a form submission, not a visit. Open the page the form is on.",
+}
 
 
 def _status_for(exc: AwsError) -> int:
@@ -49,6 +56,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not found", 403: "Not allowed", 405: "Not allowed", 401: "Sign in"}
+        message = exc.detail
+        if message == HTTPStatus(exc.status_code).phrase:  # Starlette's bare "Not Found"
+            message = PLAIN_WORDS.get(exc.status_code, "RoleDesk could not answer this request.")
         if not hasattr(request.state, "signed_in"):
             # No route matched, so the sign-in check never ran: look the session up so a
             # signed-in person's "Not found" page keeps their header and navigation.
@@ -60,7 +70,7 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code,
             {
                 "title": titles.get(exc.status_code, "Request refused"),
-                "message": exc.detail,
+                "message": message,
                 "aws_error": None,
             },
         )

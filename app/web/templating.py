@@ -69,6 +69,11 @@ def is_partial(request: Request) -> bool:
     )
 
 
+def targets(request: Request, element_id: str) -> bool:
+    """The htmx request will swap its answer into the element with this id."""
+    return request.headers.get("HX-Target") == element_id
+
+
 class Renderer:
     def __init__(self, env: Environment, globals_for: Any) -> None:
         self.env = env

@@ -21,7 +21,16 @@ class UseCase:
 
     @property
     def label(self) -> str:
+        """How the use case reads on its own: "Lambda", "Elastic Container Service Task",
+        "Kinesis Analytics: Managed Service for Apache Flink" (never "EC2: EC2")."""
+        if self.service.lower() in self.use_case.lower():
+            return self.use_case
         return f"{self.service}: {self.use_case}"
+
+    @property
+    def key(self) -> str:
+        """The picker's value for this use case (service and use case are unique together)."""
+        return f"{self.service}|{self.use_case}"
 
 
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -35,6 +44,20 @@ CATALOGUE: tuple[UseCase, ...] = (
         "ec2.amazonaws.com",
         "Allows EC2 instances to call AWS services on your behalf.",
         (SSM_CORE,),
+    ),
+    _U(
+        "EC2",
+        "EC2 Role for AWS Systems Manager",
+        "ec2.amazonaws.com",
+        "Allows EC2 instances to call AWS services like CloudWatch and Systems Manager.",
+        (SSM_CORE,),
+    ),
+    _U(
+        "EC2",
+        "EC2 Spot Fleet Role",
+        "spotfleet.amazonaws.com",
+        "Allows EC2 Spot Fleet to request and terminate Spot Instances on your behalf.",
+        ("arn:aws:iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole",),
     ),
     _U(
         "Lambda",
@@ -68,6 +91,17 @@ CATALOGUE: tuple[UseCase, ...] = (
         "eks.amazonaws.com",
         "Allows the EKS control plane to manage resources for your cluster.",
         ("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",),
+    ),
+    _U(
+        "EKS",
+        "EKS - Nodegroup",
+        "ec2.amazonaws.com",
+        "Allows EC2 instances in an EKS node group to join the cluster and pull images.",
+        (
+            "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+            "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+            "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+        ),
     ),
     _U(
         "EKS",
@@ -375,5 +409,48 @@ def search(query: str) -> list[UseCase]:
     ]
 
 
-def suggested_policies(principal: str) -> list[str]:
-    return list(dict.fromkeys(arn for c in use_cases_for(principal) for arn in c.suggested))
+# The services the console lists first ("Commonly used services"), then the rest A to Z.
+COMMON = (
+    "EC2",
+    "Lambda",
+    "Elastic Container Service",
+    "EKS",
+    "CodeBuild",
+    "Glue",
+    "Step Functions",
+    "SageMaker",
+)
+BY_KEY: dict[str, UseCase] = {c.key: c for c in CATALOGUE}
+
+
+def cases_of(service: str) -> tuple[UseCase, ...]:
+    """The use cases of one service, in the console's order."""
+    return tuple(c for c in CATALOGUE if c.service == service)
+
+
+def find_case(key: str) -> UseCase | None:
+    return BY_KEY.get(key)
+
+
+def search_services(query: str) -> list[str]:
+    """Services whose name, a use case or a principal contains every word of `query`, common
+    services first; every service (common first) for an empty query."""
+    found = {c.service for c in search(query)}
+    rest = sorted(found - set(COMMON), key=str.lower)
+    return [s for s in COMMON if s in found] + rest
+
+
+def service_named(text: str) -> str | None:
+    """The catalogue service a person typed by name ("ec2", "Lambda"), if any."""
+    wanted = text.strip().lower()
+    return next((s for s in services() if s.lower() == wanted), None)
+
+
+def suggested_policies(principal: str, use_case: str = "") -> list[str]:
+    """The chosen use case's suggestions; for a principal typed by hand, those of the first
+    (main) use case with that principal (ec2.amazonaws.com: plain EC2)."""
+    case = find_case(use_case)
+    if case is None or case.principal != principal:
+        cases = use_cases_for(principal)
+        case = cases[0] if cases else None
+    return list(case.suggested) if case else []

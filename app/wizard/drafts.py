@@ -91,7 +91,8 @@ class DraftStore:
             yield session
             session.commit()
 
-    def create(self, actor: str) -> Draft:
+    def create(self, actor: str, data: dict[str, Any] | None = None) -> Draft:
+        """A new draft; the wizard makes one only when step 1 is saved (`data` holds it)."""
         now = self._now()
         row = RoleDraft(
             id=str(uuid.uuid4()),
@@ -99,7 +100,7 @@ class DraftStore:
             created_at=now,
             updated_at=now,
             expires_at=now + LIFETIME,
-            data={},
+            data=dict(data or {}),
             status="draft",
         )
         with self._writing() as session:
@@ -152,6 +153,21 @@ class DraftStore:
                     .values(data=data, updated_at=now, expires_at=now + LIFETIME)
                 )
         return replace(_draft(row), data=data, updated_at=now, expires_at=now + LIFETIME)
+
+    def discard(self, draft_id: str, actor: str) -> bool:
+        """Delete one of `actor`'s unfinished drafts; False when there is none to delete (gone,
+        someone else's, or being created or created, which stay for their done page)."""
+        with self._writing() as session:
+            result = session.execute(
+                delete(RoleDraft)
+                .where(
+                    RoleDraft.id == draft_id,
+                    RoleDraft.actor == actor,
+                    RoleDraft.status.in_(RESUMABLE),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return int(getattr(result, "rowcount", 0)) == 1
 
     def creating(self) -> list[Draft]:
         """Drafts whose create run has started and not finished."""

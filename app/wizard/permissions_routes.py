@@ -20,14 +20,22 @@ from app.policy import Finding, HeldPolicy, PolicyKind, analyse, role_risks
 from app.policy.access_analyzer import merge
 from app.policy.risk import LIVE_TIMEOUT
 from app.services import Services
-from app.web.deps import RendererDep, ServicesDep
+from app.web.deps import RendererDep, ServicesDep, get_services
 from app.web.params import POLICY_ARN_MAX, POLICY_ARN_PATTERN, ascii_int
 from app.web.templating import Renderer, is_htmx, is_partial, redirect_after_post
 from app.wizard import catalog, rules
 from app.wizard.policies import KINDS
 from app.wizard.service import Wizard
 from app.wizard.steps import check_permissions, is_ec2_service
-from app.wizard.web import FormDep, WizardDep, done_redirect, load_draft, step_url
+from app.wizard.web import (
+    STEP_PAGES,
+    FormDep,
+    WizardDep,
+    done_redirect,
+    go_to_step,
+    load_draft,
+    step_url,
+)
 
 router = APIRouter(prefix="/create-role")
 
@@ -69,7 +77,8 @@ def _page(
     trust_values = draft.step("trust")
     suggestions = []
     if trust_values.get("entity_type") == "service":
-        for arn in catalog.suggested_policies(str(trust_values.get("service", "")).strip()):
+        principal = str(trust_values.get("service", "")).strip()
+        for arn in catalog.suggested_policies(principal, str(trust_values.get("use_case", ""))):
             policy = wizard.policies.get(arn)
             if policy is not None and arn not in selected_arns:
                 suggestions.append(policy)
@@ -136,6 +145,18 @@ def _inline_findings(values: dict[str, Any], wizard: Wizard) -> list[Finding]:
     if analysis.document is None:
         return analysis.findings
     return merge(analysis.findings, wizard.remote_findings(text, PolicyKind.IDENTITY))
+
+
+def _saved_page(request: Request, wizard: Wizard, draft: Any) -> Response:
+    """Step 2 as it was left (a fresh search), for a step's answer in one response."""
+    services = get_services(request)
+    render: Renderer = request.app.state.renderer
+    return _page(
+        request, render, services, wizard, draft, q="", kind="all", page=1, block="wizard_step"
+    )
+
+
+STEP_PAGES["permissions"] = _saved_page
 
 
 @router.get("/{draft_id}/permissions", response_class=HTMLResponse)
@@ -220,7 +241,7 @@ def save_permissions(
     page = min(ascii_int(form.get("page")) or 1, 10_000)
     nav = form.get("nav")
     if nav == "previous":
-        return redirect_after_post(request, step_url(draft.id, "trust"))
+        return go_to_step(request, wizard, draft, "trust")
     if nav == "next":
         result = check_permissions(values, wizard.policies.get, wizard.quotas())
         if result.errors:
@@ -235,8 +256,9 @@ def save_permissions(
                 page=page,
                 errors=result.errors,
                 status=422,
+                block="wizard_step",
             )
-        return redirect_after_post(request, step_url(draft.id, "review"))
+        return go_to_step(request, wizard, draft, "review")
     if is_partial(request):  # htmx "Add"/"Remove": swap the form's body, no redirect
         return _page(
             request,

@@ -7,33 +7,34 @@ without JavaScript, and htmx adds the live trust-policy preview.
 
 from __future__ import annotations
 
-import functools
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment
-from markupsafe import Markup
 
 from app.operations import progress
 from app.policy import Analysis, PolicyKind, analyse
 from app.policy.access_analyzer import merge
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.params import ascii_int
-from app.web.templating import Renderer, is_partial, redirect_after_post
-from app.wizard import catalog, rules, trust
+from app.web.templating import Renderer, is_partial, redirect_after_post, targets
+from app.wizard import catalog, picker, rules, trust
 from app.wizard.create import CreateOutcome, RoleCreator, preflight
 from app.wizard.drafts import Draft
 from app.wizard.review import cli_commands, policy_review
 from app.wizard.service import Wizard
 from app.wizard.steps import DraftCheck
 from app.wizard.web import (
+    NEW,
+    STEP_PAGES,
     FormDep,
     FormValues,
+    Unsaved,
     WizardDep,
     done_redirect,
+    go_to_step,
     load_draft,
     step_url,
 )
@@ -60,6 +61,15 @@ TRUST_FIELDS = (
     "saml_value",
     "saml_region",
     "custom_policy",
+    "service_name",
+    "use_case",
+)
+# Step 1's error slots (fields that can be wrong): the live preview clears those whose field
+# has become valid.
+ERROR_FIELDS = tuple(
+    n
+    for n in TRUST_FIELDS
+    if n not in ("service_name", "require_external_id", "require_mfa", "cognito_amr")
 )
 TRUST_DEFAULTS = {
     "entity_type": "service",
@@ -69,6 +79,7 @@ TRUST_DEFAULTS = {
     "custom_policy": trust.CUSTOM_TEMPLATE,
     "web_provider": "cognito",
 }
+ENTITY_LABELS = {key: label for key, label, _ in trust.ENTITY_TYPES}  # "service" -> "AWS service"
 MAX_TAG_ROWS = 50
 STALE_AFTER = timedelta(minutes=10)
 # How long the create request waits for its run before showing the progress page instead.
@@ -77,42 +88,62 @@ CREATE_WAIT_SECONDS = 3.0
 
 @router.get("", response_class=HTMLResponse)
 def start_page(request: Request, wizard: WizardDep, render: RendererDep) -> Response:
+    """Unfinished drafts to resume; with none, step 1 itself (issue 13: "Create role" in the
+    navigation goes straight to step 1 when there is nothing to resume)."""
+    from app.main import may_change  # the layout's own rule; imported late (app.main imports us)
+
     wizard.drafts.purge_expired()
     drafts = wizard.drafts.resumable(actor_name(request))
-    return render.page(request, "wizard/start.html", {"drafts": drafts})
+    discarded = request.query_params.get("discarded") == "1"
+    if drafts or discarded or not may_change(request):
+        context = {"drafts": drafts, "discarded": discarded, "entity_labels": ENTITY_LABELS}
+        return render.page(request, "wizard/start.html", context)
+    return _trust_page(request, render, wizard, Unsaved(), dict(TRUST_DEFAULTS), show_errors=False)
 
 
 @router.post("")
-def start_draft(request: Request, wizard: WizardDep) -> Response:
-    draft = wizard.drafts.create(actor_name(request))
-    return redirect_after_post(request, step_url(draft.id, "trust"))
+def start_draft(request: Request) -> Response:
+    """The old "Start a new role" form: step 1, with no draft until it is saved."""
+    return redirect_after_post(request, step_url(NEW, "trust"))
+
+
+@router.post("/{draft_id}/discard")
+def discard_draft(request: Request, draft_id: str, form: FormDep, wizard: WizardDep) -> Response:
+    """Delete an unfinished draft (a Discard button on every step and on the drafts list).
+    The buttons send confirm=discard: a bare POST deletes nothing."""
+    if form.get("confirm") != "discard":
+        raise HTTPException(422, "Nothing was discarded: use a Discard button.")
+    if draft_id != NEW:
+        draft = load_draft(wizard, request, draft_id)
+        if (redirect := done_redirect(draft)) is not None:
+            return redirect  # being created or created: nothing to discard
+        wizard.drafts.discard(draft.id, actor_name(request))
+    return redirect_after_post(request, "/create-role?discarded=1")
 
 
 # Step 1 -------------------------------------------------------------------------------------
 
 
 def _trust_values(form: FormValues) -> dict[str, str]:
-    return {name: form.get(name) for name in TRUST_FIELDS}
+    return picker.apply({name: form.get(name) for name in TRUST_FIELDS})
 
 
-@functools.cache
-def _catalogue_html(env: Environment) -> Markup:
-    """The catalogue's datalist and table never change while the process runs: render them
-    once instead of on every step-1 page (about 300 escaped cells)."""
-    rendered = env.get_template("wizard/_catalogue.html").render(catalogue=catalog.CATALOGUE)
-    return Markup(rendered)  # noqa: S704 - rendered by the autoescaping environment
+def _trust_errors(result: trust.TrustResult, values: dict[str, str]) -> dict[str, str]:
+    return {**result.errors, **picker.errors(values)}
 
 
 def _trust_page(
     request: Request,
     render: Renderer,
     wizard: Wizard,
-    draft: Draft,
+    draft: Draft | Unsaved,
     values: dict[str, str],
     *,
     show_errors: bool,
     status: int = 200,
     block: str | None = "wizard_step",
+    query: str = "",
+    oob: bool = False,
 ) -> Response:
     providers = wizard.providers()
     result = trust.build_trust(values, providers, size_quota=wizard.quotas().trust_policy_size)
@@ -129,12 +160,15 @@ def _trust_page(
         "step": "trust",
         "values": values,
         "result": result,
-        "errors": result.errors if show_errors else {},
+        "errors": _trust_errors(result, values) if show_errors else {},
+        "error_fields": ERROR_FIELDS,
+        "oob": oob,
         "providers": providers,
         "entity_types": trust.ENTITY_TYPES,
         "web_providers": trust.WEB_PROVIDERS,
         "github_host": trust.GITHUB_HOST,
-        "catalogue_html": _catalogue_html(render.env),
+        "picker": picker.build(values, query),
+        "picker_url": step_url(draft.id, "trust/picker"),
         "use_cases": catalog.use_cases_for(service),
         "rules": rules,
         "signin_regions": trust.signin_regions(),
@@ -142,45 +176,77 @@ def _trust_page(
     return render.page(request, "wizard/trust.html", context, block=block, status_code=status)
 
 
+def _saved_trust_page(request: Request, wizard: Wizard, draft: Draft) -> Response:
+    saved = draft.step("trust")
+    values = {**TRUST_DEFAULTS, **saved}
+    render: Renderer = request.app.state.renderer
+    return _trust_page(request, render, wizard, draft, values, show_errors=bool(saved))
+
+
+STEP_PAGES["trust"] = _saved_trust_page
+
+
+def _step_one_draft(wizard: Wizard, request: Request, draft_id: str) -> Draft | Unsaved:
+    return Unsaved() if draft_id == NEW else load_draft(wizard, request, draft_id)
+
+
 @router.get("/{draft_id}/trust", response_class=HTMLResponse)
 def trust_step(request: Request, draft_id: str, wizard: WizardDep, render: RendererDep) -> Response:
+    if draft_id == NEW:
+        values = dict(TRUST_DEFAULTS)
+        return _trust_page(request, render, wizard, Unsaved(), values, show_errors=False)
     draft = load_draft(wizard, request, draft_id)
     if (redirect := done_redirect(draft)) is not None:
         return redirect
-    saved = draft.step("trust")
-    values = {**TRUST_DEFAULTS, **saved}
-    return _trust_page(request, render, wizard, draft, values, show_errors=bool(saved))
+    return _saved_trust_page(request, wizard, draft)
 
 
 @router.post("/{draft_id}/trust", response_class=HTMLResponse)
 def save_trust(
     request: Request, draft_id: str, form: FormDep, wizard: WizardDep, render: RendererDep
 ) -> Response:
-    draft = load_draft(wizard, request, draft_id)
-    if (redirect := done_redirect(draft)) is not None:
+    """Save step 1. "Search services" and "Show use cases" (the picker without JavaScript)
+    only show the step again; "Update preview" and "Next" save it, and a new role's draft is
+    made here, when its step 1 is first saved without errors."""
+    draft = _step_one_draft(wizard, request, draft_id)
+    if isinstance(draft, Draft) and (redirect := done_redirect(draft)) is not None:
         return redirect
     values = _trust_values(form)
-    wizard.drafts.save_step(draft.id, "trust", values)
+    nav = form.get("nav")
+    query = form.get("service_query")
     result = trust.build_trust(
         values, wizard.providers(), size_quota=wizard.quotas().trust_policy_size
     )
-    if result.errors:
+    errors = _trust_errors(result, values)
+    saving = nav in ("next", "preview")
+    if isinstance(draft, Draft):
+        saved = wizard.drafts.save_step(draft.id, "trust", values)
+        if saved is None:  # another tab started creating the role meanwhile
+            return redirect_after_post(request, step_url(draft.id, "done"))
+        draft = saved
+    elif saving and not errors:
+        draft = wizard.drafts.create(actor_name(request), {"trust": values})
+        if nav == "preview":  # the step again, now at its draft's own address
+            return go_to_step(request, wizard, draft, "trust")
+    if saving and errors:
         return _trust_page(
-            request, render, wizard, draft, values, show_errors=True, status=422, block=None
+            request, render, wizard, draft, values, show_errors=True, status=422, query=query
         )
-    if form.get("nav") == "next":
-        return redirect_after_post(request, step_url(draft.id, "permissions"))
-    return _trust_page(request, render, wizard, draft, values, show_errors=True, block=None)
+    if nav == "next" and isinstance(draft, Draft):
+        return go_to_step(request, wizard, draft, "permissions")
+    return _trust_page(request, render, wizard, draft, values, show_errors=saving, query=query)
 
 
 @router.post("/{draft_id}/trust/preview", response_class=HTMLResponse)
 def preview_trust(
     request: Request, draft_id: str, form: FormDep, wizard: WizardDep, render: RendererDep
 ) -> Response:
-    """The live preview (htmx): the trust policy for the fields as they are, unsaved."""
-    draft = load_draft(wizard, request, draft_id)
+    """The live preview (htmx): the trust policy for the fields as they are, unsaved; errors
+    of fields that have become valid are cleared out of band."""
+    draft = _step_one_draft(wizard, request, draft_id)
+    values = _trust_values(form)
     return _trust_page(
-        request, render, wizard, draft, _trust_values(form), show_errors=True, block="trust_preview"
+        request, render, wizard, draft, values, show_errors=True, block="trust_preview", oob=True
     )
 
 
@@ -233,6 +299,33 @@ def _check_answer(
     return render.page(request, "policy/_check.html", context)
 
 
+PICKER_PARTS = ("service_list", "use_cases")
+
+
+@router.post("/{draft_id}/trust/picker", response_class=HTMLResponse)
+def service_picker(
+    request: Request,
+    draft_id: str,
+    form: FormDep,
+    wizard: WizardDep,
+    render: RendererDep,
+    part: str = "use_cases",
+) -> Response:
+    """The service picker's list (as the search box changes) or the chosen service's use
+    cases (htmx); a plain request gets step 1."""
+    draft = _step_one_draft(wizard, request, draft_id)
+    if not is_partial(request) or part not in PICKER_PARTS:
+        return Response(status_code=303, headers={"Location": step_url(draft.id, "trust")})
+    values = _trust_values(form)
+    context = {
+        "values": values,
+        "errors": {},
+        "picker": picker.build(values, form.get("service_query")),
+        "picker_url": step_url(draft.id, "trust/picker"),
+    }
+    return render.page(request, "wizard/_service_picker.html", context, block=part)
+
+
 # Step 3 -------------------------------------------------------------------------------------
 
 
@@ -277,6 +370,8 @@ def _review_context(
         ),
         "rules": rules,
         "is_ec2": check.plan.instance_profile if check.plan else False,
+        # The same role with the AWS CLI, shown before Create (issue 13).
+        "cli": cli_commands(check.plan) if check.plan else [],
     }
 
 
@@ -304,6 +399,13 @@ def _review_page(
     )
 
 
+def _saved_review_page(request: Request, wizard: Wizard, draft: Draft) -> Response:
+    return _review_page(request, request.app.state.renderer, wizard, draft, errors={})
+
+
+STEP_PAGES["review"] = _saved_review_page
+
+
 @router.get("/{draft_id}/review", response_class=HTMLResponse)
 def review_step(
     request: Request, draft_id: str, wizard: WizardDep, render: RendererDep, more: int = 1
@@ -317,19 +419,28 @@ def review_step(
 
 
 @router.post("/{draft_id}/review", response_class=HTMLResponse)
-def save_review(request: Request, draft_id: str, form: FormDep, wizard: WizardDep) -> Response:
+def save_review(
+    request: Request, draft_id: str, form: FormDep, wizard: WizardDep, render: RendererDep
+) -> Response:
     draft = load_draft(wizard, request, draft_id)
     if (redirect := done_redirect(draft)) is not None:
         return redirect
-    wizard.drafts.save_step(draft.id, "details", _details_values(form))
+    saved = wizard.drafts.save_step(draft.id, "details", _details_values(form))
+    if saved is None:  # another tab started creating the role meanwhile
+        return redirect_after_post(request, step_url(draft.id, "done"))
     nav = form.get("nav")
     if nav == "previous":
-        return redirect_after_post(request, step_url(draft.id, "permissions"))
+        return go_to_step(request, wizard, saved, "permissions")
     if nav == "add_tag":
         shown = ascii_int(form.get("more", "1"))
         more = min(MAX_TAG_ROWS, shown + 1) if shown is not None else 2
-        return redirect_after_post(request, f"{step_url(draft.id, 'review')}?more={more}")
-    return redirect_after_post(request, step_url(draft.id, "review"))
+        query = f"?more={more}"
+        if is_partial(request) and targets(request, "wizard-step"):
+            response = _review_page(request, render, wizard, saved, errors={}, extra_rows=more)
+            response.headers["HX-Push-Url"] = step_url(draft.id, "review") + query
+            return response
+        return redirect_after_post(request, step_url(draft.id, "review") + query)
+    return go_to_step(request, wizard, saved, "review")
 
 
 # Create and done ----------------------------------------------------------------------------
@@ -410,7 +521,10 @@ def create_role(
         "create-role",
     )
     services.runs.wait(ctx.operation_id, CREATE_WAIT_SECONDS)
-    return redirect_after_post(request, step_url(draft.id, "done"))
+    finished = wizard.drafts.get(draft.id)
+    if finished is None:
+        return redirect_after_post(request, step_url(draft.id, "done"))
+    return go_to_step(request, wizard, finished, "done")
 
 
 def _step_errors(check: DraftCheck) -> dict[str, str]:
@@ -427,14 +541,20 @@ def _step_errors(check: DraftCheck) -> dict[str, str]:
 
 
 @router.get("/{draft_id}/done", response_class=HTMLResponse)
-def done_page(
-    request: Request, draft_id: str, wizard: WizardDep, render: RendererDep, services: ServicesDep
-) -> Response:
+def done_page(request: Request, draft_id: str, wizard: WizardDep) -> Response:
     draft = load_draft(wizard, request, draft_id)
     if draft.status == "draft":
         return Response(status_code=303, headers={"Location": step_url(draft.id, "review")})
-    if draft.status != "creating" and is_partial(request):
+    if draft.status != "creating" and targets(request, "create-progress"):
         return Response(headers={"HX-Refresh": "true"})  # finished: show the whole result
+    return _done_page(request, wizard, draft)
+
+
+def _done_page(request: Request, wizard: Wizard, draft: Draft) -> Response:
+    """The done step: live progress while the run goes on, then its result. The progress
+    poll gets only its block; a step's htmx submit gets the step area."""
+    render: Renderer = request.app.state.renderer
+    services = wizard.services
     summary = draft.step("summary")
     operation = draft.operation_id or ""
     running = services.runs.running(operation)
@@ -457,5 +577,8 @@ def done_page(
             "run": run,
             "settling": settling,
         },
-        block="create_progress",
+        block="create_progress" if targets(request, "create-progress") else "wizard_step",
     )
+
+
+STEP_PAGES["done"] = _done_page

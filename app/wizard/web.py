@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from app.web.deps import actor_name, get_services
+from app.web.templating import is_partial, redirect_after_post, targets
 from app.wizard.drafts import Draft
 from app.wizard.service import Wizard, wizard_for
 
@@ -67,3 +70,38 @@ def done_redirect(draft: Draft) -> Response | None:
     if draft.editable:
         return None
     return Response(status_code=303, headers={"Location": step_url(draft.id, "done")})
+
+
+NEW = "new"  # step 1 of a role not saved yet: a draft exists only once step 1 is saved
+
+
+@dataclass(frozen=True)
+class Unsaved:
+    """Stands in for a draft on step 1 before anything is saved (issue 13: every "Start a new
+    role" used to leave a 7-day draft behind)."""
+
+    id: str = NEW
+    status: str = "draft"
+    editable: bool = True
+
+    def step(self, name: str) -> dict[str, Any]:
+        return {}
+
+
+StepPage = Callable[[Request, Wizard, Draft], Response]
+STEP_PAGES: dict[str, StepPage] = {}  # filled by the step modules: step name -> its page
+
+
+def go_to_step(
+    request: Request, wizard: Wizard, draft: Draft, step: str, query: str = ""
+) -> Response:
+    """Where a valid submit leads. An htmx submit aimed at the step area gets that step's page
+    in this same response, its URL pushed into the history (one request instead of a redirect
+    and a second one); a plain form gets post/redirect/get."""
+    url = step_url(draft.id, step) + query
+    page = STEP_PAGES.get(step)
+    if page is not None and is_partial(request) and targets(request, "wizard-step"):
+        response = page(request, wizard, draft)
+        response.headers["HX-Push-Url"] = url
+        return response
+    return redirect_after_post(request, url)

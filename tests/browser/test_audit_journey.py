@@ -39,7 +39,7 @@ def filter_history(page: Page, target: str, action: str) -> None:
 
 
 def operation_of(row) -> str:
-    href = row.get_by_role("link", name=re.compile("Steps of operation")).get_attribute("href")
+    href = row.get_by_role("link", name=re.compile("Show steps of operation")).get_attribute("href")
     assert href and href.startswith("/audit/operations/"), href
     return href.rsplit("/", 1)[-1]
 
@@ -64,7 +64,7 @@ def test_find_a_new_role_in_the_history_and_open_its_operation(live_server, page
     operation_id = operation_of(created)
     assert attach_operations == {operation_id}  # one operation id for the whole run
 
-    created.get_by_role("link", name=re.compile("Steps of operation")).click()
+    created.get_by_role("link", name=re.compile("Show steps of operation")).click()
     if page.js_enabled:  # htmx expands the operation in place
         steps = created.locator("ol.operation-steps li")
     else:

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import is_console_error, sign_in
+from tests.browser.wizard_steps import open_step_one
 
 
 @pytest.fixture
@@ -28,9 +29,7 @@ def js_page(browser, live_server):
 
 
 def begin(page, live_server):
-    page.goto(f"{live_server.url}/create-role")
-    page.get_by_role("button", name="Start a new role").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Select trusted entity")
+    open_step_one(page, live_server.url)
 
 
 def finish(page, name):

@@ -81,6 +81,8 @@ EXPECTED = {
     ("POST", "/create-role/{draft_id}/trust/preview"): Role.OPERATOR,
     ("POST", "/create-role/{draft_id}/check/trust"): Role.OPERATOR,
     ("POST", "/create-role/{draft_id}/check/inline"): Role.OPERATOR,
+    ("POST", "/create-role/{draft_id}/trust/picker"): Role.OPERATOR,
+    ("POST", "/create-role/{draft_id}/discard"): Role.OPERATOR,
     ("GET", "/create-role/{draft_id}/permissions"): Role.VIEWER,
     ("GET", "/create-role/{draft_id}/permissions/document"): Role.VIEWER,
     ("POST", "/create-role/{draft_id}/permissions"): Role.OPERATOR,
@@ -318,7 +320,8 @@ def test_routes_added_later_are_protected_by_default(web_app, client_as, anonymo
 @pytest.mark.parametrize(
     ("page", "change_button", "note"),
     [
-        ("/create-role", "Start a new role</button>", 'id="cannot-create"'),
+        # An operator with nothing to resume gets step 1 at once; a viewer, why not.
+        ("/create-role", ">Next</button>", 'id="cannot-create"'),
         ("/instances", ">Attach role</button>", 'id="cannot-change"'),
         ("/roles", "Refresh list</button>", None),
     ],

@@ -114,12 +114,22 @@ def test_role_detail_sections(client, seeded):
     assert policy.status_code == 200 and "Policy document" in policy.text
 
 
-def test_unknown_role_is_a_clear_404_with_aws_code(client):
+def test_unknown_role_says_there_is_no_such_role(client):
     response = client.get("/roles/does-not-exist")
     assert response.status_code == 404
     page = soup(response)
-    assert "NoSuchEntity" in page.select_one(".aws-error").text
+    assert page.select_one("h1").text == "Not found"
+    assert "There is no role named does-not-exist." in page.select_one("main").text
+    assert page.select_one("main a[href='/roles']").text == "Go to the roles list"
     assert "Traceback" not in response.text
+
+
+def test_a_page_that_does_not_exist_says_so_in_plain_words(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    text = soup(response).select_one("main").text
+    assert "There is no page at this address" in text
+    assert "Not Found" not in text
 
 
 def test_aws_error_page_shows_code_message_and_request_id(client, seeded, monkeypatch):

@@ -26,9 +26,15 @@ def audit_count(services) -> int:
         return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
 
 
-def start(client) -> str:
-    token = csrf_token_for(client)
-    response = client.post("/create-role", data={"csrf_token": token}, follow_redirects=False)
+def start(client, trust: dict[str, str] | None = None) -> str:
+    """A draft as the wizard makes one: a new role's step 1 saved ("Update preview"); returns
+    its id. A draft exists only once step 1 is saved (issue 13)."""
+    values = trust or {"entity_type": "service", "service": "lambda.amazonaws.com"}
+    response = client.post(
+        "/create-role/new/trust",
+        data={"csrf_token": csrf_token_for(client), **values, "nav": "preview"},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     location = response.headers["location"]
     assert location.startswith("/create-role/") and location.endswith("/trust")
@@ -77,6 +83,11 @@ def test_full_journey_ec2_role_with_profile_suggestion_and_cli(client, seeded):
     assert json.loads(review.select_one("#review-trust-json").text)["Statement"][0][
         "Principal"
     ] == {"Service": "ec2.amazonaws.com"}
+    assert review.select_one("#review-cli-commands") is None  # no name yet: no commands
+    post(client, f"/create-role/{draft}/review", {**details("wizard-ec2"), "nav": "save"})
+    review = soup(client.get(f"/create-role/{draft}/review"))
+    before_create = review.select_one("#review-cli-commands").text  # shown before Create
+    assert "aws iam create-role --role-name wizard-ec2" in before_create
     response = create(client, draft, details("wizard-ec2", tag_key="team", tag_value="web"))
     assert response.status_code == 303
     assert response.headers["location"] == f"/create-role/{draft}/done"
