@@ -432,3 +432,87 @@ def test_delete_blast_radius_names_the_instances_using_the_role(client, seeded):
     page = soup(client.get("/roles/web-app-ec2/delete"))
     radius = page.select_one("#blast-radius").text
     assert "web-1" in radius and "web-2" in radius and "us-east-1" in radius
+
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+def _audited_review(services, action):
+    from sqlalchemy import select
+
+    from app.models import AuditEvent
+
+    with services.db.session() as session:
+        params = session.scalars(
+            select(AuditEvent.params)
+            .where(AuditEvent.action == action, AuditEvent.kind == "intent")
+            .order_by(AuditEvent.seq.desc())
+        ).first()
+    return params["policy_review"]
+
+
+def test_a_change_that_brings_a_security_warning_needs_its_named_acknowledgement(
+    client, seeded, sandbox
+):
+    """Issue 10's risk gate on the role page: attaching AdministratorAccess is applied only
+    once its ADMIN_ACCESS warning is ticked, and the acknowledgement is in the audit event."""
+    make_role(seeded, "gate-role")
+    base = soup(client.get("/roles/gate-role/policies/edit?q=AdministratorAccess")).select_one(
+        'input[name="base"]'
+    )["value"]
+    review = post(client, "/roles/gate-role/policies/review", {"attach": [ADMIN], "base": base})
+    boxes = soup(review).select('#change-risks input[name="acknowledge"]')
+    assert [b["value"].split(":")[0] for b in boxes] == ["ADMIN_ACCESS"]
+    refused = apply_reviewed(client, review, "/roles/gate-role/policies/apply")
+    assert refused.status_code == 422
+    assert (
+        "Acknowledge each security warning" in soup(refused).select_one("#error-acknowledge").text
+    )
+    iam = boto(sandbox)
+    assert iam.list_attached_role_policies(RoleName="gate-role")["AttachedPolicies"] == []
+
+    page = soup(review)
+    form = page.select_one('form[action="/roles/gate-role/policies/apply"]')
+    data = {i["name"]: i.get("value", "") for i in form.select("input[type=hidden]")}
+    data["attach"] = [ADMIN]
+    data["acknowledge"] = boxes[0]["value"]
+    applied = client.post("/roles/gate-role/policies/apply", data=data, follow_redirects=False)
+    assert applied.status_code == 303
+    attached = iam.list_attached_role_policies(RoleName="gate-role")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [ADMIN]
+    kept = _audited_review(seeded, "iam:AttachRolePolicy")
+    assert kept["acknowledged"] == [boxes[0]["value"]]
+    assert any(f["code"] == "ADMIN_ACCESS" for f in kept["findings"])
+
+    # Detaching it brings no new warning: no box to tick, applied at once.
+    base = soup(client.get("/roles/gate-role/policies/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    review = post(client, "/roles/gate-role/policies/review", {"detach": [ADMIN], "base": base})
+    assert not soup(review).select('input[name="acknowledge"]')
+    assert apply_reviewed(client, review, "/roles/gate-role/policies/apply").status_code == 303
+    assert iam.list_attached_role_policies(RoleName="gate-role")["AttachedPolicies"] == []
+
+
+def test_a_trust_policy_open_to_any_account_needs_its_acknowledgement(client, seeded, sandbox):
+    make_role(seeded, "gate-trust")
+    base = soup(client.get("/roles/gate-trust/trust/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    anyone = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    review = post(
+        client, "/roles/gate-trust/trust/review", {"document": json.dumps(anyone), "base": base}
+    )
+    boxes = soup(review).select('#change-risks input[name="acknowledge"]')
+    assert boxes, "the open trust must be named for acknowledgement"
+    fields = form_fields(soup(review), "/roles/gate-trust/trust/apply")
+    assert post(client, "/roles/gate-trust/trust/apply", fields).status_code == 422
+    doc = boto(sandbox).get_role(RoleName="gate-trust")["Role"]["AssumeRolePolicyDocument"]
+    assert doc["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    ticked = {**fields, "acknowledge": [b["value"] for b in boxes]}
+    assert post(client, "/roles/gate-trust/trust/apply", ticked).status_code == 303
+    doc = boto(sandbox).get_role(RoleName="gate-trust")["Role"]["AssumeRolePolicyDocument"]
+    assert doc["Statement"][0]["Principal"] == {"AWS": "*"}
