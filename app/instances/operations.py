@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,9 +51,15 @@ def _record(services: Services, ctx: AuditContext, action: str, params: dict[str
     )
 
 
-def record_start(services: Services, ctx: AuditContext, plan: Plan) -> None:
-    """The plan, as the first ledger entry of the operation (the status page reads it)."""
-    Engine(services).record_start(ctx, engine_plan(services, plan))
+def record_start(
+    services: Services, ctx: AuditContext, plan: Plan, review: dict[str, Any] | None = None
+) -> None:
+    """The plan, as the first ledger entry of the operation (the status page reads it), with
+    the attached role's security warnings and their acknowledgements (issue 10)."""
+    operation = engine_plan(services, plan)
+    if review is not None:
+        operation = replace(operation, details={**operation.details, "policy_review": review})
+    Engine(services).record_start(ctx, operation)
 
 
 def run_operation(
@@ -81,8 +87,9 @@ class OperationRunner:
         ctx: AuditContext,
         plan: Plan,
         on_profile_created: Callable[[], None] | None = None,
+        review: dict[str, Any] | None = None,
     ) -> str:
-        record_start(services, ctx, plan)
+        record_start(services, ctx, plan, review)
         self._runs = services.runs
         retry = self._retry()
         services.runs.start(

@@ -265,7 +265,8 @@ def _apply(
         return _invalid(request, services, render, form)
     form.check_confirmation()
     acknowledged = frozenset(v for v in form_data.getlist("acknowledge") if isinstance(v, str))
-    if any(f.key not in acknowledged for f in _role_risks(services, form, choice)):
+    risks = _role_risks(services, form, choice)
+    if any(f.key not in acknowledged for f in risks):
         form.errors["acknowledge"] = "Acknowledge each security warning of the role first."
     state = instances_state(request, services)
     rows = fetch_rows(services.ec2(form.region), state.catalog.by_arn, form.instance_ids)
@@ -276,8 +277,16 @@ def _apply(
         return _render_review(
             request, services, render, form, choice, status_code=422, acknowledged=acknowledged
         )
+    review = (
+        {
+            "findings": [f.as_dict() for f in risks],
+            "acknowledged": sorted(acknowledged & {f.key for f in risks}),
+        }
+        if risks
+        else None
+    )
     operation_id = state.runner.start(
-        services, ctx, plan, on_profile_created=state.catalog.invalidate
+        services, ctx, plan, on_profile_created=state.catalog.invalidate, review=review
     )
     return redirect_after_post(request, f"/instances/operations/{operation_id}")
 

@@ -341,7 +341,26 @@ def test_attaching_a_role_with_security_warnings_needs_acknowledgement(
     )
     try:
         _gate_refuses_without_acknowledgement(client, ids, ec2_client)
+        _acknowledged_attach_is_audited(client, seeded, ids, ec2_client)
     finally:  # the sandbox is shared by the test session: leave it as seeded
+        for association in ec2_client.describe_iam_instance_profile_associations()[
+            "IamInstanceProfileAssociations"
+        ]:
+            if association["IamInstanceProfile"]["Arn"].endswith("/risky-ec2"):
+                ec2_client.disassociate_iam_instance_profile(
+                    AssociationId=association["AssociationId"]
+                )
+        for profile in seeded.iam.list_instance_profiles_for_role("risky-ec2"):
+            seeded.audited.call(
+                ctx,
+                Change("risky-ec2"),
+                seeded.iam.remove_role_from_instance_profile,
+                profile_name=profile.name,
+                role_name="risky-ec2",
+            )
+            seeded.audited.call(
+                ctx, Change(profile.name), seeded.iam.delete_instance_profile, name=profile.name
+            )
         seeded.audited.call(
             ctx,
             Change("risky-ec2"),
@@ -365,3 +384,31 @@ def _gate_refuses_without_acknowledgement(client, ids, ec2_client):
         "Acknowledge each security warning" in soup(refused).select_one("#error-acknowledge").text
     )
     assert live_profile(ec2_client, ids["bastion"]) == before
+
+
+def _acknowledged_attach_is_audited(client, seeded, ids, ec2_client):
+    """With every warning ticked the role is attached, and the operation's start record keeps
+    the findings and the acknowledgements."""
+    from sqlalchemy import select
+
+    from app.models import AuditEvent
+
+    free = next(i for i in ids.values() if live_profile(ec2_client, i) == [])
+    data = {"action": "attach", "choice": "role:risky-ec2", "instance_id": free}
+    review = soup(post(client, "/instances/review", data))
+    keys = [b["value"] for b in review.select("#role-risks input[name=acknowledge]")]
+    applied = post(
+        client, "/instances/apply", {**data, "acknowledge": keys}, follow_redirects=False
+    )
+    assert applied.status_code == 303
+    operation_id = applied.headers["location"].rsplit("/", 1)[-1]
+    client.app.state.instances.runner.wait(operation_id)
+    assert live_profile(ec2_client, free) == ["risky-ec2"]
+    with seeded.db.session() as session:
+        start = session.scalars(
+            select(AuditEvent.params)
+            .where(AuditEvent.operation_id == operation_id, AuditEvent.kind == "record")
+            .order_by(AuditEvent.seq)
+        ).first()
+    assert sorted(start["policy_review"]["acknowledged"]) == sorted(keys)
+    assert {f["code"] for f in start["policy_review"]["findings"]} >= {"PASSROLE_ANY_ROLE"}
