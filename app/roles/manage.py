@@ -23,7 +23,7 @@ from app.operations import progress
 from app.operations.engine import Engine
 from app.operations.plan import Plan
 from app.roles import changes, checks
-from app.roles.checks import RiskReview, analyse
+from app.roles.checks import Kind, RiskReview, analyse
 from app.services import Services
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep
 from app.web.params import is_role_name
@@ -97,6 +97,30 @@ def _outcome(
     if run is None:
         return redirect_after_post(request, f"/roles/{role_name}#{anchor}")
     return _page(request, render, {"mode": "result", "role_name": role_name, "run": run}, 502)
+
+
+# Live checks (htmx, as the person types); without JavaScript the review shows the same -------
+
+CHECK_KINDS: dict[str, Kind] = {"trust": "trust", "inline": "identity"}
+
+
+@router.post("/roles/{name}/check/{kind}", response_class=HTMLResponse)
+def check_document(
+    request: Request,
+    name: str,
+    kind: str,
+    form: FormDep,
+    services: ServicesDep,
+    render: RendererDep,
+) -> Response:
+    """The editor's findings for the text as typed, unsaved: nothing is sent to AWS."""
+    _name(name)
+    if kind not in CHECK_KINDS:
+        raise HTTPException(404, "There is no such check.")
+    checked = analyse(form.get("document"), CHECK_KINDS[kind], services.identity.account)
+    findings = checked.errors + checked.findings
+    context = {"findings": findings, "target": "document-findings"}
+    return render.page(request, "policy/_check.html", context)
 
 
 # Trust policy -----------------------------------------------------------------------------

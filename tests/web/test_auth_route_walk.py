@@ -47,6 +47,7 @@ EXPECTED = {
     ("GET", "/instances/operations/{operation_id}"): Role.VIEWER,
     # Changing a role (issue 11): every form and action is an operator's.
     ("GET", "/roles/{name}/trust/edit"): Role.OPERATOR,
+    ("POST", "/roles/{name}/check/{kind}"): Role.OPERATOR,
     ("POST", "/roles/{name}/trust/review"): Role.OPERATOR,
     ("POST", "/roles/{name}/trust/apply"): Role.OPERATOR,
     ("GET", "/roles/{name}/settings/edit"): Role.OPERATOR,
@@ -180,6 +181,7 @@ def walk_samples(web_app, seeded, client_as, anonymous_client):
             "draft_id": drafts.create(f"{role.label}-user").id,
             "operation_id": operation_id,
             "seq": str(seq),
+            "kind": "trust",
         }
     samples[None] = samples[Role.ADMIN]
     return clients, samples

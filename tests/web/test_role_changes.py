@@ -13,6 +13,7 @@ from app.audit.audited import AuditContext, Change
 from app.roles.changes import REVOKE_POLICY
 from app.wizard.trust import service_trust
 from tests.conftest import csrf_token_for
+from tests.security.aws_calls import AwsCalls
 
 TRUST = service_trust("ec2.amazonaws.com")
 LAMBDA_TRUST = service_trust("lambda.amazonaws.com")
@@ -516,3 +517,28 @@ def test_a_trust_policy_open_to_any_account_needs_its_acknowledgement(client, se
     assert post(client, "/roles/gate-trust/trust/apply", ticked).status_code == 303
     doc = boto(sandbox).get_role(RoleName="gate-trust")["Role"]["AssumeRolePolicyDocument"]
     assert doc["Statement"][0]["Principal"] == {"AWS": "*"}
+
+
+def test_the_editors_check_as_you_type_and_send_nothing_to_aws(client, seeded):
+    """The role page's trust and inline editors post to a live check (htmx); its findings are
+    the analysis of the text as typed, and the text is never sent to AWS."""
+    make_role(seeded, "live-check")
+    edit = soup(client.get("/roles/live-check/trust/edit"))
+    editor = edit.select_one("#field-document")
+    assert editor["hx-post"] == "/roles/live-check/check/trust"
+    assert edit.select_one("#document-findings") is not None
+    anyone = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    calls = AwsCalls()  # other tests' background runs may call AWS meanwhile: look for ours
+    seeded.clients.hook_every_client("before-call", calls)
+    found = post(client, "/roles/live-check/check/trust", {"document": json.dumps(anyone)})
+    assert found.status_code == 200
+    assert "security warning" in soup(found).select_one("#document-findings").text.lower()
+    broken = post(client, "/roles/live-check/check/inline", {"document": '{"Version": '})
+    assert "Line 1, column" in soup(broken).select_one("#document-findings").text
+    assert not [c for c in calls.calls if "live-check" in str(c[1])]
+    client.get("/roles/live-check/trust/edit")  # the hook does see this page's GetRole
+    assert [c for c in calls.calls if "live-check" in str(c[1])]
+    assert post(client, "/roles/live-check/check/other", {"document": "{}"}).status_code == 404
