@@ -88,9 +88,9 @@ def test_search_finds_a_service_and_a_typed_principal_stays_possible(page, live_
     assert principal == {"Service": "codestar-connections.amazonaws.com"}
 
 
+# JavaScript only: without it each Add loads the page again, at the chosen list.
+@pytest.mark.parametrize("anonymous_page", [True], ids=["js"], indirect=True)
 def test_focus_stays_with_the_policy_after_add_and_remove(page, live_server):
-    if not page.js_enabled:
-        pytest.skip("without JavaScript each Add loads the page again, at the chosen list")
     open_step_one(page, live_server.url)
     pick_service(page, "Lambda", None)
     page.get_by_role("button", name="Next").click()
@@ -156,9 +156,9 @@ def test_copy_button_copies_the_trust_policy(browser, live_server):
     context.close()
 
 
+# Without JavaScript only: the JavaScript case is test_copy_button_copies_the_trust_policy.
+@pytest.mark.parametrize("anonymous_page", [False], ids=["no-js"], indirect=True)
 def test_without_javascript_there_is_no_copy_button_that_cannot_work(page, live_server):
-    if page.js_enabled:
-        pytest.skip("the JavaScript case is test_copy_button_copies_the_trust_policy")
     page.goto(f"{live_server.url}/policy?arn={S3_READ}")
     expect(
         page.get_by_role("region", name="Policy document of AmazonS3ReadOnlyAccess")
