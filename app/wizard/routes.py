@@ -290,7 +290,8 @@ def _check_answer(
     text: str,
     target: str,
 ) -> Response:
-    draft = load_draft(wizard, request, draft_id)
+    # Step 1 of a new role has no draft yet ("new"): the check saves nothing, so it needs none.
+    draft = _step_one_draft(wizard, request, draft_id)
     findings = analysis.findings
     if analysis.document is not None:  # real AWS: IAM Access Analyzer's findings too
         kind = PolicyKind.TRUST if target == "custom-policy-findings" else PolicyKind.IDENTITY

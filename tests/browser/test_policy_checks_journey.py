@@ -8,6 +8,8 @@ import json
 
 from playwright.sync_api import expect
 
+from tests.browser.wizard_steps import open_step_one
+
 ANYONE = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
@@ -16,8 +18,7 @@ ANYONE = {
 
 def test_findings_live_or_on_send_and_the_acknowledgement_gate(live_server, page):
     name = f"anyone-{'js' if page.js_enabled else 'nojs'}"
-    page.goto(f"{live_server.url}/create-role")
-    page.get_by_role("button", name="Start a new role").click()
+    open_step_one(page, live_server.url)
     page.locator("#entity-custom").check()
     editor = page.get_by_label("Trust policy JSON")
     findings = page.locator("#custom-policy-findings")

@@ -65,7 +65,9 @@ def _attach(client, instance_id: str, choice: str):
 
 
 def _wizard_ec2_role(client, name: str) -> None:
-    draft = _post(client, "/create-role", {}).headers["location"].split("/")[2]
+    from tests.web.test_wizard_flow import start
+
+    draft = start(client, {"entity_type": "service", "service": "ec2.amazonaws.com"})
     trust = {"entity_type": "service", "service": "ec2.amazonaws.com", "nav": "next"}
     _post(client, f"/create-role/{draft}/trust", trust)
     _post(client, f"/create-role/{draft}/permissions", {"nav": "next"})
@@ -111,7 +113,9 @@ def test_the_wizard_name_check_asks_aws_before_calling_a_name_taken(client, seed
     iam.create_role(RoleName="Gone-Soon", AssumeRolePolicyDocument=json.dumps(EC2_TRUST))
     seeded.inventory.refresh()
     iam.delete_role(RoleName="Gone-Soon")  # memory still has it
-    draft = _post(client, "/create-role", {}).headers["location"].split("/")[2]
+    from tests.web.test_wizard_flow import start
+
+    draft = start(client)
     _post(
         client,
         f"/create-role/{draft}/trust",

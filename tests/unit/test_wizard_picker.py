@@ -99,12 +99,18 @@ def test_suggestions_follow_the_use_case():
 
 
 def test_a_service_role_has_no_cross_account_warning():
-    """Review's warnings: a service principal has no "AWS" key, which once read as "Another
-    AWS account (None) can assume this role"; a real other account still warns."""
-    from app.wizard.review import trust_warnings
+    """A service principal has no "AWS" key, which once read as "Another AWS account (None)
+    can assume this role"; a real other account still gets the warning."""
+    import json
+
+    from app.policy import PolicyKind, analyse
     from app.wizard.trust import service_trust
 
-    assert trust_warnings(service_trust("lambda.amazonaws.com"), "123456789012") == []
+    def codes(document):
+        found = analyse(json.dumps(document), PolicyKind.TRUST, account_id="123456789012")
+        return [f.code for f in found.findings]
+
+    assert "TRUST_CROSS_ACCOUNT_NO_CONDITION" not in codes(service_trust("lambda.amazonaws.com"))
     other = {
         "Version": "2012-10-17",
         "Statement": [
@@ -115,4 +121,4 @@ def test_a_service_role_has_no_cross_account_warning():
             }
         ],
     }
-    assert "Another AWS account (444455556666)" in trust_warnings(other, "123456789012")[0]
+    assert "TRUST_CROSS_ACCOUNT_NO_CONDITION" in codes(other)
