@@ -9,6 +9,9 @@ import threading
 from app.wizard import routes
 from tests.web.test_wizard_create import create, details, ec2_draft, soup
 
+# What htmx sends when the progress area polls (hx-get on #create-progress).
+POLL = {"HX-Request": "true", "HX-Target": "create-progress"}
+
 
 def test_done_page_lists_the_calls_while_the_create_runs(client, seeded, monkeypatch):
     monkeypatch.setattr(routes, "CREATE_WAIT_SECONDS", 0.0)
@@ -36,13 +39,13 @@ def test_done_page_lists_the_calls_while_the_create_runs(client, seeded, monkeyp
         assert rows["Create the role"] == "Done"
         assert rows["Attach AmazonSSMManagedInstanceCore"] in ("In progress", "Waiting")
         assert rows["Add the role to the instance profile"] == "Waiting"
-        fragment = client.get(f"/create-role/{draft}/done", headers={"HX-Request": "true"})
+        fragment = client.get(f"/create-role/{draft}/done", headers=POLL)
         assert "<html" not in fragment.text and 'id="create-progress"' in fragment.text
     finally:
         release.set()
         events.unregister("before-call.iam.AttachRolePolicy", hold)
     assert seeded.runs.wait(_operation_of(seeded, draft))
-    done = client.get(f"/create-role/{draft}/done", headers={"HX-Request": "true"})
+    done = client.get(f"/create-role/{draft}/done", headers=POLL)
     assert done.headers.get("HX-Refresh") == "true"  # htmx then loads the whole result
     page = soup(client.get(f"/create-role/{draft}/done"))
     assert "Role slow-create created" in page.select_one("h1").text
