@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.aws.errors import AwsError
@@ -68,40 +69,66 @@ def trust_findings(trust: Any, account_id: str | None = None) -> list[Finding]:
 
 
 def held_risks(
-    iam: IamGateway,
-    role_name: str,
-    boundary_arn: str | None,
-    *,
-    attach: Iterable[str] = (),
-    detach: Iterable[str] = (),
-    inline: Mapping[str, dict[str, Any] | None] | None = None,
-    timeout: float = GATE_TIMEOUT,
+    iam: IamGateway, role_name: str, boundary_arn: str | None, *, timeout: float = GATE_TIMEOUT
 ) -> list[Finding]:
-    """Risk findings for the union of what the role holds, limited by `boundary_arn`; with
-    `attach`, `detach` and `inline` (a policy name to its new document, or None when it is
-    deleted), for the role as it will be after that change."""
-    inline = inline or {}
-    gone = set(detach)
-    arns = [a.arn for a in iam.list_attached_role_policies(role_name) if a.arn not in gone]
-    held: list[HeldPolicy] = []
-    for arn in [*arns, *(a for a in attach if a not in arns)]:
-        named = managed_document(iam, arn)
-        if named is not None:
-            held.append(HeldPolicy(named[0], named[1], "managed"))
-    for name in sorted(set(iam.list_role_policy_names(role_name)) | set(inline)):
-        document = (
-            inline[name]
-            if name in inline
-            else _document(iam.get_role_policy(role_name, name).document)
-        )
-        if document is not None:
-            held.append(HeldPolicy(name, document, "inline"))
-    boundary = None
-    if boundary_arn:
-        try:
-            named = managed_document(iam, boundary_arn)
-        except AwsError:
-            named = None
-        if named is not None:
-            boundary = HeldPolicy(named[0], named[1], "boundary")
-    return role_risks(held, boundary, timeout=timeout)
+    """Risk findings for the union of what the role holds now, limited by `boundary_arn`."""
+    return Holdings.read(iam, role_name).risks(boundary_arn, timeout=timeout)
+
+
+@dataclass
+class Holdings:
+    """What a role holds, read from IAM once (attached policy ARNs, inline documents by name),
+    so the risks before a change and after it come from the same reads; managed documents
+    looked up for either are kept for the other."""
+
+    iam: IamGateway
+    attached: list[str]
+    inline: dict[str, dict[str, Any] | None]
+    _named: dict[str, tuple[str, dict[str, Any]] | None] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, iam: IamGateway, role_name: str) -> Holdings:
+        attached = [a.arn for a in iam.list_attached_role_policies(role_name)]
+        inline = {
+            name: _document(iam.get_role_policy(role_name, name).document)
+            for name in iam.list_role_policy_names(role_name)
+        }
+        return cls(iam, attached, inline)
+
+    def named(self, arn: str) -> tuple[str, dict[str, Any]] | None:
+        if arn not in self._named:
+            self._named[arn] = managed_document(self.iam, arn)
+        return self._named[arn]
+
+    def risks(
+        self,
+        boundary_arn: str | None,
+        *,
+        attach: Iterable[str] = (),
+        detach: Iterable[str] = (),
+        inline: Mapping[str, dict[str, Any] | None] | None = None,
+        timeout: float = GATE_TIMEOUT,
+    ) -> list[Finding]:
+        """Risk findings for the union of what the role holds, limited by `boundary_arn`;
+        with `attach`, `detach` and `inline` (a policy name to its new document, or None when
+        it is deleted), for the role as it will be after that change."""
+        documents = {**self.inline, **(inline or {})}
+        gone = set(detach)
+        arns = [a for a in self.attached if a not in gone]
+        held: list[HeldPolicy] = []
+        for arn in [*arns, *(a for a in attach if a not in arns)]:
+            named = self.named(arn)
+            if named is not None:
+                held.append(HeldPolicy(named[0], named[1], "managed"))
+        for name in sorted(documents):
+            if (document := documents[name]) is not None:
+                held.append(HeldPolicy(name, document, "inline"))
+        boundary = None
+        if boundary_arn:
+            try:
+                named = self.named(boundary_arn)
+            except AwsError:
+                named = None
+            if named is not None:
+                boundary = HeldPolicy(named[0], named[1], "boundary")
+        return role_risks(held, boundary, timeout=timeout)

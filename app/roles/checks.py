@@ -18,7 +18,7 @@ from typing import Any, Literal
 from app.operations.plan import Plan
 from app.policy import Finding, PolicyKind
 from app.policy import analyse as analyse_policy
-from app.policy.role_review import held_risks, trust_findings
+from app.policy.role_review import Holdings, trust_findings
 from app.services import Services
 
 Kind = Literal["trust", "identity"]
@@ -99,13 +99,10 @@ def permissions_review(
     """Risk findings of the role's permissions before and after attaching, detaching, putting
     or deleting inline policies, or changing the boundary (`new_boundary`: an ARN, None to
     remove it, False to keep it)."""
-    iam = services.iam
-    before = held_risks(iam, role_name, boundary_arn)
+    holdings = Holdings.read(services.iam, role_name)  # one read for before and after
     after_boundary = boundary_arn if new_boundary is False else new_boundary
-    after = held_risks(
-        iam, role_name, after_boundary, attach=list(attach), detach=list(detach), inline=inline
-    )
-    return _review(before, after)
+    after = holdings.risks(after_boundary, attach=attach, detach=detach, inline=inline)
+    return _review(holdings.risks(boundary_arn), after)
 
 
 def gate_message(review: RiskReview, acknowledged: Iterable[str]) -> str:

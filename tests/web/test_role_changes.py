@@ -542,3 +542,18 @@ def test_the_editors_check_as_you_type_and_send_nothing_to_aws(client, seeded):
     client.get("/roles/live-check/trust/edit")  # the hook does see this page's GetRole
     assert [c for c in calls.calls if "live-check" in str(c[1])]
     assert post(client, "/roles/live-check/check/other", {"document": "{}"}).status_code == 404
+
+
+def test_a_permissions_review_reads_what_the_role_holds_once(client, seeded):
+    """The risks before and after the change come from one read of the role's policies (on
+    real AWS each call is 50-300 ms)."""
+    make_role(seeded, "read-once", [READ_ONLY], inline=["reader"])
+    base = soup(client.get("/roles/read-once/policies/edit")).select_one('input[name="base"]')[
+        "value"
+    ]
+    calls = AwsCalls()
+    seeded.clients.hook_every_client("before-call", calls)
+    review = post(client, "/roles/read-once/policies/review", {"detach": [READ_ONLY], "base": base})
+    assert review.status_code == 200
+    ours = [op for op, body in calls.calls if "read-once" in str(body)]
+    assert ours.count("ListRolePolicies") == 1 and ours.count("GetRolePolicy") == 1, ours
