@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -18,6 +20,7 @@ from app.aws.sandbox import Sandbox
 from app.main import create_app
 from app.services import Services, build_services
 from app.settings import Settings
+from tests.sandbox_state import SandboxState
 
 SANDBOX_REGION = "us-east-1"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -33,10 +36,58 @@ def moto_server() -> Iterator[Sandbox]:
     sandbox.stop()
 
 
-@pytest.fixture
-def sandbox(moto_server: Sandbox) -> Sandbox:
-    """The moto server, emptied before the test."""
+@dataclass(frozen=True)
+class Templates:
+    """What every test starts from, made once per session: the sandbox empty and seeded, and a
+    migrated SQLite database with and without the seed's audit history."""
+
+    empty: SandboxState
+    seeded: SandboxState
+    migrated_db: Path
+    seeded_db: Path
+
+
+# Database URLs copied from the seeded template: their sandbox is restored, not seeded again.
+_SEEDED_COPIES: set[str] = set()
+
+
+@pytest.fixture(scope="session")
+def templates(moto_server: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Templates:
+    from app.sandbox_seed import seed
+
+    folder = tmp_path_factory.mktemp("templates")
+    migrated_db = folder / "migrated.sqlite3"
+    migrate.upgrade(f"sqlite:///{migrated_db}")
+    seeded_db = folder / "seeded.sqlite3"
+    shutil.copyfile(migrated_db, seeded_db)
     moto_server.reset()
+    # Made now, as the first IAM call after a reset would make it: AWS managed policies loaded.
+    boto3.client(
+        "iam",
+        endpoint_url=moto_server.endpoint_url,
+        region_name=SANDBOX_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).list_roles()
+    empty = SandboxState.take()
+    built = build_services(
+        Settings(database_url=f"sqlite:///{seeded_db}", mode="sandbox"),
+        sandbox_endpoint=moto_server.endpoint_url,
+    )
+    seed(built)
+    built.db.dispose()
+    return Templates(empty, SandboxState.take(), migrated_db, seeded_db)
+
+
+def _wants_seed(request: pytest.FixtureRequest) -> bool:
+    return "seeded" in request.fixturenames
+
+
+@pytest.fixture
+def sandbox(moto_server: Sandbox, templates: Templates, request: pytest.FixtureRequest) -> Sandbox:
+    """The moto server, emptied before the test (or already seeded, for tests that ask for
+    `seeded`)."""
+    (templates.seeded if _wants_seed(request) else templates.empty).restore()
     return moto_server
 
 
@@ -64,9 +115,14 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def db_url(sqlite_url: str) -> str:
-    """A migrated SQLite database."""
-    migrate.upgrade(sqlite_url)
+def db_url(sqlite_url: str, templates: Templates, request: pytest.FixtureRequest) -> str:
+    """A migrated SQLite database (a copy of the session's template: migrating takes ~1 s)."""
+    target = Path(sqlite_url.removeprefix("sqlite:///"))
+    if _wants_seed(request):
+        shutil.copyfile(templates.seeded_db, target)
+        _SEEDED_COPIES.add(sqlite_url)
+    else:
+        shutil.copyfile(templates.migrated_db, target)
     return sqlite_url
 
 
@@ -83,10 +139,14 @@ def services(settings: Settings, sandbox: Sandbox) -> Iterator[Services]:
 
 
 @pytest.fixture
-def seeded(services: Services) -> Services:
+def seeded(services: Services, templates: Templates) -> Services:
+    """The example data: restored from the session's seeded template when the database is a copy
+    of it; otherwise (PostgreSQL, a test's own database) seeded for real, audit history and all."""
     from app.sandbox_seed import seed
 
-    seed(services)
+    if services.settings.database_url not in _SEEDED_COPIES:
+        templates.empty.restore()
+        seed(services)
     return services
 
 
