@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -97,6 +99,42 @@ def _outcome(
     if run is None:
         return redirect_after_post(request, f"/roles/{role_name}#{anchor}")
     return _page(request, render, {"mode": "result", "role_name": role_name, "run": run}, 502)
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """A change checked, not stale, and ready for the risk gate: its plan, the risk review of
+    the role after it, how to show the review again (with the gate's message), the role page
+    section to return to, and an optional follow-up operation run only when the plan
+    succeeded (an inline policy renamed: the old one is deleted after)."""
+
+    role_name: str
+    plan: Plan
+    risk: RiskReview
+    review_again: Callable[[RiskReview, str], Response]
+    anchor: str
+    then: Callable[[AuditContext], progress.Progress | None] | None = None
+
+
+def _gated_apply(
+    request: Request,
+    render: Renderer,
+    services: Services,
+    ctx: AuditContext,
+    form: Any,
+    change: Reviewed,
+) -> Response:
+    """The last part of every reviewed change (trust, managed policies, inline policies,
+    boundary): refuse with the review again, naming what is missing, unless each security
+    warning the change brings is acknowledged; otherwise run the plan with the review kept in
+    its audit event and show the outcome."""
+    acknowledged = form.all("acknowledge")
+    if message := checks.gate_message(change.risk, acknowledged):
+        return change.review_again(change.risk, message)
+    run = _run(services, ctx, checks.with_review(change.plan, change.risk, acknowledged))
+    if run is None and change.then is not None:
+        run = change.then(ctx.new_operation())
+    return _outcome(request, render, change.role_name, run, change.anchor)
 
 
 # Live checks (htmx, as the person types); without JavaScript the review shows the same -------
@@ -224,14 +262,16 @@ def apply_trust(
             changes.pretty(state["trust"]),
             form.get("document"),
         )
-    risk = checks.trust_review(services, role.trust_policy, analysis.document)
-    if message := checks.gate_message(risk, form.all("acknowledge")):
-        return _trust_review(
+    change = Reviewed(
+        role.name,
+        changes.trust_plan(services, role, analysis.document),
+        checks.trust_review(services, role.trust_policy, analysis.document),
+        lambda risk, message: _trust_review(
             request, render, services, role, analysis.document, form, risk, message
-        )
-    plan = changes.trust_plan(services, role, analysis.document)
-    run = _run(services, ctx, checks.with_review(plan, risk, form.all("acknowledge")))
-    return _outcome(request, render, role.name, run, "trust")
+        ),
+        "trust",
+    )
+    return _gated_apply(request, render, services, ctx, form, change)
 
 
 # Settings ---------------------------------------------------------------------------------
@@ -679,16 +719,18 @@ def apply_policies(
         )
     if errors:
         return _policies_page(request, services, render, name, errors=errors, status=422)
-    risk = checks.permissions_review(
-        services, role.name, role.permissions_boundary_arn, attach=attach, detach=detach
-    )
-    if message := checks.gate_message(risk, form.all("acknowledge")):
-        return _policies_review(
+    change = Reviewed(
+        role.name,
+        changes.policies_plan(services, role, attach, detach),
+        checks.permissions_review(
+            services, role.name, role.permissions_boundary_arn, attach=attach, detach=detach
+        ),
+        lambda risk, message: _policies_review(
             request, render, services, role, attach, detach, form, risk, message
-        )
-    plan = changes.policies_plan(services, role, attach, detach)
-    run = _run(services, ctx, checks.with_review(plan, risk, form.all("acknowledge")))
-    return _outcome(request, render, role.name, run, "permissions")
+        ),
+        "permissions",
+    )
+    return _gated_apply(request, render, services, ctx, form, change)
 
 
 # Inline policies --------------------------------------------------------------------------
@@ -854,21 +896,27 @@ def apply_inline(
         )
     if refused is not None:
         return refused
-    risk = _inline_risk(services, role, analysis, form)
-    if message := checks.gate_message(risk, form.all("acknowledge")):
-        return _inline_review(request, render, services, role, state, analysis, form, risk, message)
     original, policy_name = form.get("original"), form.get("policy_name").strip()
     old = state["inline"].get(original) if original == policy_name else None
-    plan = changes.put_inline_plan(services, role, policy_name, analysis.document, old)
-    run = _run(services, ctx, checks.with_review(plan, risk, form.all("acknowledge")))
-    if run is None and original and original != policy_name:  # renamed: drop the old one
+    renamed = bool(original) and original != policy_name
+
+    def drop_original(next_ctx: AuditContext) -> progress.Progress | None:
         old_doc = state["inline"][original]
-        run = _run(
-            services,
-            ctx.new_operation(),
-            changes.delete_inline_plan(services, role, original, old_doc),
+        return _run(
+            services, next_ctx, changes.delete_inline_plan(services, role, original, old_doc)
         )
-    return _outcome(request, render, role.name, run, "permissions")
+
+    change = Reviewed(
+        role.name,
+        changes.put_inline_plan(services, role, policy_name, analysis.document, old),
+        _inline_risk(services, role, analysis, form),
+        lambda risk, message: _inline_review(
+            request, render, services, role, state, analysis, form, risk, message
+        ),
+        "permissions",
+        then=drop_original if renamed else None,
+    )
+    return _gated_apply(request, render, services, ctx, form, change)
 
 
 @router.get("/roles/{name}/inline/delete", response_class=HTMLResponse)
@@ -1014,14 +1062,18 @@ def apply_boundary(
         )
     if error:
         return _boundary_page(request, render, role, form.get("boundary_arn"), error, 422)
-    risk = checks.permissions_review(
-        services, role.name, role.permissions_boundary_arn, new_boundary=arn
+    change = Reviewed(
+        role.name,
+        changes.boundary_plan(services, role, arn),
+        checks.permissions_review(
+            services, role.name, role.permissions_boundary_arn, new_boundary=arn
+        ),
+        lambda risk, message: _boundary_review(
+            request, render, services, role, arn, form, risk, message
+        ),
+        "summary",
     )
-    if message := checks.gate_message(risk, form.all("acknowledge")):
-        return _boundary_review(request, render, services, role, arn, form, risk, message)
-    plan = changes.boundary_plan(services, role, arn)
-    run = _run(services, ctx, checks.with_review(plan, risk, form.all("acknowledge")))
-    return _outcome(request, render, role.name, run, "summary")
+    return _gated_apply(request, render, services, ctx, form, change)
 
 
 # Tags -------------------------------------------------------------------------------------
