@@ -21,11 +21,13 @@ from fastapi.responses import HTMLResponse, Response
 from app.audit.audited import AuditContext
 from app.auth.permissions import Role, require
 from app.aws.errors import NotFound
+from app.instances.role_instances import RegionScan
 from app.operations import progress
 from app.operations.engine import Engine
 from app.operations.plan import Plan
 from app.roles import changes, checks
 from app.roles.checks import Kind, RiskReview, analyse
+from app.roles.routes import region_scan
 from app.services import Services
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep
 from app.web.params import is_role_name
@@ -483,11 +485,9 @@ def _delete_page(
     )
 
 
-def _scan(request: Request, services: Services) -> changes.RegionScan:
+def _scan(request: Request, services: Services) -> RegionScan:
     """Every region RoleDesk knows (the EC2 instances page's list)."""
-    from app.instances.routes import instances_state
-
-    return changes.RegionScan(services, instances_state(request, services).regions(services))
+    return region_scan(request, services)
 
 
 @router.get("/roles/{name}/delete", response_class=HTMLResponse)
@@ -529,7 +529,7 @@ def delete(
         return redirect_after_post(request, f"/roles?deleted={role.name}")
     # A step failed: show what was done and what was not; confirming again continues.
     try:
-        left = changes.blast_radius(services, role.name)
+        left = changes.blast_radius(services, role.name, _scan(request, services))
     except NotFound:
         return _page(request, render, {"mode": "result", "role_name": role.name, "run": run}, 502)
     return _delete_page(request, render, left, status=502, run=run)

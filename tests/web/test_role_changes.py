@@ -557,3 +557,50 @@ def test_a_permissions_review_reads_what_the_role_holds_once(client, seeded):
     assert review.status_code == 200
     ours = [op for op, body in calls.calls if "read-once" in str(body)]
     assert ours.count("ListRolePolicies") == 1 and ours.count("GetRolePolicy") == 1, ours
+
+
+def test_instances_using_the_role_are_read_in_every_region_and_a_failing_one_is_shown(
+    client, seeded, sandbox
+):
+    """The role page and the delete's blast radius read every region RoleDesk knows, side by
+    side; a region AWS refuses is shown unavailable with AWS's error, the others still are."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from app.sandbox_seed import SANDBOX_IMAGE_ID
+
+    make_role(seeded, "far-role", profile=True)
+    far = boto3.client(
+        "ec2",
+        endpoint_url=sandbox.endpoint_url,
+        region_name="eu-west-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    instance = far.run_instances(
+        ImageId=SANDBOX_IMAGE_ID,
+        MinCount=1,
+        MaxCount=1,
+        IamInstanceProfile={"Name": "far-role"},
+    )["Instances"][0]["InstanceId"]
+    refusing = "ap-southeast-2"
+    with Stubber(seeded.clients.client("ec2", refusing)) as stubber:
+        stubber.add_client_error(
+            "describe_iam_instance_profile_associations",
+            service_error_code="UnauthorizedOperation",
+            service_message="You are not authorized to perform this operation.",
+            http_status_code=403,
+        )
+        page = soup(client.get("/roles/far-role"))
+        stubber.assert_no_pending_responses()
+    section = page.select_one("#role-instances")
+    assert "EC2 instances using this role (1)" in section.text
+    row = section.select_one("tbody tr").text
+    assert instance in row and "eu-west-1" in row
+    unavailable = section.select(".region-unavailable")
+    assert len(unavailable) == 1
+    assert f"{refusing}: unavailable" in unavailable[0].text
+    assert "UnauthorizedOperation" in unavailable[0].text
+
+    radius = soup(client.get("/roles/far-role/delete")).select_one("#blast-radius").text
+    assert f"{instance}, eu-west-1" in radius
