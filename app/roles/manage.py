@@ -37,7 +37,7 @@ from app.wizard.web import FormDep
 router = APIRouter(dependencies=[Depends(require(Role.OPERATOR))])
 
 
-def _name(name: str) -> str:
+def checked_name(name: str) -> str:
     if not is_role_name(name):  # cannot exist in AWS: never sent there
         raise HTTPException(404, "There is no such role.")
     return name
@@ -154,7 +154,7 @@ def check_document(
     render: RendererDep,
 ) -> Response:
     """The editor's findings for the text as typed, unsaved: nothing is sent to AWS."""
-    _name(name)
+    checked_name(name)
     if kind not in CHECK_KINDS:
         raise HTTPException(404, "There is no such check.")
     checked = analyse(form.get("document"), CHECK_KINDS[kind], services.identity.account)
@@ -168,7 +168,7 @@ def check_document(
 
 @router.get("/roles/{name}/trust/edit", response_class=HTMLResponse)
 def edit_trust(request: Request, name: str, services: ServicesDep, render: RendererDep) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     state = changes.trust_state(role)
     return _page(
         request,
@@ -187,7 +187,7 @@ def edit_trust(request: Request, name: str, services: ServicesDep, render: Rende
 def _trust_checked(
     request: Request, services: Services, render: Renderer, name: str, form: Any
 ) -> tuple[Any, Any, Response | None]:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     text = form.get("document")
     analysis = analyse(text, "trust", services.identity.account)
     if not analysis.ok:
@@ -215,10 +215,10 @@ def review_trust(
     role, analysis, refused = _trust_checked(request, services, render, name, form)
     if refused is not None:
         return refused
-    return _trust_review(request, render, services, role, analysis.document, form)
+    return trust_review(request, render, services, role, analysis.document, form)
 
 
-def _trust_review(
+def trust_review(
     request: Request,
     render: Renderer,
     services: Services,
@@ -268,7 +268,7 @@ def apply_trust(
         role.name,
         changes.trust_plan(services, role, analysis.document),
         checks.trust_review(services, role.trust_policy, analysis.document),
-        lambda risk, message: _trust_review(
+        lambda risk, message: trust_review(
             request, render, services, role, analysis.document, form, risk, message
         ),
         "trust",
@@ -324,7 +324,7 @@ def _settings_checked(
     request: Request, services: Services, render: Renderer, name: str, form: Any
 ) -> tuple[Any, str, int | None, Response | None]:
     """The role and the submitted settings, or the form again with the errors (422)."""
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     description, seconds, errors = _settings_form(form)
     if not errors:
         return role, description, seconds, None
@@ -345,7 +345,7 @@ def _settings_checked(
 def edit_settings(
     request: Request, name: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     base = changes.fingerprint(changes.settings_state(role))
     return _settings_page(
         request, render, role, role.description, str(role.max_session_duration), base, {}
@@ -416,7 +416,7 @@ def apply_settings(
 def revoke_form(
     request: Request, name: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     return _page(
         request,
         render,
@@ -438,7 +438,7 @@ def revoke(
     render: RendererDep,
     ctx: AuditContextDep,
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     if form.get("confirm") != "yes":
         return _page(
             request,
@@ -494,7 +494,7 @@ def _scan(request: Request, services: Services) -> RegionScan:
 def delete_form(
     request: Request, name: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    radius = changes.blast_radius(services, _name(name), _scan(request, services))
+    radius = changes.blast_radius(services, checked_name(name), _scan(request, services))
     return _delete_page(request, render, radius)
 
 
@@ -507,7 +507,7 @@ def delete(
     render: RendererDep,
     ctx: AuditContextDep,
 ) -> Response:
-    radius = changes.blast_radius(services, _name(name))
+    radius = changes.blast_radius(services, checked_name(name))
     role = radius.role
     if changes.is_service_linked(role):
         return _delete_page(request, render, radius, status=422)
@@ -596,7 +596,7 @@ def _policies_page(
     from app.wizard.service import wizard_for
 
     wizard = wizard_for(request.app.state, services)
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     attached = services.iam.list_attached_role_policies(role.name)
     found = wizard.policies.search(q[:128], kind if kind in KINDS else "all", max(1, page))
     return _page(
@@ -638,7 +638,7 @@ def _policies_change(
     from app.wizard.service import wizard_for
 
     wizard = wizard_for(request.app.state, services)
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     attached = services.iam.list_attached_role_policies(role.name)
     now = {p.arn for p in attached}
     attach = [a for a in dict.fromkeys(form.all("attach")) if a not in now][:50]
@@ -769,7 +769,7 @@ def _inline_page(
 def edit_inline(
     request: Request, name: str, services: ServicesDep, render: RendererDep, policy: str = ""
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     state = changes.inline_state(services, role.name)
     current = state["inline"].get(policy[:128])
     text = changes.pretty(current) if current is not None else INLINE_TEMPLATE
@@ -791,7 +791,7 @@ def _inline_checked(
     from app.wizard import rules
     from app.wizard.service import wizard_for
 
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     state = changes.inline_state(services, role.name)
     policy_name, original = form.get("policy_name").strip(), form.get("original")
     text = form.get("document")
@@ -923,7 +923,7 @@ def apply_inline(
 def review_inline_delete(
     request: Request, name: str, services: ServicesDep, render: RendererDep, policy: str = ""
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     state = changes.inline_state(services, role.name)
     if policy not in state["inline"]:
         raise HTTPException(404, f"{role.name} has no inline policy {policy[:128]}.")
@@ -947,7 +947,7 @@ def apply_inline_delete(
     render: RendererDep,
     ctx: AuditContextDep,
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     state = changes.inline_state(services, role.name)
     policy = form.get("policy_name")
     if _stale(state, form.get("base")) or policy not in state["inline"]:
@@ -965,7 +965,7 @@ def apply_inline_delete(
 def edit_boundary(
     request: Request, name: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     return _boundary_page(request, render, role, role.permissions_boundary_arn or "", "")
 
 
@@ -1001,7 +1001,7 @@ def _boundary_wanted(request: Request, services: Services, form: Any) -> tuple[s
 def review_boundary(
     request: Request, name: str, form: FormDep, services: ServicesDep, render: RendererDep
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     arn, error = _boundary_wanted(request, services, form)
     if error:
         return _boundary_page(request, render, role, form.get("boundary_arn"), error, 422)
@@ -1049,7 +1049,7 @@ def apply_boundary(
     render: RendererDep,
     ctx: AuditContextDep,
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     arn, error = _boundary_wanted(request, services, form)
     if _stale(changes.boundary_state(role), form.get("base")):
         return _conflict(
@@ -1122,7 +1122,7 @@ def _tags_page(
 def edit_tags(
     request: Request, name: str, services: ServicesDep, render: RendererDep, more: int = 1
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     rows = [(t.key, t.value) for t in role.tags]
     base = changes.fingerprint(changes.tags_state(role))
     return _tags_page(request, render, role, rows, {}, "", base, more=max(1, min(more, 50)))
@@ -1143,7 +1143,7 @@ def review_tags(
 ) -> Response:
     from app.aws.types import Tag
 
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     rows, errors, error = _tags_checked(form)
     if form.get("nav") == "add_tag" or errors or error:
         more = 2 if form.get("nav") == "add_tag" else 1
@@ -1183,7 +1183,7 @@ def apply_tags(
 ) -> Response:
     from app.aws.types import Tag
 
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     rows, errors, error = _tags_checked(form)
     state = changes.tags_state(role)
     if _stale(state, form.get("base")):
@@ -1208,7 +1208,9 @@ def apply_tags(
 
 
 def _bulk_names(form: Any) -> list[str]:
-    return [_name(n) for n in dict.fromkeys(form.all("name")) if n][: changes.MAX_BULK_DELETE + 1]
+    return [checked_name(n) for n in dict.fromkeys(form.all("name")) if n][
+        : changes.MAX_BULK_DELETE + 1
+    ]
 
 
 def _bulk_page(
