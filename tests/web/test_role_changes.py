@@ -5,12 +5,13 @@ a retry that finishes), changed behind your back, service-linked refusal, viewer
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from bs4 import BeautifulSoup
 
 from app.audit.audited import AuditContext, Change
-from app.roles.changes import REVOKE_POLICY
+from app.roles.changes import REVOKE_POLICY, revoke_document
 from app.wizard.trust import service_trust
 from tests.conftest import csrf_token_for
 from tests.security.aws_calls import AwsCalls
@@ -140,10 +141,25 @@ def test_settings_with_a_preset_and_a_custom_duration(client, seeded, sandbox):
     assert post(client, "/roles/settings-role/settings/apply", fields).status_code == 303
     role = boto(sandbox).get_role(RoleName="settings-role")["Role"]
     assert role["Description"] == "Runs the app" and role["MaxSessionDuration"] == 14400
+    # Any whole number of seconds in range, not only the presets.
+    base = soup(client.get("/roles/settings-role/settings/edit")).select_one('input[name="base"]')
+    custom = {"preset": "custom", "max_session_seconds": "5400", "base": base["value"]}
+    review = post(client, "/roles/settings-role/settings/review", {"description": "", **custom})
+    fields = form_fields(soup(review), "/roles/settings-role/settings/apply")
+    assert post(client, "/roles/settings-role/settings/apply", fields).status_code == 303
+    role = boto(sandbox).get_role(RoleName="settings-role")["Role"]
+    assert role["MaxSessionDuration"] == 5400 and not role.get("Description")
 
 
 def test_revoke_sessions_puts_the_console_policy_and_the_page_shows_when(client, seeded, sandbox):
     make_role(seeded, "revoke-me")
+    earlier = "2020-01-01T00:00:00Z"  # a revoke made before (in the console, say)
+    boto(sandbox).put_role_policy(
+        RoleName="revoke-me",
+        PolicyName=REVOKE_POLICY,
+        PolicyDocument=json.dumps(revoke_document(datetime(2020, 1, 1, tzinfo=UTC))),
+    )
+    assert soup(client.get("/roles/revoke-me/revoke")).select_one("#last-revoked").text == earlier
     unconfirmed = post(client, "/roles/revoke-me/revoke", {})
     assert unconfirmed.status_code == 422
     assert post(client, "/roles/revoke-me/revoke", {"confirm": "yes"}).status_code == 303
@@ -153,7 +169,9 @@ def test_revoke_sessions_puts_the_console_policy_and_the_page_shows_when(client,
     statement = doc["Statement"][0]
     assert statement["Effect"] == "Deny" and statement["Action"] == ["*"]
     when = statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
-    assert when.endswith("Z") and len(when) == 20
+    assert when.endswith("Z") and len(when) == 20 and when > earlier  # the later time replaces it
+    names = boto(sandbox).list_role_policies(RoleName="revoke-me")["PolicyNames"]
+    assert names == [REVOKE_POLICY]
     assert soup(client.get("/roles/revoke-me")).select_one("#last-revoked").text == when
 
 
