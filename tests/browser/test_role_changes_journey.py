@@ -60,7 +60,7 @@ def test_rebuild_the_trust_policy_with_the_trusted_entity_forms(live_server, pag
     expect(page.locator("#entity-service")).to_be_checked()
     expect(page.locator("#trust-json")).to_contain_text("ec2.amazonaws.com")
     page.locator("#entity-account").check()
-    page.get_by_label("Another AWS account").check()
+    page.get_by_role("radio", name="Another AWS account").check()
     page.get_by_label("Account ID (for another AWS account)").fill(partner)
     page.get_by_label("Require external ID").check()
     page.get_by_label("External ID", exact=True).fill("partner-42")
