@@ -1,6 +1,7 @@
 """Changing roles from their pages in Chromium, with and without JavaScript: edit the trust
 policy, rebuild it with the trusted-entity forms, attach and detach, edit an inline policy,
-tags, delete with typed confirmation, bulk delete of three roles, revoke sessions. Each result is checked with boto3 in the sandbox."""
+tags, delete with typed confirmation, bulk delete of three roles, revoke sessions. Each result
+is checked with boto3 in the sandbox."""
 
 from __future__ import annotations
 
