@@ -20,6 +20,7 @@ from app.operations.routes import router as operations_router
 from app.roles.lookup_budget import LookupBudget
 from app.roles.manage import router as role_changes_router
 from app.roles.routes import router as roles_router
+from app.roles.trust_rebuild import router as trust_rebuild_router
 from app.services import Services
 from app.web.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
 from app.web.errors import UnhandledErrorMiddleware, install_error_handlers
@@ -88,6 +89,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(role_changes_router)
+    app.include_router(trust_rebuild_router)
     app.include_router(operations_router)
     app.include_router(roles_router)
     app.include_router(instances_router)

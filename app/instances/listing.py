@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.aws.ec2 import Ec2Gateway
-from app.aws.errors import AwsError
 from app.aws.types import Instance, InstanceProfile, ProfileAssociation
 from app.web.paging import paged
 
@@ -167,42 +166,3 @@ def page_of(rows: list[InstanceRow], query: InstancesQuery) -> InstancesPage:
     found = [r for r in rows if query.matches(r)]
     shown, page, pages = paged(found, query.page, PER_PAGE)
     return InstancesPage(shown, len(rows), len(found), page, pages)
-
-
-@dataclass(frozen=True)
-class BlastRadius:
-    """The instances using a role, or why they could not be listed."""
-
-    rows: list[InstanceRow]
-    error: AwsError | None = None
-
-
-def role_blast_radius(ec2: Ec2Gateway, role_profiles: list[InstanceProfile]) -> BlastRadius:
-    """For the role detail page: an EC2 failure (say, no ec2:Describe* permission) is shown
-    in that section instead of failing the whole page."""
-    try:
-        return BlastRadius(instances_using_role(ec2, role_profiles))
-    except AwsError as exc:
-        return BlastRadius([], exc)
-
-
-def instances_using_role(
-    ec2: Ec2Gateway, role_profiles: list[InstanceProfile]
-) -> list[InstanceRow]:
-    """The instances whose live association is one of `role_profiles` (a role's profiles):
-    one DescribeIamInstanceProfileAssociations, then DescribeInstances for just those."""
-    if not role_profiles:
-        return []
-    by_arn = {p.arn: p for p in role_profiles}
-    live = current_associations(ec2.list_associations())
-    using = {iid: a for iid, a in live.items() if a.profile_arn in by_arn}
-    if not using:
-        return []
-    instances = ec2.find_instances(sorted(using))
-    return sorted(
-        (
-            InstanceRow(i, using[i.instance_id], by_arn[using[i.instance_id].profile_arn])
-            for i in instances
-        ),
-        key=lambda r: (r.instance.name.lower(), r.instance_id),
-    )

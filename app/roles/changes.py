@@ -16,6 +16,7 @@ from typing import Any
 
 from app.aws.errors import NotFound
 from app.aws.types import Role, Tag
+from app.instances.role_instances import RegionScan, RoleInstances
 from app.operations.plan import STOP, Plan, Step, Undo
 from app.services import Services
 
@@ -200,8 +201,7 @@ class BlastRadius:
     attached: list[Any]
     inline: list[str]
     profiles: list[Any]
-    instances: list[tuple[str, Any]]  # (region, InstanceRow) in every region RoleDesk knows
-    instances_error: str = ""
+    instances: RoleInstances  # in every region RoleDesk knows (none read without a scan)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -211,67 +211,16 @@ class BlastRadius:
         }
 
 
-class RegionScan:
-    """The EC2 instances using given instance profiles, in every region RoleDesk knows: one
-    DescribeIamInstanceProfileAssociations per region (kept for the request, so a bulk
-    delete asks each region once), DescribeInstances only where a profile is in use."""
-
-    def __init__(self, services: Services, regions: list[str]) -> None:
-        self._services = services
-        self._regions = regions
-        self._live: dict[str, dict[str, Any]] = {}
-        self.errors: list[str] = []
-
-    def _associations(self) -> dict[str, dict[str, Any]]:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from app.aws.errors import AwsError
-        from app.instances.listing import current_associations
-
-        if not self._live:
-
-            def one(region: str) -> tuple[str, dict[str, Any]]:
-                try:
-                    found = self._services.ec2(region).list_associations()
-                except AwsError as exc:
-                    self.errors.append(f"{region}: {exc.code}")
-                    return region, {}
-                return region, current_associations(found)
-
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                self._live = dict(pool.map(one, self._regions))
-        return self._live
-
-    def instances(self, profiles: list[Any]) -> list[tuple[str, Any]]:
-        from app.instances.listing import InstanceRow
-
-        by_arn = {p.arn: p for p in profiles}
-        found: list[tuple[str, Any]] = []
-        for region, live in self._associations().items():
-            using = {iid: a for iid, a in live.items() if a.profile_arn in by_arn}
-            if not using:
-                continue
-            for i in self._services.ec2(region).find_instances(sorted(using)):
-                row = InstanceRow(i, using[i.instance_id], by_arn[using[i.instance_id].profile_arn])
-                found.append((region, row))
-        return found
-
-
 def blast_radius(services: Services, name: str, scan: RegionScan | None = None) -> BlastRadius:
     """What deleting the role takes with it, read side by side (the role page's reads), with
-    the instances using its profiles in every region of `scan`."""
+    the instances using its profiles in every region of `scan` (without one, the instances
+    are not read: a delete being applied needs only what it will remove)."""
     from app.roles.routes import read_role_page
 
-    role, attached, inline, profiles, here = read_role_page(services, name, documents=False)
-    if scan is None:
-        region = services.settings.aws_region
-        return BlastRadius(
-            role, attached, [p.name for p in inline], profiles, [(region, r) for r in here.rows]
-        )
-    instances = scan.instances(profiles) if profiles else []
-    return BlastRadius(
-        role, attached, [p.name for p in inline], profiles, instances, "; ".join(scan.errors)
+    role, attached, inline, profiles, instances = read_role_page(
+        services, name, documents=False, scan=scan
     )
+    return BlastRadius(role, attached, [p.name for p in inline], profiles, instances)
 
 
 def delete_plan(services: Services, radius: BlastRadius) -> Plan:

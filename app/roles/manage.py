@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,11 +21,13 @@ from fastapi.responses import HTMLResponse, Response
 from app.audit.audited import AuditContext
 from app.auth.permissions import Role, require
 from app.aws.errors import NotFound
+from app.instances.role_instances import RegionScan
 from app.operations import progress
 from app.operations.engine import Engine
 from app.operations.plan import Plan
 from app.roles import changes, checks
 from app.roles.checks import Kind, RiskReview, analyse
+from app.roles.routes import region_scan
 from app.services import Services
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep
 from app.web.params import is_role_name
@@ -33,7 +37,7 @@ from app.wizard.web import FormDep
 router = APIRouter(dependencies=[Depends(require(Role.OPERATOR))])
 
 
-def _name(name: str) -> str:
+def checked_name(name: str) -> str:
     if not is_role_name(name):  # cannot exist in AWS: never sent there
         raise HTTPException(404, "There is no such role.")
     return name
@@ -99,6 +103,42 @@ def _outcome(
     return _page(request, render, {"mode": "result", "role_name": role_name, "run": run}, 502)
 
 
+@dataclass(frozen=True)
+class Reviewed:
+    """A change checked, not stale, and ready for the risk gate: its plan, the risk review of
+    the role after it, how to show the review again (with the gate's message), the role page
+    section to return to, and an optional follow-up operation run only when the plan
+    succeeded (an inline policy renamed: the old one is deleted after)."""
+
+    role_name: str
+    plan: Plan
+    risk: RiskReview
+    review_again: Callable[[RiskReview, str], Response]
+    anchor: str
+    then: Callable[[AuditContext], progress.Progress | None] | None = None
+
+
+def _gated_apply(
+    request: Request,
+    render: Renderer,
+    services: Services,
+    ctx: AuditContext,
+    form: Any,
+    change: Reviewed,
+) -> Response:
+    """The last part of every reviewed change (trust, managed policies, inline policies,
+    boundary): refuse with the review again, naming what is missing, unless each security
+    warning the change brings is acknowledged; otherwise run the plan with the review kept in
+    its audit event and show the outcome."""
+    acknowledged = form.all("acknowledge")
+    if message := checks.gate_message(change.risk, acknowledged):
+        return change.review_again(change.risk, message)
+    run = _run(services, ctx, checks.with_review(change.plan, change.risk, acknowledged))
+    if run is None and change.then is not None:
+        run = change.then(ctx.new_operation())
+    return _outcome(request, render, change.role_name, run, change.anchor)
+
+
 # Live checks (htmx, as the person types); without JavaScript the review shows the same -------
 
 CHECK_KINDS: dict[str, Kind] = {"trust": "trust", "inline": "identity"}
@@ -114,7 +154,7 @@ def check_document(
     render: RendererDep,
 ) -> Response:
     """The editor's findings for the text as typed, unsaved: nothing is sent to AWS."""
-    _name(name)
+    checked_name(name)
     if kind not in CHECK_KINDS:
         raise HTTPException(404, "There is no such check.")
     checked = analyse(form.get("document"), CHECK_KINDS[kind], services.identity.account)
@@ -128,7 +168,7 @@ def check_document(
 
 @router.get("/roles/{name}/trust/edit", response_class=HTMLResponse)
 def edit_trust(request: Request, name: str, services: ServicesDep, render: RendererDep) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     state = changes.trust_state(role)
     return _page(
         request,
@@ -147,7 +187,7 @@ def edit_trust(request: Request, name: str, services: ServicesDep, render: Rende
 def _trust_checked(
     request: Request, services: Services, render: Renderer, name: str, form: Any
 ) -> tuple[Any, Any, Response | None]:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     text = form.get("document")
     analysis = analyse(text, "trust", services.identity.account)
     if not analysis.ok:
@@ -175,10 +215,10 @@ def review_trust(
     role, analysis, refused = _trust_checked(request, services, render, name, form)
     if refused is not None:
         return refused
-    return _trust_review(request, render, services, role, analysis.document, form)
+    return trust_review(request, render, services, role, analysis.document, form)
 
 
-def _trust_review(
+def trust_review(
     request: Request,
     render: Renderer,
     services: Services,
@@ -224,14 +264,16 @@ def apply_trust(
             changes.pretty(state["trust"]),
             form.get("document"),
         )
-    risk = checks.trust_review(services, role.trust_policy, analysis.document)
-    if message := checks.gate_message(risk, form.all("acknowledge")):
-        return _trust_review(
+    change = Reviewed(
+        role.name,
+        changes.trust_plan(services, role, analysis.document),
+        checks.trust_review(services, role.trust_policy, analysis.document),
+        lambda risk, message: trust_review(
             request, render, services, role, analysis.document, form, risk, message
-        )
-    plan = changes.trust_plan(services, role, analysis.document)
-    run = _run(services, ctx, checks.with_review(plan, risk, form.all("acknowledge")))
-    return _outcome(request, render, role.name, run, "trust")
+        ),
+        "trust",
+    )
+    return _gated_apply(request, render, services, ctx, form, change)
 
 
 # Settings ---------------------------------------------------------------------------------
@@ -282,7 +324,7 @@ def _settings_checked(
     request: Request, services: Services, render: Renderer, name: str, form: Any
 ) -> tuple[Any, str, int | None, Response | None]:
     """The role and the submitted settings, or the form again with the errors (422)."""
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     description, seconds, errors = _settings_form(form)
     if not errors:
         return role, description, seconds, None
@@ -303,7 +345,7 @@ def _settings_checked(
 def edit_settings(
     request: Request, name: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     base = changes.fingerprint(changes.settings_state(role))
     return _settings_page(
         request, render, role, role.description, str(role.max_session_duration), base, {}
@@ -374,7 +416,7 @@ def apply_settings(
 def revoke_form(
     request: Request, name: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     return _page(
         request,
         render,
@@ -396,7 +438,7 @@ def revoke(
     render: RendererDep,
     ctx: AuditContextDep,
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     if form.get("confirm") != "yes":
         return _page(
             request,
@@ -443,18 +485,16 @@ def _delete_page(
     )
 
 
-def _scan(request: Request, services: Services) -> changes.RegionScan:
+def _scan(request: Request, services: Services) -> RegionScan:
     """Every region RoleDesk knows (the EC2 instances page's list)."""
-    from app.instances.routes import instances_state
-
-    return changes.RegionScan(services, instances_state(request, services).regions(services))
+    return region_scan(request, services)
 
 
 @router.get("/roles/{name}/delete", response_class=HTMLResponse)
 def delete_form(
     request: Request, name: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    radius = changes.blast_radius(services, _name(name), _scan(request, services))
+    radius = changes.blast_radius(services, checked_name(name), _scan(request, services))
     return _delete_page(request, render, radius)
 
 
@@ -467,7 +507,7 @@ def delete(
     render: RendererDep,
     ctx: AuditContextDep,
 ) -> Response:
-    radius = changes.blast_radius(services, _name(name))
+    radius = changes.blast_radius(services, checked_name(name))
     role = radius.role
     if changes.is_service_linked(role):
         return _delete_page(request, render, radius, status=422)
@@ -489,7 +529,7 @@ def delete(
         return redirect_after_post(request, f"/roles?deleted={role.name}")
     # A step failed: show what was done and what was not; confirming again continues.
     try:
-        left = changes.blast_radius(services, role.name)
+        left = changes.blast_radius(services, role.name, _scan(request, services))
     except NotFound:
         return _page(request, render, {"mode": "result", "role_name": role.name, "run": run}, 502)
     return _delete_page(request, render, left, status=502, run=run)
@@ -556,7 +596,7 @@ def _policies_page(
     from app.wizard.service import wizard_for
 
     wizard = wizard_for(request.app.state, services)
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     attached = services.iam.list_attached_role_policies(role.name)
     found = wizard.policies.search(q[:128], kind if kind in KINDS else "all", max(1, page))
     return _page(
@@ -598,7 +638,7 @@ def _policies_change(
     from app.wizard.service import wizard_for
 
     wizard = wizard_for(request.app.state, services)
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     attached = services.iam.list_attached_role_policies(role.name)
     now = {p.arn for p in attached}
     attach = [a for a in dict.fromkeys(form.all("attach")) if a not in now][:50]
@@ -679,16 +719,18 @@ def apply_policies(
         )
     if errors:
         return _policies_page(request, services, render, name, errors=errors, status=422)
-    risk = checks.permissions_review(
-        services, role.name, role.permissions_boundary_arn, attach=attach, detach=detach
-    )
-    if message := checks.gate_message(risk, form.all("acknowledge")):
-        return _policies_review(
+    change = Reviewed(
+        role.name,
+        changes.policies_plan(services, role, attach, detach),
+        checks.permissions_review(
+            services, role.name, role.permissions_boundary_arn, attach=attach, detach=detach
+        ),
+        lambda risk, message: _policies_review(
             request, render, services, role, attach, detach, form, risk, message
-        )
-    plan = changes.policies_plan(services, role, attach, detach)
-    run = _run(services, ctx, checks.with_review(plan, risk, form.all("acknowledge")))
-    return _outcome(request, render, role.name, run, "permissions")
+        ),
+        "permissions",
+    )
+    return _gated_apply(request, render, services, ctx, form, change)
 
 
 # Inline policies --------------------------------------------------------------------------
@@ -727,7 +769,7 @@ def _inline_page(
 def edit_inline(
     request: Request, name: str, services: ServicesDep, render: RendererDep, policy: str = ""
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     state = changes.inline_state(services, role.name)
     current = state["inline"].get(policy[:128])
     text = changes.pretty(current) if current is not None else INLINE_TEMPLATE
@@ -749,7 +791,7 @@ def _inline_checked(
     from app.wizard import rules
     from app.wizard.service import wizard_for
 
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     state = changes.inline_state(services, role.name)
     policy_name, original = form.get("policy_name").strip(), form.get("original")
     text = form.get("document")
@@ -854,28 +896,34 @@ def apply_inline(
         )
     if refused is not None:
         return refused
-    risk = _inline_risk(services, role, analysis, form)
-    if message := checks.gate_message(risk, form.all("acknowledge")):
-        return _inline_review(request, render, services, role, state, analysis, form, risk, message)
     original, policy_name = form.get("original"), form.get("policy_name").strip()
     old = state["inline"].get(original) if original == policy_name else None
-    plan = changes.put_inline_plan(services, role, policy_name, analysis.document, old)
-    run = _run(services, ctx, checks.with_review(plan, risk, form.all("acknowledge")))
-    if run is None and original and original != policy_name:  # renamed: drop the old one
+    renamed = bool(original) and original != policy_name
+
+    def drop_original(next_ctx: AuditContext) -> progress.Progress | None:
         old_doc = state["inline"][original]
-        run = _run(
-            services,
-            ctx.new_operation(),
-            changes.delete_inline_plan(services, role, original, old_doc),
+        return _run(
+            services, next_ctx, changes.delete_inline_plan(services, role, original, old_doc)
         )
-    return _outcome(request, render, role.name, run, "permissions")
+
+    change = Reviewed(
+        role.name,
+        changes.put_inline_plan(services, role, policy_name, analysis.document, old),
+        _inline_risk(services, role, analysis, form),
+        lambda risk, message: _inline_review(
+            request, render, services, role, state, analysis, form, risk, message
+        ),
+        "permissions",
+        then=drop_original if renamed else None,
+    )
+    return _gated_apply(request, render, services, ctx, form, change)
 
 
 @router.get("/roles/{name}/inline/delete", response_class=HTMLResponse)
 def review_inline_delete(
     request: Request, name: str, services: ServicesDep, render: RendererDep, policy: str = ""
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     state = changes.inline_state(services, role.name)
     if policy not in state["inline"]:
         raise HTTPException(404, f"{role.name} has no inline policy {policy[:128]}.")
@@ -899,7 +947,7 @@ def apply_inline_delete(
     render: RendererDep,
     ctx: AuditContextDep,
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     state = changes.inline_state(services, role.name)
     policy = form.get("policy_name")
     if _stale(state, form.get("base")) or policy not in state["inline"]:
@@ -917,7 +965,7 @@ def apply_inline_delete(
 def edit_boundary(
     request: Request, name: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     return _boundary_page(request, render, role, role.permissions_boundary_arn or "", "")
 
 
@@ -953,7 +1001,7 @@ def _boundary_wanted(request: Request, services: Services, form: Any) -> tuple[s
 def review_boundary(
     request: Request, name: str, form: FormDep, services: ServicesDep, render: RendererDep
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     arn, error = _boundary_wanted(request, services, form)
     if error:
         return _boundary_page(request, render, role, form.get("boundary_arn"), error, 422)
@@ -1001,7 +1049,7 @@ def apply_boundary(
     render: RendererDep,
     ctx: AuditContextDep,
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     arn, error = _boundary_wanted(request, services, form)
     if _stale(changes.boundary_state(role), form.get("base")):
         return _conflict(
@@ -1014,14 +1062,18 @@ def apply_boundary(
         )
     if error:
         return _boundary_page(request, render, role, form.get("boundary_arn"), error, 422)
-    risk = checks.permissions_review(
-        services, role.name, role.permissions_boundary_arn, new_boundary=arn
+    change = Reviewed(
+        role.name,
+        changes.boundary_plan(services, role, arn),
+        checks.permissions_review(
+            services, role.name, role.permissions_boundary_arn, new_boundary=arn
+        ),
+        lambda risk, message: _boundary_review(
+            request, render, services, role, arn, form, risk, message
+        ),
+        "summary",
     )
-    if message := checks.gate_message(risk, form.all("acknowledge")):
-        return _boundary_review(request, render, services, role, arn, form, risk, message)
-    plan = changes.boundary_plan(services, role, arn)
-    run = _run(services, ctx, checks.with_review(plan, risk, form.all("acknowledge")))
-    return _outcome(request, render, role.name, run, "summary")
+    return _gated_apply(request, render, services, ctx, form, change)
 
 
 # Tags -------------------------------------------------------------------------------------
@@ -1070,7 +1122,7 @@ def _tags_page(
 def edit_tags(
     request: Request, name: str, services: ServicesDep, render: RendererDep, more: int = 1
 ) -> Response:
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     rows = [(t.key, t.value) for t in role.tags]
     base = changes.fingerprint(changes.tags_state(role))
     return _tags_page(request, render, role, rows, {}, "", base, more=max(1, min(more, 50)))
@@ -1091,7 +1143,7 @@ def review_tags(
 ) -> Response:
     from app.aws.types import Tag
 
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     rows, errors, error = _tags_checked(form)
     if form.get("nav") == "add_tag" or errors or error:
         more = 2 if form.get("nav") == "add_tag" else 1
@@ -1131,7 +1183,7 @@ def apply_tags(
 ) -> Response:
     from app.aws.types import Tag
 
-    role = services.iam.get_role(_name(name))
+    role = services.iam.get_role(checked_name(name))
     rows, errors, error = _tags_checked(form)
     state = changes.tags_state(role)
     if _stale(state, form.get("base")):
@@ -1156,7 +1208,9 @@ def apply_tags(
 
 
 def _bulk_names(form: Any) -> list[str]:
-    return [_name(n) for n in dict.fromkeys(form.all("name")) if n][: changes.MAX_BULK_DELETE + 1]
+    return [checked_name(n) for n in dict.fromkeys(form.all("name")) if n][
+        : changes.MAX_BULK_DELETE + 1
+    ]
 
 
 def _bulk_page(

@@ -21,7 +21,8 @@ from app.aws.types import (
     Role,
     RoleLastUsed,
 )
-from app.instances.listing import role_blast_radius
+from app.instances.role_instances import RegionScan, RoleInstances
+from app.instances.routes import instances_state
 from app.roles.changes import REVOKE_POLICY, revoked_at
 from app.roles.lookup_budget import PER_REQUEST, LookupBudget
 from app.roles.trust import summarise_trust
@@ -166,12 +167,13 @@ def refresh_roles(request: Request, services: ServicesDep) -> Response:
 
 
 def read_role_page(
-    services: Services, name: str, *, documents: bool = True
-) -> tuple[Role, list[AttachedPolicy], list[InlinePolicy], list[InstanceProfile], Any]:
+    services: Services, name: str, *, documents: bool = True, scan: RegionScan | None = None
+) -> tuple[Role, list[AttachedPolicy], list[InlinePolicy], list[InstanceProfile], RoleInstances]:
     """The role page's AWS reads side by side: GetRole, ListAttachedRolePolicies,
     ListRolePolicies then each GetRolePolicy, ListInstanceProfilesForRole then the EC2
-    look-up. The page costs its longest chain of reads, not their sum. Without `documents`
-    the inline policies come back by name only (their documents empty)."""
+    look-up in each region of `scan` (none without it). The page costs its longest chain of
+    reads, not their sum. Without `documents` the inline policies come back by name only
+    (their documents empty)."""
     iam = services.iam
     with ThreadPoolExecutor(max_workers=8) as pool:
         role = pool.submit(iam.get_role, name)
@@ -183,7 +185,11 @@ def read_role_page(
             for p in names.result()
         ]
         found_profiles = profiles.result()
-        instances = pool.submit(role_blast_radius, services.ec2(), found_profiles)
+        instances = (
+            pool.submit(scan.instances, found_profiles)
+            if scan is not None
+            else _done(RoleInstances())
+        )
         return (
             role.result(),
             attached.result(),
@@ -191,6 +197,11 @@ def read_role_page(
             found_profiles,
             instances.result(),
         )
+
+
+def region_scan(request: Request, services: Services) -> RegionScan:
+    """The EC2 look-up over every region RoleDesk knows (the EC2 instances page's list)."""
+    return RegionScan(services.ec2, instances_state(request, services).regions(services))
 
 
 def _done(value: Any) -> Future[Any]:
@@ -208,7 +219,9 @@ def role_detail(
             404, f"There is no role named {name[:64]!r}: a role name is {ROLE_NAME_RULE}."
         )
     try:
-        role, attached, inline, profiles, role_instances = read_role_page(services, name)
+        role, attached, inline, profiles, role_instances = read_role_page(
+            services, name, scan=region_scan(request, services)
+        )
     except NotFound:
         raise HTTPException(404, f"There is no role named {name}.") from None
     activity = role_activity(services, role)

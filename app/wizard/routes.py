@@ -20,12 +20,13 @@ from app.policy.access_analyzer import merge
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.params import ascii_int
 from app.web.templating import Renderer, is_partial, redirect_after_post, targets
-from app.wizard import catalog, picker, rules, trust
+from app.wizard import picker, rules, trust, trust_form
 from app.wizard.create import CreateOutcome, RoleCreator, preflight
 from app.wizard.drafts import Draft
 from app.wizard.review import cli_commands, policy_review
 from app.wizard.service import Wizard
 from app.wizard.steps import DraftCheck
+from app.wizard.trust_form import TRUST_DEFAULTS, trust_errors, trust_form_context, trust_values
 from app.wizard.web import (
     NEW,
     STEP_PAGES,
@@ -41,44 +42,6 @@ from app.wizard.web import (
 
 router = APIRouter(prefix="/create-role")
 
-TRUST_FIELDS = (
-    "entity_type",
-    "service",
-    "account_choice",
-    "account_id",
-    "require_external_id",
-    "external_id",
-    "require_mfa",
-    "web_provider",
-    "audience",
-    "cognito_amr",
-    "github_org",
-    "github_repo",
-    "github_branch",
-    "saml_provider",
-    "saml_access",
-    "saml_attribute",
-    "saml_value",
-    "saml_region",
-    "custom_policy",
-    "service_name",
-    "use_case",
-)
-# Step 1's error slots (fields that can be wrong): the live preview clears those whose field
-# has become valid.
-ERROR_FIELDS = tuple(
-    n
-    for n in TRUST_FIELDS
-    if n not in ("service_name", "require_external_id", "require_mfa", "cognito_amr")
-)
-TRUST_DEFAULTS = {
-    "entity_type": "service",
-    "account_choice": "this",
-    "cognito_amr": "authenticated",
-    "saml_access": "console",
-    "custom_policy": trust.CUSTOM_TEMPLATE,
-    "web_provider": "cognito",
-}
 ENTITY_LABELS = {key: label for key, label, _ in trust.ENTITY_TYPES}  # "service" -> "AWS service"
 MAX_TAG_ROWS = 50
 STALE_AFTER = timedelta(minutes=10)
@@ -124,14 +87,6 @@ def discard_draft(request: Request, draft_id: str, form: FormDep, wizard: Wizard
 # Step 1 -------------------------------------------------------------------------------------
 
 
-def _trust_values(form: FormValues) -> dict[str, str]:
-    return picker.apply({name: form.get(name) for name in TRUST_FIELDS})
-
-
-def _trust_errors(result: trust.TrustResult, values: dict[str, str]) -> dict[str, str]:
-    return {**result.errors, **picker.errors(values)}
-
-
 def _trust_page(
     request: Request,
     render: Renderer,
@@ -145,33 +100,18 @@ def _trust_page(
     query: str = "",
     oob: bool = False,
 ) -> Response:
-    providers = wizard.providers()
-    result = trust.build_trust(values, providers, size_quota=wizard.quotas().trust_policy_size)
-    if result.policy is not None:
-        text = (
-            values.get("custom_policy", "")
-            if values.get("entity_type") == "custom"
-            else result.json
-        )
-        result.findings = merge(result.findings, wizard.remote_findings(text, PolicyKind.TRUST))
-    service = values.get("service", "").strip()
     context = {
         "draft": draft,
         "step": "trust",
-        "values": values,
-        "result": result,
-        "errors": _trust_errors(result, values) if show_errors else {},
-        "error_fields": ERROR_FIELDS,
-        "oob": oob,
-        "providers": providers,
-        "entity_types": trust.ENTITY_TYPES,
-        "web_providers": trust.WEB_PROVIDERS,
-        "github_host": trust.GITHUB_HOST,
-        "picker": picker.build(values, query),
-        "picker_url": step_url(draft.id, "trust/picker"),
-        "use_cases": catalog.use_cases_for(service),
-        "rules": rules,
-        "signin_regions": trust.signin_regions(),
+        **trust_form_context(
+            wizard,
+            values,
+            show_errors=show_errors,
+            picker_url=step_url(draft.id, "trust/picker"),
+            check_url=step_url(draft.id, "check/trust"),
+            query=query,
+            oob=oob,
+        ),
     }
     return render.page(request, "wizard/trust.html", context, block=block, status_code=status)
 
@@ -211,13 +151,10 @@ def save_trust(
     draft = _step_one_draft(wizard, request, draft_id)
     if isinstance(draft, Draft) and (redirect := done_redirect(draft)) is not None:
         return redirect
-    values = _trust_values(form)
+    values = trust_values(form)
     nav = form.get("nav")
     query = form.get("service_query")
-    result = trust.build_trust(
-        values, wizard.providers(), size_quota=wizard.quotas().trust_policy_size
-    )
-    errors = _trust_errors(result, values)
+    errors = trust_errors(trust_form.build(wizard, values), values)
     saving = nav in ("next", "preview")
     if isinstance(draft, Draft):
         saved = wizard.drafts.save_step(draft.id, "trust", values)
@@ -244,7 +181,7 @@ def preview_trust(
     """The live preview (htmx): the trust policy for the fields as they are, unsaved; errors
     of fields that have become valid are cleared out of band."""
     draft = _step_one_draft(wizard, request, draft_id)
-    values = _trust_values(form)
+    values = trust_values(form)
     return _trust_page(
         request, render, wizard, draft, values, show_errors=True, block="trust_preview", oob=True
     )
@@ -317,7 +254,7 @@ def service_picker(
     draft = _step_one_draft(wizard, request, draft_id)
     if not is_partial(request) or part not in PICKER_PARTS:
         return Response(status_code=303, headers={"Location": step_url(draft.id, "trust")})
-    values = _trust_values(form)
+    values = trust_values(form)
     context = {
         "values": values,
         "errors": {},

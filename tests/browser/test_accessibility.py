@@ -170,6 +170,8 @@ def test_no_serious_accessibility_violations_anywhere(live_server, axe_context):
         ("/roles/no-such-role", 404),
         # The role page's change forms (issue 11); reading them changes nothing.
         ("/roles/web-app-ec2/trust/edit", 200),
+        ("/roles/web-app-ec2/trust/rebuild", 200),  # the trusted-entity forms, prefilled
+        ("/roles/github-actions-deploy/trust/rebuild", 200),
         ("/roles/web-app-ec2/settings/edit", 200),
         ("/roles/web-app-ec2/policies/edit?q=ReadOnly", 200),
         ("/roles/web-app-ec2/inline/edit", 200),

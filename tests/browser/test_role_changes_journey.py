@@ -1,6 +1,7 @@
 """Changing roles from their pages in Chromium, with and without JavaScript: edit the trust
-policy, attach and detach, edit an inline policy, tags, delete with typed confirmation, bulk
-delete of three roles, revoke sessions. Each result is checked with boto3 in the sandbox."""
+policy, rebuild it with the trusted-entity forms, attach and detach, edit an inline policy,
+tags, delete with typed confirmation, bulk delete of three roles, revoke sessions. Each result
+is checked with boto3 in the sandbox."""
 
 from __future__ import annotations
 
@@ -48,6 +49,32 @@ def test_edit_the_trust_policy(live_server, page):
     expect(page.locator("#trust")).to_contain_text("AWS service: lambda")
     doc = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
     assert doc["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+
+
+def test_rebuild_the_trust_policy_with_the_trusted_entity_forms(live_server, page):
+    iam = live_server.boto3_client("iam")
+    name = new_role(iam, "rebuild")
+    partner = "210987654321"
+    page.goto(f"{live_server.url}/roles/{name}")
+    page.get_by_role("link", name="Rebuild with the trusted-entity forms").click()
+    # Prefilled from the current document: an AWS service, EC2.
+    expect(page.locator("#entity-service")).to_be_checked()
+    expect(page.locator("#trust-json")).to_contain_text("ec2.amazonaws.com")
+    page.locator("#entity-account").check()
+    page.get_by_role("radio", name="Another AWS account").check()
+    page.get_by_label("Account ID (for another AWS account)").fill(partner)
+    page.get_by_label("Require external ID").check()
+    page.get_by_label("External ID", exact=True).fill("partner-42")
+    page.get_by_role("button", name="Review the change").click()
+    expect(page.locator("#change-diff")).to_contain_text(partner)
+    for box in page.locator('#change-risks input[name="acknowledge"]').all():
+        box.check()
+    page.get_by_role("button", name="Apply changes").click()
+    expect(page.locator("#trust")).to_contain_text(f"Account: {partner}")
+    doc = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    statement = doc["Statement"][0]
+    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{partner}:root"}
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "partner-42"}}
 
 
 def test_attach_and_detach(live_server, page):

@@ -5,12 +5,13 @@ a retry that finishes), changed behind your back, service-linked refusal, viewer
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from bs4 import BeautifulSoup
 
 from app.audit.audited import AuditContext, Change
-from app.roles.changes import REVOKE_POLICY
+from app.roles.changes import REVOKE_POLICY, revoke_document
 from app.wizard.trust import service_trust
 from tests.conftest import csrf_token_for
 from tests.security.aws_calls import AwsCalls
@@ -140,10 +141,25 @@ def test_settings_with_a_preset_and_a_custom_duration(client, seeded, sandbox):
     assert post(client, "/roles/settings-role/settings/apply", fields).status_code == 303
     role = boto(sandbox).get_role(RoleName="settings-role")["Role"]
     assert role["Description"] == "Runs the app" and role["MaxSessionDuration"] == 14400
+    # Any whole number of seconds in range, not only the presets.
+    base = soup(client.get("/roles/settings-role/settings/edit")).select_one('input[name="base"]')
+    custom = {"preset": "custom", "max_session_seconds": "5400", "base": base["value"]}
+    review = post(client, "/roles/settings-role/settings/review", {"description": "", **custom})
+    fields = form_fields(soup(review), "/roles/settings-role/settings/apply")
+    assert post(client, "/roles/settings-role/settings/apply", fields).status_code == 303
+    role = boto(sandbox).get_role(RoleName="settings-role")["Role"]
+    assert role["MaxSessionDuration"] == 5400 and not role.get("Description")
 
 
 def test_revoke_sessions_puts_the_console_policy_and_the_page_shows_when(client, seeded, sandbox):
     make_role(seeded, "revoke-me")
+    earlier = "2020-01-01T00:00:00Z"  # a revoke made before (in the console, say)
+    boto(sandbox).put_role_policy(
+        RoleName="revoke-me",
+        PolicyName=REVOKE_POLICY,
+        PolicyDocument=json.dumps(revoke_document(datetime(2020, 1, 1, tzinfo=UTC))),
+    )
+    assert soup(client.get("/roles/revoke-me/revoke")).select_one("#last-revoked").text == earlier
     unconfirmed = post(client, "/roles/revoke-me/revoke", {})
     assert unconfirmed.status_code == 422
     assert post(client, "/roles/revoke-me/revoke", {"confirm": "yes"}).status_code == 303
@@ -153,7 +169,9 @@ def test_revoke_sessions_puts_the_console_policy_and_the_page_shows_when(client,
     statement = doc["Statement"][0]
     assert statement["Effect"] == "Deny" and statement["Action"] == ["*"]
     when = statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
-    assert when.endswith("Z") and len(when) == 20
+    assert when.endswith("Z") and len(when) == 20 and when > earlier  # the later time replaces it
+    names = boto(sandbox).list_role_policies(RoleName="revoke-me")["PolicyNames"]
+    assert names == [REVOKE_POLICY]
     assert soup(client.get("/roles/revoke-me")).select_one("#last-revoked").text == when
 
 
@@ -557,3 +575,50 @@ def test_a_permissions_review_reads_what_the_role_holds_once(client, seeded):
     assert review.status_code == 200
     ours = [op for op, body in calls.calls if "read-once" in str(body)]
     assert ours.count("ListRolePolicies") == 1 and ours.count("GetRolePolicy") == 1, ours
+
+
+def test_instances_using_the_role_are_read_in_every_region_and_a_failing_one_is_shown(
+    client, seeded, sandbox
+):
+    """The role page and the delete's blast radius read every region RoleDesk knows, side by
+    side; a region AWS refuses is shown unavailable with AWS's error, the others still are."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from app.sandbox_seed import SANDBOX_IMAGE_ID
+
+    make_role(seeded, "far-role", profile=True)
+    far = boto3.client(
+        "ec2",
+        endpoint_url=sandbox.endpoint_url,
+        region_name="eu-west-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    instance = far.run_instances(
+        ImageId=SANDBOX_IMAGE_ID,
+        MinCount=1,
+        MaxCount=1,
+        IamInstanceProfile={"Name": "far-role"},
+    )["Instances"][0]["InstanceId"]
+    refusing = "ap-southeast-2"
+    with Stubber(seeded.clients.client("ec2", refusing)) as stubber:
+        stubber.add_client_error(
+            "describe_iam_instance_profile_associations",
+            service_error_code="UnauthorizedOperation",
+            service_message="You are not authorized to perform this operation.",
+            http_status_code=403,
+        )
+        page = soup(client.get("/roles/far-role"))
+        stubber.assert_no_pending_responses()
+    section = page.select_one("#role-instances")
+    assert "EC2 instances using this role (1)" in section.text
+    row = section.select_one("tbody tr").text
+    assert instance in row and "eu-west-1" in row
+    unavailable = section.select(".region-unavailable")
+    assert len(unavailable) == 1
+    assert f"{refusing}: unavailable" in unavailable[0].text
+    assert "UnauthorizedOperation" in unavailable[0].text
+
+    radius = soup(client.get("/roles/far-role/delete")).select_one("#blast-radius").text
+    assert f"{instance}, eu-west-1" in radius
