@@ -49,6 +49,13 @@ class Settings(BaseSettings):
         description="How long a region's EC2 instances list is served from memory before a "
         "reload (RoleDesk's own role changes show at once).",
     )
+    ec2_bulk_concurrency: int = Field(
+        8,
+        ge=1,
+        le=32,
+        description="How many instances a bulk EC2 role change works on at once (AWS "
+        "throttles EC2 requests per account; throttled calls are retried with backoff).",
+    )
     https: bool = Field(
         False,
         description="Browsers reach RoleDesk over HTTPS (a TLS proxy in front): `__Host-` "

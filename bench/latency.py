@@ -46,6 +46,7 @@ DEFAULT_JITTER_MS = 5.0
 # Request parameters that carry a listing's continuation token (IAM: Marker, EC2: NextToken).
 CONTINUATION_KEYS = ("Marker", "NextToken", "ContinuationToken")
 Dependencies = Mapping[str, Collection[str]]
+Bound = tuple[Collection[str], int]  # operations sharing a pool of workers, and its size
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ class Path:
         return " -> ".join(name if n == 1 else f"{name} x{n}" for name, n in folded)
 
 
+def _start(call: Call) -> float:
+    return call.started
+
+
 def longest_chain(calls: list[Call], depends: Callable[[Call, Call], bool]) -> Path:
     """The chain of greatest total time in which each call depends on the one before
     (`depends(later, earlier)`, only ever asked for an `earlier` that ended first)."""
@@ -117,15 +122,28 @@ class Recording:
 
     calls: list[Call] = field(default_factory=list)
 
-    def critical_path(self, after: Dependencies | None = None) -> Path:
+    def critical_path(self, after: Dependencies | None = None, bound: Bound | None = None) -> Path:
         """The calls that must follow one another: a listing's pages, and `after`'s
-        declared dependencies (operation -> operations it must wait for)."""
+        declared dependencies (operation -> operations it must wait for).
+
+        `bound` = (operations, n): those calls share n workers, as RoleDesk sends them (the
+        bulk EC2 change: 8 at a time). Taken in the order they started, the k-th of them
+        must wait for the (k - n)-th to end, the worker it reuses; so 50 calls at 8 at a time
+        are a chain of 7, the critical path at RoleDesk's concurrency."""
         needs = after or {}
+        slot: dict[Call, int] = {}
+        if bound is not None:
+            shared = sorted((c for c in self.calls if c.operation in bound[0]), key=_start)
+            slot = {c: k for k, c in enumerate(shared)}
 
         def depends(later: Call, earlier: Call) -> bool:
             same_listing = later.thread == earlier.thread and later.operation == earlier.operation
             if later.continuation and same_listing:
                 return True
+            if bound is not None and later in slot and earlier in slot:
+                return slot[later] - slot[earlier] == bound[1] or (
+                    earlier.operation in needs.get(later.operation, ())
+                )
             return earlier.operation in needs.get(later.operation, ())
 
         return longest_chain(self.calls, depends)
@@ -218,7 +236,12 @@ class LatencyModel:
             self.enabled = was
 
     def run(
-        self, action: Callable[[], float | None], *, modelled: bool, after: Dependencies | None
+        self,
+        action: Callable[[], float | None],
+        *,
+        modelled: bool,
+        after: Dependencies | None,
+        bound: Bound | None = None,
     ) -> Run:
         """One run of `action` with the model on or off: its time and its critical path."""
         with self.switched(modelled), self.recording() as recorded:
@@ -227,7 +250,7 @@ class LatencyModel:
             wall = time.perf_counter() - started
         return Run(
             reported if reported is not None else wall,
-            recorded.critical_path(after),
+            recorded.critical_path(after, bound),
             recorded.observed_path(),
             len(recorded.calls),
         )
@@ -237,6 +260,7 @@ class LatencyModel:
         action: Callable[[], float | None],
         *,
         after: Dependencies | None = None,
+        bound: Bound | None = None,
         repeats: int = 5,
         prepare: Callable[[], None] | None = None,
     ) -> Result:
@@ -248,7 +272,7 @@ class LatencyModel:
                 if prepare is not None:
                     with self.switched(False):
                         prepare()
-                run = self.run(action, modelled=modelled, after=after)
+                run = self.run(action, modelled=modelled, after=after, bound=bound)
                 (result.modelled if modelled else result.sandbox).append(run)
         return result
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.audit.audited import AuditContext
-from app.aws.errors import AwsError, Conflict, InvalidInput
+from app.aws.errors import AwsError, Conflict, InvalidInput, Throttled
 from app.instances.catalog import RoleChoice
 from app.instances.listing import InstanceRow, instance_arn
 from app.operations.engine import DONE, UNDONE, Engine
@@ -202,6 +202,22 @@ def is_lingering_association(exc: AwsError) -> bool:
     return isinstance(exc, Conflict) and "existing association" in exc.message.lower()
 
 
+def is_throttled(exc: AwsError) -> bool:
+    """AWS refused the request rate (Throttling, RequestLimitExceeded) even after botocore's
+    own retries (standard mode, 5 attempts): instances changed side by side back off and try
+    again rather than fail."""
+    return isinstance(exc, Throttled)
+
+
+def _either(*tests: Callable[[AwsError], bool]) -> Callable[[AwsError], bool]:
+    return lambda exc: any(test(exc) for test in tests)
+
+
+RETRY_ATTACH = _either(is_propagation_error, is_throttled)
+RETRY_AFTER_DETACH = _either(is_propagation_error, is_lingering_association, is_throttled)
+RETRY_RESTORE = _either(is_lingering_association, is_throttled)
+
+
 @dataclass
 class InstanceOutcome:
     instance_id: str
@@ -302,6 +318,7 @@ def _instance_steps(
                 ec2.disassociate_profile,
                 {"association_id": association_id},
                 before=item.before,
+                retry=is_throttled,
             )
         ]
     if item.step == REPLACE:
@@ -313,7 +330,7 @@ def _instance_steps(
                 {"association_id": association_id, "profile_arn": profile_arn},
                 depends_on=after,
                 before=item.before,
-                retry=is_propagation_error,
+                retry=RETRY_ATTACH,
             )
         ]
     attach = {"instance_id": iid, "profile_arn": profile_arn}
@@ -326,14 +343,14 @@ def _instance_steps(
                 attach,
                 depends_on=after,
                 before=item.before,
-                retry=is_propagation_error,
+                retry=RETRY_ATTACH,
             )
         ]
     restore = Undo(
         f"Attach the previous role of {iid} again",
         ec2.associate_profile,
         {"instance_id": iid, "profile_arn": old_arn},
-        retry=is_lingering_association,
+        retry=RETRY_RESTORE,
     )
     return [
         step(
@@ -344,6 +361,7 @@ def _instance_steps(
             depends_on=after,
             before=item.before,
             undo=restore,
+            retry=is_throttled,
         ),
         step(
             f"attach:{iid}",
@@ -351,13 +369,9 @@ def _instance_steps(
             ec2.associate_profile,
             attach,
             depends_on=(*after, f"detach:{iid}"),
-            retry=_after_detach,
+            retry=RETRY_AFTER_DETACH,
         ),
     ]
-
-
-def _after_detach(exc: AwsError) -> bool:
-    return is_propagation_error(exc) or is_lingering_association(exc)
 
 
 def run_result(plan: Plan, result: EngineResult) -> RunResult:
@@ -413,7 +427,13 @@ class RoleChanger:
 
     def run(self, plan: Plan, *, record_start: bool = False) -> RunResult:
         operation = engine_plan(self._services, plan)
-        engine = Engine(self._services, retry=self._retry)
+        # Instances side by side, a bounded number at a time (ROLEDESK_EC2_BULK_CONCURRENCY):
+        # each instance is a unit of its own, so one's failure or undo never touches another.
+        engine = Engine(
+            self._services,
+            retry=self._retry,
+            workers=self._services.settings.ec2_bulk_concurrency,
+        )
         if record_start:
             engine.record_start(self._ctx, operation)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ class Engine:
         self.services = services
         self._retry = retry or RetryPolicy()
         self._workers = max(1, workers)
+        self._unwritten_lock = threading.Lock()
 
     # Ledger records around a run --------------------------------------------------------
 
@@ -147,14 +149,15 @@ class Engine:
             plan, ctx.operation_id, {s.key: StepResult(s.key, s.label) for s in plan.steps}
         )
         completed: list[Step] = []
+        side_unwritten: list[Any] = []  # outcomes of side-by-side calls not yet written
         try:
             with self.services.audited.sequence(ctx) as calls:
-                self._run_waves(ctx, plan, calls, result, completed)
+                self._run_waves(ctx, plan, calls, result, completed, side_unwritten)
         except Exception:
             log.exception("operation %s (%s) stopped", ctx.operation_id, plan.kind)
             self._finish_quietly(ctx, plan, {**result.record(), "crashed": True})
             raise
-        unwritten = calls.unwritten
+        unwritten = side_unwritten + calls.unwritten
         if result.ledger_fault is None and unwritten:
             result.ledger_fault = "the outcome of the last call could not be written"
         if result.ledger_fault is not None:
@@ -191,12 +194,13 @@ class Engine:
         calls: AuditedSequence,
         result: RunResult,
         completed: list[Step],
+        unwritten: list[Any],
     ) -> None:
         state = _RunState(self, plan, calls, result, completed)
         for wave in plan.waves():
             if self._workers > 1:
                 runnable = [s for s in wave if state.may_start(s)]
-                state.settle(self._side_by_side(ctx, runnable, result))
+                state.settle(self._side_by_side(ctx, runnable, result, unwritten))
                 continue
             for s in wave:
                 if state.may_start(s):
@@ -224,19 +228,28 @@ class Engine:
         return None
 
     def _side_by_side(
-        self, ctx: AuditContext, steps: list[Step], result: RunResult
+        self, ctx: AuditContext, steps: list[Step], result: RunResult, unwritten: list[Any]
     ) -> list[tuple[Step, AwsError | None]]:
+        """Each step on its own thread, at most `workers` at a time, each call audited on
+        its own: its intent is durable before it is sent and its outcome is written after.
+        Intents and outcomes written at the same moment share one ledger commit (the audit
+        log's group commit), so side-by-side calls do not queue behind one another's commits.
+        A wave of one step runs on this thread (no hand-off)."""
         audited = self.services.audited
 
         def one(step: Step) -> AwsError | None:
-            return self._attempt(
-                lambda: audited.call(ctx, step_change(step), step.call, **step.kwargs),
-                step,
-                result,
-            )
+            with audited.sequence(ctx) as calls:
+                error = self._attempt(functools.partial(self._call, calls, step), step, result)
+            if calls.unwritten:  # AWS answered, but its outcome could not be written
+                with self._unwritten_lock:
+                    unwritten.extend(calls.unwritten)
+                    result.ledger_fault = "the outcome of a call could not be written"
+            return error
 
         if not steps:
             return []
+        if len(steps) == 1:
+            return [(steps[0], one(steps[0]))]
         with ThreadPoolExecutor(min(self._workers, len(steps))) as pool:
             errors = list(pool.map(one, steps))
         return list(zip(steps, errors, strict=True))
@@ -321,7 +334,13 @@ class _RunState:
             if self.plan.on_failure == STOP:
                 continue  # nothing undone; the rest of the unit is not started
             try:
-                own_unit = [s for s in self.completed if s.unit == step.unit]
+                # Steps of this unit not undone yet: when several steps of one wave fail,
+                # the first failure's undo has already undone the unit's completed steps.
+                own_unit = [
+                    s
+                    for s in self.completed
+                    if s.unit == step.unit and result.steps[s.key].status == DONE
+                ]
                 self.engine.undo(self.calls, own_unit, result)
             except LedgerUnavailable as exc:
                 result.ledger_fault = str(exc)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -99,6 +99,8 @@ class RoleInventory:
         self._last_used: dict[str, tuple[RoleLastUsed | None, float]] = {}
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
+        self._rereader: ThreadPoolExecutor | None = None
+        self._rereads: list[Future[None]] = []
 
     # Loading -----------------------------------------------------------------------------
 
@@ -111,6 +113,8 @@ class RoleInventory:
             self._loaded_clock = self._clock()
 
     def _ensure_loaded(self) -> dict[str, RoleRow]:
+        if self._rereads:
+            self._settle_rereads()
         rows = self._rows
         if rows is not None and self._clock() - self._loaded_clock < self._ttl:
             return rows
@@ -194,9 +198,31 @@ class RoleInventory:
     # Changes -----------------------------------------------------------------------------
 
     def on_change(self, action: str, target: str | None) -> None:
-        """After RoleDesk changed a role, show the change at once: re-read that one role."""
+        """After RoleDesk changed a role, show the change at once: re-read that one role.
+
+        The re-read runs on a thread of its own so that the change's next calls (a new
+        role's attaches and instance profile) need not wait for it on real AWS; every read
+        of the list waits for the re-reads started before it (`_settle_rereads`), so a page
+        never shows the role as it was before RoleDesk's own change."""
         name = role_name_from_target(target)
         if name is None or self._rows is None or action in LEAVE_ROLE_AS_IT_WAS:
+            return
+        with self._lock:
+            if self._rereader is None:
+                self._rereader = ThreadPoolExecutor(1, thread_name_prefix="roles-reread")
+            # One thread: re-reads of one role are applied in the order of its changes.
+            self._rereads.append(self._rereader.submit(self._reread, name))
+
+    def _settle_rereads(self) -> None:
+        with self._lock:
+            started = list(self._rereads)
+        for future in started:
+            future.exception()  # waits; _reread handles its own errors
+        with self._lock:
+            self._rereads = [f for f in self._rereads if not f.done()]
+
+    def _reread(self, name: str) -> None:
+        if not self.loaded:  # invalidated since the change: the next load reads the role
             return
         try:
             role: Role | None = self._iam.get_role(name)
@@ -206,13 +232,20 @@ class RoleInventory:
             self.invalidate()
             return
         with self._lock:
-            rows = dict(self._rows)
+            current = self._rows
+            if current is None:  # invalidated meanwhile: the next load reads it anyway
+                return
+            rows = dict(current)
             if role is None:
                 rows.pop(name.lower(), None)
                 self._last_used.pop(name, None)
             else:
                 rows[name.lower()] = RoleRow.of(role)
             self._rows = rows
+
+    @property
+    def loaded(self) -> bool:
+        return self._rows is not None
 
     def invalidate(self) -> None:
         with self._lock:

@@ -96,3 +96,17 @@ def test_jitter_cannot_exceed_the_delay():
         LatencyModel(delay_ms=10, jitter_ms=20)
     model = LatencyModel(delay_ms=50, jitter_ms=5)
     assert all(0.045 <= model.delay() <= 0.055 for _ in range(200))
+
+
+def test_calls_sharing_bounded_workers_are_a_chain_of_rounds():
+    """20 changes sent 8 at a time after one read: the path at that concurrency is the read
+    and 3 rounds (20 / 8, rounded up), however the calls happened to overlap."""
+    read = Call("DescribeInstances", 0, 1, 0)
+    changes = [
+        Call("AssociateIamInstanceProfile", 1 + k // 8, 2 + k // 8, k % 8) for k in range(20)
+    ]
+    after = {"AssociateIamInstanceProfile": {"DescribeInstances"}}
+    recording = Recording([read, *changes])
+    assert len(recording.critical_path(after)) == 2  # unbounded: all changes at once
+    bounded = recording.critical_path(after, bound=({"AssociateIamInstanceProfile"}, 8))
+    assert len(bounded) == 4 and bounded.seconds == 4

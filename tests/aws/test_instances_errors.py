@@ -136,19 +136,51 @@ def test_retry_gives_up_after_about_two_minutes(services, stubbed):
     assert status.instances[0].result == "unchanged"
 
 
-def test_throttling_is_not_retried_by_roledesk_and_said_plainly(services, stubbed):
+def throttle(stubbed, code="RequestLimitExceeded"):
+    """What RoleDesk sees once botocore's own retries (standard mode) gave up."""
     stubbed.add_client_error(
         "associate_iam_instance_profile",
-        service_error_code="RequestLimitExceeded",
+        service_error_code=code,
         service_message="Request limit exceeded.",
         http_status_code=503,
+        expected_params=ASSOCIATE_PARAMS,
     )
+
+
+@pytest.mark.parametrize("code", ["RequestLimitExceeded", "Throttling"])
+def test_throttling_is_retried_with_backoff(services, stubbed, code):
+    throttle(stubbed, code)
+    throttle(stubbed, code)
+    stubbed.add_response("associate_iam_instance_profile", ASSOCIATED, ASSOCIATE_PARAMS)
+    fake_time = FakeTime()
+    ctx, result = run(services, fake_time)
+    assert result.changed == [INSTANCE]
+    assert fake_time.sleeps == [2.0, 4.0]  # backing off, not hammering
+    outcomes = [
+        (e.outcome, e.error_code)
+        for e in operation_entries(services, ctx.operation_id)
+        if e.kind == "outcome"
+    ]
+    assert outcomes == [("failed", code), ("failed", code), ("succeeded", None)]
+
+
+def test_throttling_that_does_not_stop_is_said_plainly(services, stubbed):
+    for _ in range(11):  # the whole two-minute budget: 2, 4, 8, then 15 s steps
+        throttle(stubbed)
     fake_time = FakeTime()
     ctx, result = run(services, fake_time)
     assert isinstance(result.outcomes[0].error, Throttled)
-    assert fake_time.sleeps == []
+    assert sum(fake_time.sleeps) <= 120
     status = status_of(services, stubbed, ctx)
     assert "throttling" in status.instances[0].detail
+
+
+def test_aws_clients_use_botocores_standard_retry_mode(services):
+    """Throttling is first retried by botocore itself (standard mode: Throttling and
+    RequestLimitExceeded with exponential backoff and jitter), before RoleDesk sees it."""
+    retries = services.clients.client("ec2", REGION).meta.config.retries
+    # Config(retries={"max_attempts": 5}) counts retries: 6 attempts in all.
+    assert retries["mode"] == "standard" and retries["total_max_attempts"] == 6
 
 
 def test_explain_covers_wrong_state_and_profile_without_role():

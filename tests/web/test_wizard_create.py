@@ -80,15 +80,15 @@ def entries_of(services, operation_id):
         return [(r.kind, r.action, r.outcome) for r in rows]
 
 
-def fail_on(monkeypatch, services, method: str, nth: int = 1):
-    """Make the nth call of an IAM client method fail as AWS would (LimitExceeded)."""
+def fail_on(monkeypatch, services, method: str, when: dict | None = None):
+    """Make calls of an IAM client method fail as AWS would (LimitExceeded): every call, or
+    those whose arguments include `when`. Chosen by argument, not by call count: the
+    attaches of a create run side by side, in no fixed order."""
     client = services.clients.client("iam")
     original = getattr(client, method)
-    calls = {"n": 0}
 
     def failing(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == nth:
+        if when is None or when.items() <= kwargs.items():
             raise ClientError(
                 {
                     "Error": {"Code": "LimitExceeded", "Message": f"injected failure in {method}"},
@@ -101,24 +101,47 @@ def fail_on(monkeypatch, services, method: str, nth: int = 1):
     monkeypatch.setattr(client, method, failing)
 
 
+# After CreateRole, the attaches, the inline policy and CreateInstanceProfile run side by
+# side; AddRoleToInstanceProfile follows CreateInstanceProfile. A failure undoes everything
+# the run made, its side-by-side siblings included, newest first (plan order within a wave).
 STEPS = [
-    ("create_role", 1, "Create the role", []),
-    ("attach_role_policy", 1, "Attach AmazonSSMManagedInstanceCore", ["Delete the role"]),
+    ("create_role", None, "Create the role", []),
     (
         "attach_role_policy",
-        2,
+        {"PolicyArn": SSM_CORE},
+        "Attach AmazonSSMManagedInstanceCore",
+        [
+            "Delete the instance profile",
+            "Delete inline policy Reports",
+            "Detach AmazonS3ReadOnlyAccess",
+            "Delete the role",
+        ],
+    ),
+    (
+        "attach_role_policy",
+        {"PolicyArn": S3_READ},
         "Attach AmazonS3ReadOnlyAccess",
-        ["Detach AmazonSSMManagedInstanceCore", "Delete the role"],
+        [
+            "Delete the instance profile",
+            "Delete inline policy Reports",
+            "Detach AmazonSSMManagedInstanceCore",
+            "Delete the role",
+        ],
     ),
     (
         "put_role_policy",
-        1,
+        None,
         "Add inline policy Reports",
-        ["Detach AmazonS3ReadOnlyAccess", "Detach AmazonSSMManagedInstanceCore", "Delete the role"],
+        [
+            "Delete the instance profile",
+            "Detach AmazonS3ReadOnlyAccess",
+            "Detach AmazonSSMManagedInstanceCore",
+            "Delete the role",
+        ],
     ),
     (
         "create_instance_profile",
-        1,
+        None,
         "Create instance profile rb",
         [
             "Delete inline policy Reports",
@@ -129,7 +152,7 @@ STEPS = [
     ),
     (
         "add_role_to_instance_profile",
-        1,
+        None,
         "Add the role to the instance profile",
         [
             "Delete the instance profile",
@@ -143,13 +166,15 @@ STEPS = [
 
 
 @pytest.mark.parametrize(
-    ("method", "nth", "step", "undone"), STEPS, ids=[f"{m}-{n}" for m, n, _, _ in STEPS]
+    ("method", "when", "step", "undone"),
+    STEPS,
+    ids=[f"{m}-{(w or {}).get('PolicyArn', '').rsplit('/', 1)[-1]}" for m, w, _, _ in STEPS],
 )
 def test_failure_at_each_step_rolls_back_everything(
-    client, seeded, monkeypatch, method, nth, step, undone
+    client, seeded, monkeypatch, method, when, step, undone
 ):
     draft = ec2_draft(client)
-    fail_on(monkeypatch, seeded, method, nth)
+    fail_on(monkeypatch, seeded, method, when)
     response = create(client, draft, details("rb"))
     assert response.status_code == 303
     page = soup(client.get(response.headers["location"]))
