@@ -11,11 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from app.aws.iam import IamGateway
 from app.aws.types import ManagedPolicy
+from app.policy.managed_descriptions import describe
 from app.web.paging import paged
 
 KINDS: dict[str, str] = {
@@ -31,6 +32,14 @@ def kind_of(policy: ManagedPolicy) -> str:
     if policy.is_job_function:
         return "job"
     return "aws" if policy.is_aws_managed else "customer"
+
+
+def _described(policy: ManagedPolicy) -> ManagedPolicy:
+    """The policy with AWS's description of it where AWS's answer left it out."""
+    if policy.description or not policy.is_aws_managed:
+        return policy
+    found = describe(policy.arn)
+    return replace(policy, description=found) if found else policy
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,9 @@ class PolicyIndex:
         self.last_search_seconds = 0.0
 
     def reload(self) -> None:
-        policies = sorted(self._iam.list_policies("All"), key=lambda p: p.name.lower())
+        policies = sorted(
+            (_described(p) for p in self._iam.list_policies("All")), key=lambda p: p.name.lower()
+        )
         rows = [(p.name.lower(), kind_of(p), p) for p in policies]
         with self._lock:
             self._rows = rows
