@@ -30,6 +30,18 @@ def test_known_managed_policy_shows_its_real_description(client):
     rows = rows_by_name(client, draft, "AmazonS3ReadOnly")
     assert rows["AmazonS3ReadOnlyAccess"]["Description"] == S3_READ_ABOUT
     assert rows["AmazonS3ReadOnlyAccess"]["Type"] == "AWS managed"
+    # The name links to the same search with the document open (no JavaScript needed).
+    page = BeautifulSoup(
+        client.get(f"/create-role/{draft}/permissions", params={"q": "AmazonS3ReadOnly"}).text,
+        "html.parser",
+    )
+    link = page.select_one("#policy-rows td a")["href"]
+    assert link == (
+        f"/create-role/{draft}/permissions?q=AmazonS3ReadOnly"
+        "&view=arn%3Aaws%3Aiam%3A%3Aaws%3Apolicy%2FAmazonS3ReadOnlyAccess#policy-document"
+    )
+    shown = BeautifulSoup(client.get(link.split("#")[0]).text, "html.parser")
+    assert S3_READ_ABOUT in shown.select_one("#policy-document").text
 
 
 def test_policy_unknown_to_the_copy_and_customer_policies_show_none(client):
