@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
 
-.PHONY: run test setup setup-dev static migrate first-start-note lint typecheck pytest browser bench permissions clean
+.PHONY: run test setup setup-dev static migrate first-start-note lint typecheck pytest browser bench permissions clean managed-policy-descriptions
 
 # Stamp files record what is installed, so a start with nothing changed installs nothing
 # (issue 13: `make run` used to reinstall the package on every start, ~16 s).
@@ -72,3 +72,8 @@ permissions:
 
 clean:
 	rm -rf static/vendor node_modules
+
+# AWS managed policy descriptions (step 2's Description column): ListPolicies leaves them out,
+# so a copy of AWS's text is vendored from the npm package iam-floyd (app/policy/vendor_descriptions.py).
+managed-policy-descriptions: setup
+	$(PY) -m app.policy.vendor_descriptions

@@ -110,6 +110,9 @@ def served_app() -> Iterator[tuple[Services, httpx.Client, str, ServerTiming]]:
             base_url=f"http://127.0.0.1:{port}",
             follow_redirects=True,
             event_hooks={"response": [timing]},
+            # The first wizard run loads every managed policy: more than httpx's default 5 s
+            # on a busy shared machine.
+            timeout=120,
         )
         try:
             sign_in_admin(client, app, "bench", secrets.token_urlsafe(16), "/roles")

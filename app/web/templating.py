@@ -17,6 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2_fragments import render_block
 
+from app.policy import managed_descriptions
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
@@ -52,6 +54,8 @@ def make_environment(directory: Path = TEMPLATES_DIR) -> Environment:
     )
     env.filters["ago"] = _ago
     env.filters["utc"] = _utc
+    # Where policy descriptions come from, for the note under every policy search.
+    env.globals["description_source"] = managed_descriptions.source
     return env
 
 

@@ -9,8 +9,11 @@ they do ("Add", "Remove", "Use as boundary"), followed by a redirect back to the
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -44,6 +47,11 @@ def _search_url(draft_id: str, q: str, kind: str, page: int, **extra: str) -> st
     params = {"q": q, "kind": kind if kind != "all" else "", "page": page if page > 1 else ""}
     query = urlencode({k: v for k, v in {**params, **extra}.items() if v not in ("", None)})
     return step_url(draft_id, "permissions") + (f"?{query}" if query else "")
+
+
+def _view_url(base: str) -> Callable[[str], str]:
+    prefix = base + ("&" if "?" in base else "?") + "view="
+    return lambda arn: prefix + quote_plus(arn)
 
 
 def _document_text(services: Services, arn: str, wizard: Wizard) -> tuple[Any, str]:
@@ -105,6 +113,9 @@ def _page(
         "search_url": lambda **c: _search_url(
             draft.id, **{"q": q, "kind": kind, "page": page, **c}
         ),
+        # A row's "view" link: the search's own address plus the ARN, built once per page
+        # rather than urlencoding the whole search again for each of the 20 rows.
+        "view_url": _view_url(_search_url(draft.id, q, kind, page)),
         "rules": rules,
         "inline_findings": _inline_findings(values, wizard),
         # A callable: computed only when the chosen-policies section is rendered (not for
@@ -112,6 +123,17 @@ def _page(
         "chosen_findings": lambda: _chosen_findings(wizard, selected, boundary_arn),
     }
     return render.page(request, "wizard/permissions.html", context, block=block, status_code=status)
+
+
+# Findings of a set of chosen policies, remembered: every "Add" re-renders the chosen section,
+# and the set seldom changes between two renders (Next, Remove then Add back, the no-JS page
+# after its redirect). The key is each policy's ARN and the identity of its document as the
+# document cache holds it, and the entry keeps those documents, so a policy recreated under
+# the same ARN and version (a new document object) is a new key. Incomplete scans
+# (RISK_SCAN_PENDING) are not kept.
+_CHOSEN_MEMO: OrderedDict[tuple[Any, ...], tuple[list[Any], list[Finding]]] = OrderedDict()
+_CHOSEN_MEMO_SIZE = 256
+_CHOSEN_MEMO_LOCK = threading.Lock()
 
 
 def _chosen_findings(
@@ -129,10 +151,27 @@ def _chosen_findings(
     boundary = (
         HeldPolicy(boundary_policy.name, boundary_doc) if boundary_policy and boundary_doc else None
     )
+    documents = [h.document for h in held] + ([boundary.document] if boundary else [])
+    key = (
+        tuple((h.name, id(h.document)) for h in held),
+        (boundary.name, id(boundary.document)) if boundary else None,
+    )
+    with _CHOSEN_MEMO_LOCK:
+        remembered = _CHOSEN_MEMO.get(key)
+        if remembered is not None and all(
+            a is b for a, b in zip(remembered[0], documents, strict=True)
+        ):
+            _CHOSEN_MEMO.move_to_end(key)
+            return list(remembered[1])
     found = role_risks(held, boundary, timeout=LIVE_TIMEOUT) if held else []
     if boundary is not None:
         checked = analyse(json.dumps(boundary.document, indent=4), PolicyKind.BOUNDARY)
         found += [f.about(boundary.name) for f in checked.findings]
+    if not any(f.code == "RISK_SCAN_PENDING" for f in found):
+        with _CHOSEN_MEMO_LOCK:
+            _CHOSEN_MEMO[key] = (documents, list(found))
+            while len(_CHOSEN_MEMO) > _CHOSEN_MEMO_SIZE:
+                _CHOSEN_MEMO.popitem(last=False)
     return found
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from app.aws.iam import IamGateway
 from app.aws.types import ManagedPolicy
+from app.policy.managed_descriptions import describe
 from app.web.paging import paged
 
 KINDS: dict[str, str] = {
@@ -31,6 +32,14 @@ def kind_of(policy: ManagedPolicy) -> str:
     if policy.is_job_function:
         return "job"
     return "aws" if policy.is_aws_managed else "customer"
+
+
+def _described(policy: ManagedPolicy) -> ManagedPolicy:
+    """The policy with AWS's description of it where AWS's answer left it out."""
+    if policy.description or not policy.is_aws_managed:
+        return policy
+    found = describe(policy.arn)
+    return replace(policy, description=found) if found else policy
 
 
 @dataclass(frozen=True)
@@ -49,14 +58,22 @@ class PolicyIndex:
         self._clock = clock
         self._rows: list[tuple[str, str, ManagedPolicy]] | None = None  # (lower name, kind, p)
         self._by_arn: dict[str, ManagedPolicy] = {}
+        self._by_kind: dict[str, list[ManagedPolicy]] = {}  # "all" too: browsing copies nothing
         self._loaded_at = datetime.now(UTC)
         self._lock = threading.Lock()
         self.last_search_seconds = 0.0
 
     def reload(self) -> None:
-        policies = sorted(self._iam.list_policies("All"), key=lambda p: p.name.lower())
+        policies = sorted(
+            (_described(p) for p in self._iam.list_policies("All")), key=lambda p: p.name.lower()
+        )
         rows = [(p.name.lower(), kind_of(p), p) for p in policies]
+        by_kind: dict[str, list[ManagedPolicy]] = {key: [] for key in KINDS}
+        by_kind["all"] = policies
+        for _, kind, policy in rows:
+            by_kind[kind].append(policy)
         with self._lock:
+            self._by_kind = by_kind
             self._rows = rows
             self._by_arn = {p.arn: p for p in policies}
             self._loaded_at = datetime.now(UTC)
@@ -78,12 +95,12 @@ class PolicyIndex:
         rows = self._ensure()
         started = self._clock()
         needle = query.strip().lower()
-        found = [
-            p
-            for name, k, p in rows
-            if (kind == "all" or k == kind) and (not needle or needle in name)
-        ]
-        if needle:  # names starting with the query first, as people expect
+        found: list[ManagedPolicy]
+        if not needle:  # browsing (the step's first view): a page of the kind's list
+            found = self._by_kind.get(kind, [])
+        else:
+            found = [p for name, k, p in rows if (kind == "all" or k == kind) and needle in name]
+            # names starting with the query first, as people expect
             found.sort(key=lambda p: not p.name.lower().startswith(needle))
         shown, page, pages = paged(found, page, PER_PAGE)
         self.last_search_seconds = self._clock() - started

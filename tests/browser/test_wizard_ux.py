@@ -206,3 +206,42 @@ def test_long_trust_values_wrap_instead_of_being_cut_off(page, live_server):
     width = block.evaluate("pre => [pre.scrollWidth, pre.clientWidth]")
     assert width[0] <= width[1], width
     assert block.get_attribute("tabindex") == "0"
+
+
+def test_policy_table_with_descriptions_stays_usable_at_1366_px(page, live_server):
+    """Step 2 at 1366 x 900 with the Description column: the table fits its column (no
+    sideways scrolling), each row's Add button is on screen, the chosen-policies summary stays
+    beside the table, and a known policy shows AWS's description."""
+    page.set_viewport_size({"width": 1366, "height": 900})
+    open_step_one(page, live_server.url)
+    pick_service(page, "Lambda", None)
+    page.get_by_role("button", name="Next").click()
+    # The first step 2 of a test session reads every managed policy from the sandbox (about
+    # 1.5 s alone, much longer on a busy shared machine).
+    expect(page.get_by_role("heading", level=1)).to_have_text("Add permissions", timeout=30_000)
+    search = page.get_by_label("Search policies by name")
+    search.fill("Amazon")  # many rows, long names and long descriptions
+    if not page.js_enabled:
+        page.get_by_role("button", name="Search", exact=True).click()
+    # Wait for the search's answer (with JavaScript it replaces the table as you type).
+    expect(page.locator(".list-age")).to_contain_text("matching “Amazon”")
+    table = page.locator("table.policy-table")
+    expect(page.locator("#policy-rows tr")).to_have_count(20)
+    expect(table.locator("thead th")).to_have_text(
+        ["Policy name", "Type", "Description", "Actions"]
+    )
+    widths = table.evaluate("t => [t.scrollWidth, t.parentElement.clientWidth]")
+    assert widths[0] <= widths[1], widths
+    for box in (
+        b.bounding_box() for b in table.get_by_role("button", name=re.compile("^Add ")).all()
+    ):
+        assert box is not None and box["x"] + box["width"] <= 1366, box
+    aside = page.locator("#chosen").bounding_box()
+    assert aside is not None and aside["x"] >= table.bounding_box()["x"] + widths[0] - 1
+    search.fill("AmazonS3ReadOnlyAccess")
+    if not page.js_enabled:
+        page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#policy-rows tr")).to_have_count(1)
+    expect(page.locator("#policy-rows td.policy-description")).to_have_text(
+        "Provides read only access to all buckets via the AWS Management Console."
+    )
