@@ -49,6 +49,26 @@ class Settings(BaseSettings):
         description="How long a region's EC2 instances list is served from memory before a "
         "reload (RoleDesk's own role changes show at once).",
     )
+    review_unused_days: int = Field(
+        90,
+        ge=1,
+        le=400,
+        description="Access review: a role not used for this many days is reported as unused "
+        "(IAM tracks last use for 400 days).",
+    )
+    review_interval_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="Access review: a role's next review falls due this "
+        "many days after the last one.",
+    )
+    review_intervals: dict[str, int] = Field(
+        default_factory=dict,
+        description="Access review: other intervals (days) by path prefix or tag, as JSON: "
+        '{"path:/prod/": 30, "tag:env=prod": 30, "tag:owner": 180}; a role matching several '
+        "gets the shortest.",
+    )
     https: bool = Field(
         False,
         description="Browsers reach RoleDesk over HTTPS (a TLS proxy in front): `__Host-` "
