@@ -82,12 +82,33 @@ def policy_findings(
         if f.code in TRUST_CODES:
             found.append(ReviewFinding("trust", f.message))
     complete = True
+    paths: list[Finding] = []
     for f in role_risks(held, boundary, timeout=timeout):
         kind = _risk_kind(f)
-        if kind is not None:
+        if kind == "escalation":
+            paths.append(f)
+        elif kind is not None:
             found.append(ReviewFinding(kind, f.message, f.subject))
         complete = complete and f.code != "RISK_SCAN_PENDING"
+    if paths:
+        found.append(_escalation(paths))
     return tuple(found), complete
+
+
+def _escalation(paths: list[Finding]) -> ReviewFinding:
+    """One finding for every escalation path of the role (a role with PowerUserAccess has a
+    dozen); the role page lists each with its actions."""
+    if len(paths) == 1:
+        return ReviewFinding("escalation", paths[0].message, paths[0].subject)
+    names = [f.code.removeprefix("PRIVILEGE_ESCALATION_") for f in paths]
+    subjects = sorted({s for f in paths for s in f.subject.split(", ") if s})
+    return ReviewFinding(
+        "escalation",
+        f"{len(paths)} ways for the role to give itself more permissions ({', '.join(names)}), "
+        f"through {', '.join(subjects) or 'its policies'}. The role page lists each path's "
+        "actions.",
+        ", ".join(subjects),
+    )
 
 
 def _risk_kind(f: Finding) -> str | None:

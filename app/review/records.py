@@ -8,6 +8,7 @@ default, or the shortest of the intervals set for a path prefix or tag the role 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -96,6 +97,8 @@ class ReviewRecords:
         self._db = db
         self._audit_log = audit_log
         self._account_id = account_id
+        self._latest: tuple[int, dict[str, Review]] | None = None
+        self._lock = threading.Lock()
 
     def record(
         self,
@@ -138,14 +141,27 @@ class ReviewRecords:
             session.add(row)
         return _review(row)
 
-    def latest(self) -> dict[str, Review]:
-        """Each role's latest review, by role name."""
-        newest = (
-            select(func.max(AccessReview.id)).group_by(AccessReview.role_name).scalar_subquery()
-        )
+    def latest(self) -> Mapping[str, Review]:
+        """Each role's latest review, by role name (do not modify it).
+
+        Kept in memory and read again only when a review was stored since (by this process
+        or another worker): rows are only ever added, so the highest id tells."""
         with self._db.session() as session:
+            head = session.scalar(select(func.max(AccessReview.id))) or 0
+            with self._lock:
+                if self._latest is not None and self._latest[0] == head:
+                    return self._latest[1]
+            newest = (
+                select(func.max(AccessReview.id))
+                .where(AccessReview.id <= head)
+                .group_by(AccessReview.role_name)
+                .scalar_subquery()
+            )
             rows = session.scalars(select(AccessReview).where(AccessReview.id.in_(newest)))
-            return {r.role_name: _review(r) for r in rows}
+            found = {r.role_name: _review(r) for r in rows}
+        with self._lock:
+            self._latest = (head, found)
+        return found
 
     def history(self, role_name: str) -> list[Review]:
         with self._db.session() as session:

@@ -29,7 +29,13 @@ from app.aws.iam import IamGateway
 from app.aws.types import AttachedPolicy, InlinePolicy, ManagedDocument, Role, RoleDetail
 from app.policy.risk import GATE_TIMEOUT, HeldPolicy
 from app.policy.role_review import managed_document
-from app.review.findings import ReviewFinding, document_digest, policy_findings
+from app.review.findings import (
+    ReviewFinding,
+    boundary_finding,
+    document_digest,
+    inline_findings,
+    policy_findings,
+)
 from app.roles.inventory import role_name_from_target
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,9 @@ class ScannedRole:
     name_key: str
     created_key: float
     last_used_key: float  # 0 when never used
+    # The time before which the role counts as unused: its last use, or its creation when
+    # never used; None when its last use is not known.
+    activity_key: float | None = None
 
     @property
     def name(self) -> str:
@@ -61,10 +70,13 @@ class ScanResult:
     roles: dict[str, ScannedRole]  # by lower-cased name
     managed_digests: dict[str, str]  # customer managed document digest -> policy name
     finished_at: datetime
-    # Worked out once per result (see `of`): how many roles hold each inline document, and
-    # whether any role in the account has a permissions boundary.
+    # Worked out once per result (see `of`): how many roles hold each inline document,
+    # whether any role in the account has a permissions boundary, and each role's finding
+    # kinds that do not depend on the clock or the reviews (by lower-cased name), so a page
+    # filters thousands of roles with set operations and writes findings out for its rows only.
     inline_counts: Counter[str] = field(default_factory=Counter)
     uses_boundaries: bool = False
+    static_kinds: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -74,7 +86,15 @@ class ScanResult:
         for r in roles.values():
             counts.update(set(r.inline_digests.values()))
         uses = any(r.role.permissions_boundary_arn for r in roles.values())
-        return cls(roles, managed, finished_at, counts, uses)
+        kinds = {}
+        for key, r in roles.items():
+            found = {f.kind for f in r.checked}
+            if inline_findings(r.inline_digests, counts, managed):
+                found.add("inline")
+            if boundary_finding(r.role, uses) is not None:
+                found.add("boundary")
+            kinds[key] = frozenset(found)
+        return cls(roles, managed, finished_at, counts, uses, kinds)
 
 
 @dataclass
@@ -85,6 +105,9 @@ class Progress:
     total: int = 0
     started_at: datetime | None = None
     error: str = ""
+    # Seconds spent reading AWS and running the policy checks (bench/access_review.py).
+    aws_seconds: float = 0.0
+    checks_seconds: float = 0.0
 
 
 class _Documents:
@@ -109,6 +132,15 @@ class _Documents:
         with self._lock:
             self._named[arn] = found
         return found
+
+
+def _held_arns(details: Iterable[RoleDetail]) -> set[str]:
+    arns: set[str] = set()
+    for detail in details:
+        arns.update(p.arn for p in detail.attached)
+        if detail.role.permissions_boundary_arn:
+            arns.add(detail.role.permissions_boundary_arn)
+    return arns
 
 
 def _sort_keys(role: Role) -> tuple[str, float, float]:
@@ -137,6 +169,7 @@ def check_role(
             boundary = HeldPolicy(named[0], named[1], "boundary")
     checked, complete = policy_findings(detail.role, held, boundary, account_id, timeout=timeout)
     name_key, created_key, used_key = _sort_keys(detail.role)
+    known = detail.role.last_used is not None
     return ScannedRole(
         detail.role,
         detail.attached,
@@ -147,6 +180,7 @@ def check_role(
         name_key,
         created_key,
         used_key,
+        (used_key or created_key) if known else None,
     )
 
 
@@ -215,6 +249,7 @@ class AccountScan:
     def _run(self) -> None:
         progress = self.progress
         try:
+            started = time.perf_counter()
             details: list[RoleDetail] = []
             local: list[ManagedDocument] = []
             for page in self._iam.authorization_pages():
@@ -222,11 +257,18 @@ class AccountScan:
                 local.extend(page.policies)
                 progress.done = len(details)
             documents = _Documents(self._iam, local)
+            # The AWS managed policies the roles hold (and boundaries), each read once, before
+            # the checks: the checks then make no AWS call.
+            for arn in sorted(_held_arns(details)):
+                documents.named(arn)
+            checked = time.perf_counter()
+            progress.aws_seconds = checked - started
             progress.phase, progress.done, progress.total = "Checking policies", 0, len(details)
             roles: dict[str, ScannedRole] = {}
             for detail in details:
                 roles[detail.role.name.lower()] = check_role(detail, documents, self._account_id)
                 progress.done += 1
+            progress.checks_seconds = time.perf_counter() - checked
             managed = {
                 document_digest(d.document): d.name for d in local if isinstance(d.document, dict)
             }

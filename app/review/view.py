@@ -161,46 +161,77 @@ def build_row(
     return ReviewRow(scanned, found, review, due, _state(due, now))
 
 
+def _kinds(
+    scanned: ScannedRole,
+    static: frozenset[str],
+    review: Review | None,
+    now_ts: float,
+    cutoff: float,
+) -> tuple[frozenset[str], str]:
+    """(finding kinds, review state) of a role, by comparing numbers: the same rules as
+    `build_row`, without writing the findings out."""
+    kinds = static
+    if scanned.activity_key is not None and scanned.activity_key < cutoff:
+        kinds = kinds | {"unused"}
+    due = review.due_at.timestamp() if review else None
+    if due is None:
+        state = "never"
+    elif due < now_ts:
+        state = "overdue"
+        kinds = kinds | {"overdue"}
+    else:
+        state = "due" if due < now_ts + DUE_SOON_DAYS * 86400 else "current"
+    return kinds, state
+
+
 def review_page(
     result: ScanResult, reviews: Mapping[str, Review], query: ReviewQuery, now: datetime
 ) -> ReviewPage:
-    rows = [
-        build_row(s, result, reviews.get(s.name), now, query.days) for s in result.roles.values()
-    ]
+    now_ts = now.timestamp()
+    cutoff = (now - timedelta(days=query.days)).timestamp()
     counts = {k: 0 for k in KIND_LABELS}
     state_counts = {k: 0 for k in REVIEW_STATES if k}
-    for row in rows:
-        for kind in row.kinds:
-            counts[kind] += 1
-        state_counts[row.state] += 1
     needle = query.q.strip().lower()
-    found = [
-        r
-        for r in rows
-        if (not query.kind or query.kind in r.kinds)
-        and (not query.review or r.state == query.review)
-        and (not needle or needle in r.scanned.name_key)
-    ]
-    _sort(found, query)
+    found: list[tuple[ScannedRole, frozenset[str], str]] = []
+    empty: frozenset[str] = frozenset()
+    for key, scanned in result.roles.items():
+        review = reviews.get(scanned.name)
+        kinds, state = _kinds(scanned, result.static_kinds.get(key, empty), review, now_ts, cutoff)
+        for kind in kinds:
+            counts[kind] += 1
+        state_counts[state] += 1
+        if (
+            (not query.kind or query.kind in kinds)
+            and (not query.review or state == query.review)
+            and (not needle or needle in key)
+        ):
+            found.append((scanned, kinds, state))
+    _sort(found, query, reviews)
     shown, page, pages = paged(found, query.page, query.per_page)
+    rows = [build_row(s, result, reviews.get(s.name), now, query.days) for s, _, _ in shown]
     return ReviewPage(
-        shown, len(rows), len(found), page, pages, query.per_page, counts, state_counts
+        rows, len(result.roles), len(found), page, pages, query.per_page, counts, state_counts
     )
 
 
-def _sort(rows: list[ReviewRow], query: ReviewQuery) -> None:
+Found = tuple[ScannedRole, frozenset[str], str]
+
+
+def _sort(rows: list[Found], query: ReviewQuery, reviews: Mapping[str, Review]) -> None:
     desc = query.order == "desc"
     if query.sort == "created":
-        rows.sort(key=lambda r: (r.scanned.created_key, r.scanned.name_key), reverse=desc)
+        rows.sort(key=lambda r: (r[0].created_key, r[0].name_key), reverse=desc)
     elif query.sort == "last_used":
-        rows.sort(key=lambda r: (r.scanned.last_used_key, r.scanned.name_key), reverse=desc)
+        rows.sort(key=lambda r: (r[0].last_used_key, r[0].name_key), reverse=desc)
     elif query.sort == "findings":
-        rows.sort(key=lambda r: (len(r.findings), r.scanned.name_key), reverse=desc)
+        # By how many kinds of finding the role has.
+        rows.sort(key=lambda r: (len(r[1]), r[0].name_key), reverse=desc)
     elif query.sort == "due":
         # Never reviewed first (most in need), then by due date.
-        rows.sort(
-            key=lambda r: (r.due is not None, r.due.timestamp() if r.due else 0.0),
-            reverse=desc,
-        )
+        def due(r: Found) -> tuple[bool, float, str]:
+            review = reviews.get(r[0].name)
+            return (review is not None, review.due_at.timestamp() if review else 0.0, r[0].name_key)
+
+        rows.sort(key=due, reverse=desc)
     else:
-        rows.sort(key=lambda r: r.scanned.name_key, reverse=desc)
+        rows.sort(key=lambda r: r[0].name_key, reverse=desc)

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from app.aws.sandbox import set_role_dates
+from app.review.findings import KIND_LABELS
 from app.review.view import ReviewQuery, ReviewRow, build_row, review_page
 from app.services import Services
 from tests.conftest import SANDBOX_REGION
@@ -58,9 +59,13 @@ def _role(iam: Any, name: str, trust: str = EC2, **kwargs: Any) -> None:
 
 def _rows(services: Services, days: int = 90) -> dict[str, ReviewRow]:
     result = services.access_scan.run_now()
-    return {
-        s.name: build_row(s, result, None, datetime.now(UTC), days) for s in result.roles.values()
-    }
+    now = datetime.now(UTC)
+    rows = {s.name: build_row(s, result, None, now, days) for s in result.roles.values()}
+    # The page filters by kind without writing findings out: it must pick the same roles.
+    for kind in KIND_LABELS:
+        page = review_page(result, {}, ReviewQuery(kind=kind, days=days, per_page=100), now)
+        assert {r.name for r in page.rows} == {n for n, r in rows.items() if kind in r.kinds}
+    return rows
 
 
 def _kinds(row: ReviewRow) -> set[str]:
