@@ -184,37 +184,86 @@ def _kinds(
     return kinds, state
 
 
-def review_page(
-    result: ScanResult, reviews: Mapping[str, Review], query: ReviewQuery, now: datetime
-) -> ReviewPage:
-    now_ts = now.timestamp()
-    cutoff = (now - timedelta(days=query.days)).timestamp()
+Found = tuple[ScannedRole, frozenset[str], str]
+# How long one classification of every role is reused. Reusing an older "now" can only report
+# a role as unused or overdue later than it became so, never before: no false finding.
+CLASSIFY_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class _Classified:
+    result: ScanResult
+    reviews: Mapping[str, Review]
+    days: int
+    tick: int
+    roles: list[tuple[str, ScannedRole, frozenset[str], str]]
+    counts: dict[str, int]
+    state_counts: dict[str, int]
+
+
+_last: _Classified | None = None
+
+
+def _classify(
+    result: ScanResult, reviews: Mapping[str, Review], days: int, now: datetime
+) -> _Classified:
+    """Every role's finding kinds and review state, reused for the same scan, reviews and
+    days within CLASSIFY_SECONDS (the last one is kept; requests of one view share it)."""
+    global _last
+    tick = int(now.timestamp() // CLASSIFY_SECONDS)
+    last = _last
+    if (
+        last is not None
+        and last.result is result
+        and last.reviews is reviews
+        and last.days == days
+        and last.tick == tick
+    ):
+        return last
+    as_of = tick * CLASSIFY_SECONDS
+    cutoff = as_of - days * 86400
     counts = {k: 0 for k in KIND_LABELS}
     state_counts = {k: 0 for k in REVIEW_STATES if k}
-    needle = query.q.strip().lower()
-    found: list[tuple[ScannedRole, frozenset[str], str]] = []
+    roles = []
     empty: frozenset[str] = frozenset()
     for key, scanned in result.roles.items():
-        review = reviews.get(scanned.name)
-        kinds, state = _kinds(scanned, result.static_kinds.get(key, empty), review, now_ts, cutoff)
+        kinds, state = _kinds(
+            scanned, result.static_kinds.get(key, empty), reviews.get(scanned.name), as_of, cutoff
+        )
         for kind in kinds:
             counts[kind] += 1
         state_counts[state] += 1
-        if (
-            (not query.kind or query.kind in kinds)
-            and (not query.review or state == query.review)
-            and (not needle or needle in key)
-        ):
-            found.append((scanned, kinds, state))
+        roles.append((key, scanned, kinds, state))
+    _last = _Classified(result, reviews, days, tick, roles, counts, state_counts)
+    return _last
+
+
+def review_page(
+    result: ScanResult, reviews: Mapping[str, Review], query: ReviewQuery, now: datetime
+) -> ReviewPage:
+    classified = _classify(result, reviews, query.days, now)
+    needle = query.q.strip().lower()
+    kind, state = query.kind, query.review
+    found: list[Found] = [
+        (scanned, kinds, st)
+        for key, scanned, kinds, st in classified.roles
+        if (not kind or kind in kinds)
+        and (not state or st == state)
+        and (not needle or needle in key)
+    ]
     _sort(found, query, reviews)
     shown, page, pages = paged(found, query.page, query.per_page)
     rows = [build_row(s, result, reviews.get(s.name), now, query.days) for s, _, _ in shown]
     return ReviewPage(
-        rows, len(result.roles), len(found), page, pages, query.per_page, counts, state_counts
+        rows,
+        len(result.roles),
+        len(found),
+        page,
+        pages,
+        query.per_page,
+        classified.counts,
+        classified.state_counts,
     )
-
-
-Found = tuple[ScannedRole, frozenset[str], str]
 
 
 def _sort(rows: list[Found], query: ReviewQuery, reviews: Mapping[str, Review]) -> None:
