@@ -325,8 +325,8 @@ def seed_roles(account: str) -> list[SeedRole]:
     ]
 
 
-# The access review's "unused" seed role: created this long ago and never used.
-UNUSED_ROLE, UNUSED_FOR_DAYS = "old-data-migration", 200
+# Roles the access review reports as unused: created this many days ago, never used since.
+UNUSED_ROLES = {"old-data-migration": 200, "legacy-build-server": 420}
 
 
 SAML_METADATA = (
@@ -407,9 +407,8 @@ def seed(services: Services) -> None:
         in_use = ("web-app-ec2", "batch-worker-ec2", "orders-lambda", "github-actions-deploy")
         use_roles(services.sandbox_endpoint, [f"arn:aws:iam::{account}:role/{n}" for n in in_use])
         # Only time makes a role old; the sandbox's one is dated back (sandbox only).
-        set_role_dates(
-            account, UNUSED_ROLE, created=datetime.now(UTC) - timedelta(days=UNUSED_FOR_DAYS)
-        )
+        for name, days in UNUSED_ROLES.items():
+            set_role_dates(account, name, created=datetime.now(UTC) - timedelta(days=days))
     ec2 = services.ec2()
     for name, instance_type, role_name, stopped in INSTANCES:
         instance = run(

@@ -55,7 +55,10 @@ def test_filter_and_sort(client, seeded: Services) -> None:
     for name in names:
         assert any(f.kind == "admin" for f in result.roles[name.lower()].checked)
     # The sandbox seed shows each of the findings a new user should see.
-    assert row_names(client.get("/access-review?kind=unused")) == ["old-data-migration"]
+    assert row_names(client.get("/access-review?kind=unused")) == [
+        "legacy-build-server",
+        "old-data-migration",
+    ]
     assert "deploy-bot-admin" in names
     assert "vendor-monitoring" in row_names(client.get("/access-review?kind=trust"))
     by_name_desc = row_names(client.get("/access-review?sort=name&order=desc&per_page=100"))
