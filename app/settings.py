@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     session_max_hours: int = Field(
         12, ge=1, le=24 * 7, description="Sign out this long after sign-in, active or not."
     )
+
+    @field_validator("review_intervals")
+    @classmethod
+    def _review_rules(cls, rules: dict[str, int]) -> dict[str, int]:
+        from app.review.records import rule_problems  # imported here: no cycle at start
+
+        if problems := rule_problems(rules):
+            raise ValueError("; ".join(problems))
+        return rules
 
     def host_allowlist(self) -> list[str]:
         """The Host header values TrustedHostMiddleware accepts."""

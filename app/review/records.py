@@ -81,7 +81,7 @@ def interval_for(role: Role, default: int, rules: Mapping[str, int]) -> int:
 
 
 def rule_problems(rules: Mapping[str, int]) -> list[str]:
-    """What is wrong with configured interval rules (checked at start-up)."""
+    """What is wrong with configured interval rules (Settings refuses them at start)."""
     problems = []
     for rule, days in rules.items():
         kind, _, spec = rule.partition(":")
