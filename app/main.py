@@ -17,6 +17,7 @@ from app.auth.permissions import PUBLIC, Role
 from app.auth.routes import router as auth_router
 from app.instances.routes import router as instances_router
 from app.operations.routes import router as operations_router
+from app.review.routes import router as review_router
 from app.roles.lookup_budget import LookupBudget
 from app.roles.manage import router as role_changes_router
 from app.roles.routes import router as roles_router
@@ -36,6 +37,7 @@ NAVIGATION: list[tuple[str, str]] = [
     ("Roles", "/roles"),
     ("Create role", "/create-role"),
     ("EC2 instances", "/instances"),
+    ("Access review", "/access-review"),
     ("Audit history", "/audit"),
 ]
 
@@ -96,6 +98,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(wizard_router)
     app.include_router(wizard_permissions_router)
     app.include_router(audit_router)
+    app.include_router(review_router)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[Depends(PUBLIC)])
     def healthz() -> PlainTextResponse:

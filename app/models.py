@@ -13,7 +13,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.auth.models import SetupToken, SignInAttempt, User, UserSession
 from app.db import Base
 
-__all__ = ["AuditEvent", "SetupToken", "SignInAttempt", "User", "UserSession"]
+# The access review's records (issue 14), imported here so Alembic sees them.
+from app.review.models import AccessReview
+
+__all__ = ["AccessReview", "AuditEvent", "SetupToken", "SignInAttempt", "User", "UserSession"]
 
 
 class AuditEvent(Base):

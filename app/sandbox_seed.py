@@ -6,11 +6,12 @@ other change RoleDesk makes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.audit.audited import AuditContext, Change
 from app.aws.errors import NotFound
-from app.aws.sandbox import use_roles
+from app.aws.sandbox import set_role_dates, use_roles
 from app.aws.types import Tag
 from app.services import Services
 from app.wizard.trust import service_trust
@@ -18,6 +19,7 @@ from app.wizard.trust import service_trust
 ACTOR = "sandbox-seed"
 MARKER_ROLE = "web-app-ec2"
 PARTNER_ACCOUNT = "444455556666"
+VENDOR_ACCOUNT = "777788889999"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_SUB = "repo:example-org/shop:ref:refs/heads/main"
 COGNITO_POOL = "us-east-1:0f3c1e4e-5a1b-4a3b-9f7e-1d2c3b4a5e6f"
@@ -279,7 +281,52 @@ def seed_roles(account: str) -> list[SeedRole]:
             path="/legacy/",
             tags={"owner": "unknown"},
         ),
+        # Roles the access review (issue 14) reports, so its page shows each finding on a
+        # new sandbox: one unused for months, one with administrator access, and one another
+        # company's account may assume without an external ID.
+        SeedRole(
+            "old-data-migration",
+            service_trust("ec2.amazonaws.com"),
+            "One-off migration from 2025; never used since it was made.",
+            inline={
+                "MigrationBucketRead": _policy(
+                    _statement(
+                        "Allow",
+                        ["s3:GetObject", "s3:ListBucket"],
+                        ["arn:aws:s3:::example-migration", "arn:aws:s3:::example-migration/*"],
+                    )
+                )
+            },
+            tags={"team": "data"},
+        ),
+        SeedRole(
+            "deploy-bot-admin",
+            service_trust("codebuild.amazonaws.com"),
+            "Build project that deploys everything; given administrator access to get going.",
+            [_aws("AdministratorAccess")],
+            tags={"team": "platform"},
+        ),
+        SeedRole(
+            "vendor-monitoring",
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{VENDOR_ACCOUNT}:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            },
+            "Monitoring vendor's read-only access; set up without an external ID.",
+            [_aws("job-function/ViewOnlyAccess")],
+            tags={"vendor": "example-monitoring"},
+        ),
     ]
+
+
+# Roles the access review reports as unused: created this many days ago, never used since.
+UNUSED_ROLES = {"old-data-migration": 200, "legacy-build-server": 420}
 
 
 SAML_METADATA = (
@@ -359,6 +406,9 @@ def seed(services: Services) -> None:
         # Roles "in use" get a last-activity date, like in a real account.
         in_use = ("web-app-ec2", "batch-worker-ec2", "orders-lambda", "github-actions-deploy")
         use_roles(services.sandbox_endpoint, [f"arn:aws:iam::{account}:role/{n}" for n in in_use])
+        # Only time makes a role old; the sandbox's one is dated back (sandbox only).
+        for name, days in UNUSED_ROLES.items():
+            set_role_dates(account, name, created=datetime.now(UTC) - timedelta(days=days))
     ec2 = services.ec2()
     for name, instance_type, role_name, stopped in INSTANCES:
         instance = run(

@@ -19,6 +19,8 @@ from app.db import Database
 from app.instances.inventory import InstanceInventory
 from app.operations.background import BackgroundRuns
 from app.operations.settle import Settler
+from app.review.records import ReviewRecords
+from app.review.scan import AccountScan
 from app.roles.inventory import RoleInventory
 from app.settings import Settings
 
@@ -39,6 +41,8 @@ class Services:
     settler: Settler = field(default_factory=Settler)
     _ec2: dict[str, Ec2Gateway] = field(default_factory=dict)
     instances: InstanceInventory = field(init=False)
+    access_scan: AccountScan = field(init=False)
+    reviews: ReviewRecords = field(init=False)
 
     def __post_init__(self) -> None:
         # The EC2 instances list, kept like the roles list: RoleDesk's own attach, replace
@@ -47,6 +51,12 @@ class Services:
             self.ec2, ttl_seconds=self.settings.instance_cache_seconds
         )
         self.audited.on_success(self.instances.on_change)
+        # The access review's account scan, kept the same way (app.review).
+        self.access_scan = AccountScan(
+            self.iam, self.identity.account, ttl_seconds=self.settings.role_cache_seconds
+        )
+        self.audited.on_success(self.access_scan.on_change)
+        self.reviews = ReviewRecords(self.db, self.audit_log, self.identity.account)
 
     def ec2(self, region: str | None = None) -> Ec2Gateway:
         region = region or self.settings.aws_region

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -56,6 +56,26 @@ class Settings(BaseSettings):
         description="How many instances a bulk EC2 role change works on at once (AWS "
         "throttles EC2 requests per account; throttled calls are retried with backoff).",
     )
+    review_unused_days: int = Field(
+        90,
+        ge=1,
+        le=400,
+        description="Access review: a role not used for this many days is reported as unused "
+        "(IAM tracks last use for 400 days).",
+    )
+    review_interval_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="Access review: a role's next review falls due this "
+        "many days after the last one.",
+    )
+    review_intervals: dict[str, int] = Field(
+        default_factory=dict,
+        description="Access review: other intervals (days) by path prefix or tag, as JSON: "
+        '{"path:/prod/": 30, "tag:env=prod": 30, "tag:owner": 180}; a role matching several '
+        "gets the shortest.",
+    )
     https: bool = Field(
         False,
         description="Browsers reach RoleDesk over HTTPS (a TLS proxy in front): `__Host-` "
@@ -78,6 +98,15 @@ class Settings(BaseSettings):
     session_max_hours: int = Field(
         12, ge=1, le=24 * 7, description="Sign out this long after sign-in, active or not."
     )
+
+    @field_validator("review_intervals")
+    @classmethod
+    def _review_rules(cls, rules: dict[str, int]) -> dict[str, int]:
+        from app.review.records import rule_problems  # imported here: no cycle at start
+
+        if problems := rule_problems(rules):
+            raise ValueError("; ".join(problems))
+        return rules
 
     def host_allowlist(self) -> list[str]:
         """The Host header values TrustedHostMiddleware accepts."""

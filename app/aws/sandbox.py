@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import urllib.request
+from datetime import datetime
 from typing import Any
 
 SANDBOX_ACCOUNT_ID = "123456789012"  # moto's default account
@@ -78,3 +79,25 @@ def use_roles(endpoint_url: str, role_arns: list[str]) -> None:
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
         ).get_caller_identity()
+
+
+def set_role_dates(
+    account: str,
+    role_name: str,
+    *,
+    created: datetime | None = None,
+    last_used: datetime | None = None,
+    region: str = "us-east-1",
+) -> None:
+    """Set a sandbox role's creation date and last use, which AWS (and moto) set only by
+    the passing of time: the sandbox seed's "unused for months" role and the access review
+    tests need a role that is old. moto documents `Role.last_used` as settable; it has no
+    API for either, so this reaches its in-process backend. Sandbox only."""
+    from moto.iam.models import iam_backends
+
+    role = iam_backends[account]["global"].get_role(role_name)
+    if created is not None:
+        role.create_date = created
+    if last_used is not None:
+        role.last_used = last_used
+        role.last_used_region = region  # type: ignore[assignment]

@@ -169,3 +169,31 @@ class TrailEvent:
     source_ip: str | None = None
     error_code: str | None = None
     request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RoleDetail:
+    """A role as GetAccountAuthorizationDetails describes it: the role (with last use, tags
+    and boundary), its attached managed policies and its inline policies' documents."""
+
+    role: Role
+    attached: tuple[AttachedPolicy, ...]
+    inline: tuple[InlinePolicy, ...]
+
+
+@dataclass(frozen=True)
+class ManagedDocument:
+    """A customer managed policy's default version, from GetAccountAuthorizationDetails."""
+
+    arn: str
+    name: str
+    version_id: str
+    document: PolicyDocument | str
+
+
+@dataclass(frozen=True)
+class AuthorizationPage:
+    """One page of GetAccountAuthorizationDetails (roles and customer managed policies)."""
+
+    roles: tuple[RoleDetail, ...]
+    policies: tuple[ManagedDocument, ...]

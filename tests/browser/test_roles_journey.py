@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 def test_browse_search_and_open_a_role(live_server, page):
     page.goto(f"{live_server.url}/roles")
     expect(page.locator(".sandbox-banner")).to_contain_text(live_server.sandbox_endpoint)
-    expect(page.locator("#role-rows tr")).to_have_count(13)
+    expect(page.locator("#role-rows tr")).to_have_count(16)
     search = page.get_by_label("Search roles by name")
     if page.js_enabled:
         search.press_sequentially("lambda", delay=30)  # htmx searches as you type

@@ -31,7 +31,7 @@ def test_two_workers_serve_the_same_sandbox(tmp_path):
             # A new connection each time, so both workers get to answer.
             pages = [browser.get("/roles", headers={"Connection": "close"}).text for _ in range(6)]
         assert all(server.sandbox_endpoint in page for page in pages)
-        assert all(page.count('href="/roles/') == 13 for page in pages)
+        assert all(page.count('href="/roles/') == 16 for page in pages)
     finally:
         server.process.terminate()
         server.process.wait(timeout=20)

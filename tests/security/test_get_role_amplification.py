@@ -12,7 +12,7 @@ import pytest
 from app import migrate
 from app.roles.lookup_budget import LookupBudget
 
-ROLES_KNOWN = 13  # the seeded sandbox's roles
+ROLES_KNOWN = 16  # the seeded sandbox's roles
 
 
 @pytest.fixture

@@ -68,6 +68,7 @@ PLAUSIBLE = {
     "account_choice": ("this", "other"),
     "choice": ("profile:web-app-ec2",),
     "format": ("csv", "jsonl"),
+    "decision": ("keep", "change", "remove"),
 }
 
 

@@ -100,6 +100,15 @@ EXPECTED = {
     ("GET", "/audit/export"): Role.VIEWER,
     ("GET", "/audit/events/{seq}"): Role.VIEWER,
     ("GET", "/audit/operations/{operation_id}"): Role.VIEWER,
+    # The access review (issue 14): reading and exporting a viewer's; scanning again and
+    # recording a decision an operator's.
+    ("GET", "/access-review"): Role.VIEWER,
+    ("GET", "/access-review/progress"): Role.VIEWER,
+    ("GET", "/access-review/findings"): Role.VIEWER,
+    ("GET", "/access-review/export"): Role.VIEWER,
+    ("GET", "/access-review/roles/{name}"): Role.VIEWER,
+    ("POST", "/access-review/scan"): Role.OPERATOR,
+    ("POST", "/access-review/roles/{name}"): Role.OPERATOR,
 }
 IDENTITIES = (None, Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 WALK_USER = "walk-target"  # the user the /users/{name}/... routes act on
@@ -176,6 +185,7 @@ def walk_samples(web_app, seeded, client_as, anonymous_client):
             "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
         },
     )
+    seeded.access_scan.run_now()  # the access review's pages need a finished scan
     drafts = wizard_for(web_app.state, seeded).drafts
     samples = {}
     for role in IDENTITIES[1:]:

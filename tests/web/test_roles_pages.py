@@ -24,7 +24,7 @@ def test_full_page_has_layout_sandbox_banner_and_every_role(client, seeded):
     assert "123456789012" in page.select_one(".account").text
     assert page.select_one(".mode").text == "Sandbox"
     names = role_names(page)
-    assert names == sorted(names) and "web-app-ec2" in names and len(names) == 13
+    assert names == sorted(names) and "web-app-ec2" in names and len(names) == 16
     row = page.find("a", string="github-actions-deploy").find_parent("tr")
     assert "Identity provider: token.actions.githubusercontent.com" in row.text
 
@@ -54,7 +54,7 @@ def test_sort_and_paging(client):
     names = role_names(page)
     assert names == sorted(names, reverse=True)
     first = role_names(soup(client.get("/roles?per_page=5000&page=1")))
-    assert len(first) == 13  # unknown page size falls back to 25
+    assert len(first) == 16  # unknown page size falls back to 25
     page1 = soup(client.get("/roles?per_page=50&page=1"))
     assert "Page 1 of 1" in page1.select_one(".pager").text
 
@@ -94,7 +94,7 @@ def test_last_activity_fragment_and_no_js_fallback(client):
     assert loader is not None
     fragment = client.get(loader["hx-get"], headers={"HX-Request": "true"})
     cells = soup(fragment).select("td[hx-swap-oob]")
-    assert len(cells) == 13
+    assert len(cells) == 16
     with_activity = soup(client.get("/roles?activity=1"))
     assert not with_activity.select("[hx-get^='/roles/last-activity']")
 
@@ -171,7 +171,7 @@ def test_list_reloads_after_its_ttl(seeded, monkeypatch):
 
     now = [0.0]
     inventory = RoleInventory(seeded.iam, ttl_seconds=60, clock=lambda: now[0])
-    assert inventory.page().total == 13
+    assert inventory.page().total == 16
     trust = service_trust("ec2.amazonaws.com")
     seeded.audited.call(
         AuditContext(),
@@ -181,9 +181,9 @@ def test_list_reloads_after_its_ttl(seeded, monkeypatch):
         trust_policy=trust,
     )
     now[0] = 59
-    assert inventory.page().total == 13  # still the cached list
+    assert inventory.page().total == 16  # still the cached list
     now[0] = 61
-    assert inventory.page().total == 14
+    assert inventory.page().total == 17
 
 
 def test_the_aws_cli_sees_what_roledesk_shows(client, seeded):

@@ -1,0 +1,305 @@
+"""The access review pages: every role's findings, a role's review, recording a decision, the
+scan's progress, the findings' explanations and the export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from app.exports import FORMATS, to_lines
+from app.review.findings import KINDS
+from app.review.records import DECISIONS, NOTE_MAX, interval_for
+from app.review.scan import ScannedRole
+from app.review.view import (
+    REVIEW_STATES,
+    ReviewQuery,
+    ReviewRow,
+    build_row,
+    parse_query,
+    review_page,
+)
+from app.services import Services
+from app.web.deps import AuditContextDep, RendererDep, ServicesDep
+from app.web.params import ROLE_NAME_RULE, is_role_name
+from app.web.templating import Renderer, redirect_after_post
+from app.wizard.web import FormDep
+
+router = APIRouter()
+
+EXPORT_COLUMNS = (
+    "role_name",
+    "role_arn",
+    "path",
+    "created",
+    "last_used",
+    "findings",
+    "finding_details",
+    "decision",
+    "note",
+    "reviewer",
+    "reviewed_at",
+    "next_review_due",
+    "review_state",
+)
+
+
+def _base(services: Services, query: ReviewQuery, errors: dict[str, str]) -> dict[str, Any]:
+    scan = services.access_scan
+    return {
+        "scan": scan.result,
+        "progress": scan.progress,
+        "query": query,
+        "errors": errors,
+        "kinds": KINDS,
+        "review_states": REVIEW_STATES,
+        "ttl_stale": scan.is_stale(),
+    }
+
+
+# The page's query parameters, declared so the route is documented (and walked by the
+# hostile-input test) but typed as text: parse_query checks each and says what is wrong
+# beside its field instead of FastAPI's JSON 422.
+Text = Annotated[str, Query()]
+
+
+def _params(**values: str) -> dict[str, str]:
+    return {k: v for k, v in values.items() if v}
+
+
+@router.get("/access-review", response_class=HTMLResponse)
+def access_review(
+    request: Request,
+    services: ServicesDep,
+    render: RendererDep,
+    kind: Text = "",
+    review: Text = "",
+    q: Text = "",
+    days: Text = "",
+    sort: Text = "",
+    order: Text = "",
+    page: Text = "",
+    per_page: Text = "",
+) -> Response:
+    scan = services.access_scan
+    scan.ensure()  # the first visit (or one after the TTL) starts a scan in the background
+    query, errors = parse_query(
+        _params(
+            kind=kind,
+            review=review,
+            q=q,
+            days=days,
+            sort=sort,
+            order=order,
+            page=page,
+            per_page=per_page,
+        ),
+        services.settings.review_unused_days,
+    )
+    context = _base(services, query, errors)
+    if scan.result is not None:
+        context["page"] = review_page(
+            scan.result, services.reviews.latest(), query, datetime.now(UTC)
+        )
+    return render.page(
+        request,
+        "review/index.html",
+        context,
+        block="review_results",
+        status_code=422 if errors else 200,
+    )
+
+
+@router.get("/access-review/progress", response_class=HTMLResponse)
+def scan_progress(request: Request, services: ServicesDep, render: RendererDep) -> Response:
+    """The scan's progress bar (htmx polls it); once finished, htmx reloads the page."""
+    progress = services.access_scan.progress
+    response = render.page(
+        request,
+        "review/_progress.html",
+        {"progress": progress, "scan": services.access_scan.result},
+    )
+    if not progress.running:
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+@router.post("/access-review/scan")
+def start_scan(request: Request, services: ServicesDep) -> Response:
+    """Scan the account again now (in the background)."""
+    services.access_scan.start()
+    return redirect_after_post(request, "/access-review")
+
+
+@router.get("/access-review/findings", response_class=HTMLResponse)
+def explanations(request: Request, services: ServicesDep, render: RendererDep) -> Response:
+    return render.page(
+        request,
+        "review/findings.html",
+        {
+            "kinds": KINDS,
+            "days": services.settings.review_unused_days,
+            "interval": services.settings.review_interval_days,
+        },
+    )
+
+
+def _scanned(services: Services, name: str) -> ScannedRole:
+    if not is_role_name(name):
+        raise HTTPException(
+            404, f"There is no role named {name[:64]!r}: a role name is {ROLE_NAME_RULE}."
+        )
+    result = services.access_scan.result
+    found = result.roles.get(name.lower()) if result else None
+    if result is None or found is None:
+        raise HTTPException(
+            404,
+            f"The access review has no role named {name}: it may be newer than the last scan "
+            "(scan again) or no longer exist.",
+        )
+    return found
+
+
+def _role_row(services: Services, scanned: ScannedRole, days: int) -> ReviewRow:
+    result = services.access_scan.result
+    assert result is not None
+    history = services.reviews.history(scanned.name)
+    return build_row(scanned, result, history[0] if history else None, datetime.now(UTC), days)
+
+
+def _role_page(
+    request: Request,
+    services: Services,
+    render: Renderer,
+    scanned: ScannedRole,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    settings = services.settings
+    return render.page(
+        request,
+        "review/role.html",
+        {
+            "row": _role_row(services, scanned, settings.review_unused_days),
+            "history": services.reviews.history(scanned.name),
+            "decisions": DECISIONS,
+            "interval": interval_for(
+                scanned.role, settings.review_interval_days, settings.review_intervals
+            ),
+            "form": form or {},
+            "errors": errors or {},
+            "note_max": NOTE_MAX,
+        },
+        status_code=status,
+    )
+
+
+@router.get("/access-review/roles/{name}", response_class=HTMLResponse)
+def role_review(
+    request: Request, name: str, services: ServicesDep, render: RendererDep
+) -> Response:
+    return _role_page(request, services, render, _scanned(services, name))
+
+
+@router.post("/access-review/roles/{name}", response_class=HTMLResponse)
+def record_review(
+    request: Request,
+    name: str,
+    form: FormDep,
+    services: ServicesDep,
+    render: RendererDep,
+    ctx: AuditContextDep,
+) -> Response:
+    scanned = _scanned(services, name)
+    decision = str(form.get("decision") or "")
+    note = str(form.get("note") or "").strip()
+    errors = {}
+    if decision not in DECISIONS:
+        errors["decision"] = "Choose keep, change needed or remove."
+    if len(note) > NOTE_MAX:
+        errors["note"] = f"Keep the note to {NOTE_MAX} characters (it has {len(note)})."
+    if "\x00" in note:
+        errors["note"] = "The note cannot contain a NUL character."
+    if errors:
+        values = {"decision": decision, "note": note[: NOTE_MAX * 2]}
+        return _role_page(
+            request, services, render, scanned, form=values, errors=errors, status=422
+        )
+    settings = services.settings
+    services.reviews.record(
+        ctx,
+        scanned.role,
+        decision,
+        note,
+        interval_for(scanned.role, settings.review_interval_days, settings.review_intervals),
+    )
+    return redirect_after_post(request, f"/access-review/roles/{scanned.name}#history")
+
+
+def _export_rows(rows: list[ReviewRow]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        role, review = row.scanned.role, row.review
+        used = role.last_used.last_used if role.last_used else None
+        yield {
+            "role_name": role.name,
+            "role_arn": role.arn,
+            "path": role.path,
+            "created": role.created,
+            "last_used": used,
+            "findings": ", ".join(row.kinds),
+            "finding_details": " | ".join(f"{f.label}: {f.message}" for f in row.findings),
+            "decision": review.decision if review else "",
+            "note": review.note if review else "",
+            "reviewer": review.reviewer if review else "",
+            "reviewed_at": review.reviewed_at if review else None,
+            "next_review_due": row.due,
+            "review_state": REVIEW_STATES[row.state],
+        }
+
+
+@router.get("/access-review/export")
+def export_review(
+    request: Request,
+    services: ServicesDep,
+    render: RendererDep,
+    kind: Text = "",
+    review: Text = "",
+    q: Text = "",
+    days: Text = "",
+    sort: Text = "",
+    order: Text = "",
+    format: Text = "csv",
+) -> Response:
+    """The review report for the page's filters (every matching role, not one page), as CSV
+    or JSON Lines; CSV cells are formula-safe (app.exports)."""
+    query, errors = parse_query(
+        _params(kind=kind, review=review, q=q, days=days, sort=sort, order=order),
+        services.settings.review_unused_days,
+    )
+    fmt = format
+    result = services.access_scan.result
+    if errors or fmt not in FORMATS or result is None:
+        if fmt not in FORMATS:
+            errors["format"] = "Choose CSV or JSON Lines."
+        if result is None:
+            errors["format"] = "The account scan has not finished yet: export once it has."
+        context = _base(services, query, errors)
+        if result is not None:
+            context["page"] = review_page(
+                result, services.reviews.latest(), query, datetime.now(UTC)
+            )
+        return render.page(request, "review/index.html", context, status_code=422)
+    everything = ReviewQuery(**{**query.__dict__, "page": 1, "per_page": 1_000_000})
+    page = review_page(result, services.reviews.latest(), everything, datetime.now(UTC))
+    lines = to_lines(_export_rows(page.rows), EXPORT_COLUMNS, fmt)
+    media = "text/csv" if fmt == "csv" else "application/x-ndjson"
+    return StreamingResponse(
+        lines,
+        media_type=f"{media}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="roledesk-access-review.{fmt}"'},
+    )
