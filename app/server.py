@@ -102,7 +102,12 @@ def start_services(settings: Settings) -> tuple[Services, Sandbox | None]:
     """Everything but the web server: used by `serve` and by the browser tests."""
     sandbox = None
     endpoint = None
-    if settings.is_sandbox:
+    if settings.is_sandbox and settings.aws_endpoint_url:
+        # A second RoleDesk (another replica) joining the sandbox the first one started, so
+        # both show the same account; it is neither started nor seeded again here.
+        endpoint = settings.aws_endpoint_url
+        print(f"AWS sandbox (moto) at {endpoint} (joined, started by another RoleDesk)")
+    elif settings.is_sandbox:
         sandbox = Sandbox(settings.sandbox_port)
         endpoint = sandbox.start()
         print(f"AWS sandbox (moto) at {endpoint}")
