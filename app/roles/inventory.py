@@ -149,6 +149,7 @@ class RoleInventory:
         self._load_lock = threading.RLock()
         self._shared = shared
         self._key = key  # which account's roles (issue 17); one account today
+        self._known_stored = False
         if shared is not None:
             shared.subscribe(INVENTORY, self._on_notice)
 
@@ -305,8 +306,8 @@ class RoleInventory:
         name = role_name_from_target(target)
         if name is None or action in LEAVE_ROLE_AS_IT_WAS:
             return
-        if self._rows is None and self._shared is None:
-            return
+        if self._rows is None and not self._stored():
+            return  # nothing loaded anywhere yet: the first load reads it
         try:
             role: Role | None = self._iam.get_role(name)
         except NotFound:
@@ -319,6 +320,14 @@ class RoleInventory:
                 data = role_to_json(role) if role is not None else None
                 self._shared.put_item(INVENTORY, self._key, name.lower(), data)
             self._apply(name, role)
+
+    def _stored(self) -> bool:
+        """Whether a stored list exists to keep up to date (once one does, it stays)."""
+        if self._shared is None:
+            return False
+        if not self._known_stored:
+            self._known_stored = self._shared.loaded_at(INVENTORY, self._key) is not None
+        return self._known_stored
 
     def _apply(self, name: str, role: Role | None) -> None:
         with self._lock:

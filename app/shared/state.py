@@ -185,6 +185,12 @@ class SharedState:
             ).all()
             return Stored(utc(found.loaded_at), {row.item: row.data for row in rows})
 
+    def loaded_at(self, inventory: str, key: str) -> datetime | None:
+        """When the stored inventory was read from AWS; None when it never was."""
+        with self.db.session() as session:
+            found = session.get(SharedInventory, (inventory, key))
+            return utc(found.loaded_at) if found is not None else None
+
     def load_item(self, inventory: str, key: str, item: str) -> str | None:
         with self.db.session() as session:
             found = session.get(SharedItem, (inventory, key, item))

@@ -116,7 +116,8 @@ def start_server(
     process = subprocess.Popen(
         [roledesk, "serve", "--sandbox"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
     )
-    deadline = time.monotonic() + 60
+    # Seeding the sandbox takes ~10 s alone, over a minute on a machine shared with others.
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         text = log_path.read_text()
         if "Uvicorn running" in text and answers(f"http://127.0.0.1:{port}/healthz"):
