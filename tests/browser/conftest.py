@@ -116,8 +116,8 @@ def start_server(
     process = subprocess.Popen(
         [roledesk, "serve", "--sandbox"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
     )
-    # Seeding the sandbox takes ~10 s alone, over a minute on a machine shared with others.
-    deadline = time.monotonic() + 180
+    # Seeding the sandbox takes ~10 s alone; workers starting on a busy machine take minutes.
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         text = log_path.read_text()
         if "Uvicorn running" in text and answers(f"http://127.0.0.1:{port}/healthz"):

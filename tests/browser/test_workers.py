@@ -33,7 +33,7 @@ def stop(server: LiveServer) -> None:
 
 
 def wait_for_workers(server: LiveServer, count: int) -> None:
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     while server.log_path.read_text().count("Started server process") < count:
         assert time.monotonic() < deadline, server.log_path.read_text()
         time.sleep(0.2)
