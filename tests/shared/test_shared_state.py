@@ -209,3 +209,29 @@ def test_postgresql_notice_is_applied_without_a_request(postgres_url, services):
     finally:
         a.db.dispose()
         b.db.dispose()
+
+
+def test_instance_changes_and_refreshes_reach_the_other_processes(processes, services, calls):
+    from app.instances.inventory import InstanceInventory
+
+    a, b, *_ = processes
+    one = InstanceInventory(services.ec2, shared=a.shared)
+    other = InstanceInventory(services.ec2, shared=b.shared)
+    other.snapshot("us-east-1")
+    loads = calls.count("DescribeInstances")
+    reads = calls.count("DescribeIamInstanceProfileAssociations")
+    other.snapshot("us-east-1")  # held: no AWS call
+    assert calls.count("DescribeIamInstanceProfileAssociations") == reads
+
+    # An attach through the first process: the other re-reads that instance's association.
+    one.on_change(
+        "ec2:AssociateIamInstanceProfile", "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc"
+    )
+    other.snapshot("us-east-1")
+    assert calls.count("DescribeIamInstanceProfileAssociations") == reads + 1
+    assert calls.count("DescribeInstances") == loads
+
+    # "Refresh list" on the first process: the other reloads the region at its next view.
+    one.refresh("us-east-1")
+    other.snapshot("us-east-1")
+    assert calls.count("DescribeInstances") == loads + 2
