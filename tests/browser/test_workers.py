@@ -22,6 +22,8 @@ EC2_TRUST = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
     '"Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 )
+# Several real servers, each seeding a sandbox and starting workers: minutes on a busy machine.
+pytestmark = pytest.mark.timeout(1200)
 # A new connection for each request, so every worker process gets to answer.
 CLOSE = {"Connection": "close"}
 LOADS = 6
