@@ -105,6 +105,20 @@ class AuditEventStatus(Base):
 Index("ix_audit_events_recorded_at", AuditEvent.recorded_at)
 
 
+from app.shared.models import (  # noqa: E402  (registers the shared state's tables)
+    SharedChange,
+    SharedInventory,
+    SharedItem,
+    SharedLock,
+)
 from app.wizard.models import RoleDraft  # noqa: E402  (registers the wizard's table)
 
-__all__ = ["AuditEvent", "AuditEventStatus", "RoleDraft"]
+__all__ = [
+    "AuditEvent",
+    "AuditEventStatus",
+    "RoleDraft",
+    "SharedChange",
+    "SharedInventory",
+    "SharedItem",
+    "SharedLock",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import ipaddress
 import logging
 import os
@@ -27,6 +28,7 @@ from app.settings import DEFAULT_DATA_DIR, Settings
 from app.wizard.interrupted import settle_interrupted_runs
 
 log = logging.getLogger("roledesk")
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 class ServeError(Exception):
@@ -102,7 +104,12 @@ def start_services(settings: Settings) -> tuple[Services, Sandbox | None]:
     """Everything but the web server: used by `serve` and by the browser tests."""
     sandbox = None
     endpoint = None
-    if settings.is_sandbox:
+    if settings.is_sandbox and settings.aws_endpoint_url:
+        # A second RoleDesk (another replica) joining the sandbox the first one started, so
+        # both show the same account; it is neither started nor seeded again here.
+        endpoint = settings.aws_endpoint_url
+        print(f"AWS sandbox (moto) at {endpoint} (joined, started by another RoleDesk)")
+    elif settings.is_sandbox:
         sandbox = Sandbox(settings.sandbox_port)
         endpoint = sandbox.start()
         print(f"AWS sandbox (moto) at {endpoint}")
@@ -208,6 +215,11 @@ def run_server(settings: Settings) -> None:
             # this process's sandbox (if any) through its endpoint, and the database.
             if services.sandbox_endpoint:
                 os.environ["ROLEDESK_AWS_ENDPOINT_URL"] = services.sandbox_endpoint
+            if "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters:
+                # uvicorn kills a worker that does not answer its health ping in 5 s; a
+                # new worker on a busy machine can take longer to start, and was killed
+                # again and again.
+                options["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_SECONDS
             uvicorn.run(
                 "app.asgi:create_app_from_env", factory=True, workers=settings.workers, **options
             )

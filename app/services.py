@@ -23,6 +23,10 @@ from app.review.records import ReviewRecords
 from app.review.scan import AccountScan
 from app.roles.inventory import RoleInventory
 from app.settings import Settings
+from app.shared.state import SharedState
+
+# Notices for the instance profiles (the EC2 role picker's list, app.instances.catalog).
+PROFILES = "instance_profiles"
 
 
 @dataclass
@@ -36,6 +40,8 @@ class Services:
     audited: AuditedAws
     inventory: RoleInventory
     sandbox_endpoint: str | None = None
+    # What the processes of one installation share (issue 16); None: this process alone.
+    shared: SharedState | None = None
     # The operations engine's background runs and its settle loop (app.operations).
     runs: BackgroundRuns = field(default_factory=BackgroundRuns)
     settler: Settler = field(default_factory=Settler)
@@ -48,7 +54,7 @@ class Services:
         # The EC2 instances list, kept like the roles list: RoleDesk's own attach, replace
         # and detach reach it through the audited path.
         self.instances = InstanceInventory(
-            self.ec2, ttl_seconds=self.settings.instance_cache_seconds
+            self.ec2, ttl_seconds=self.settings.instance_cache_seconds, shared=self.shared
         )
         self.audited.on_success(self.instances.on_change)
         # The access review's account scan, kept the same way (app.review).
@@ -57,6 +63,17 @@ class Services:
         )
         self.audited.on_success(self.access_scan.on_change)
         self.reviews = ReviewRecords(self.db, self.audit_log, self.identity.account)
+        self.audited.on_success(self._profiles_changed)
+
+    def _profiles_changed(self, action: str, _target: str | None) -> None:
+        """An instance profile changed: every process reads the profile list again."""
+        if "InstanceProfile" in action and self.shared is not None:
+            self.shared.publish(PROFILES, "", None)
+
+    def catch_up(self) -> None:
+        """Apply the other processes' changes before answering from memory."""
+        if self.shared is not None:
+            self.shared.catch_up()
 
     def ec2(self, region: str | None = None) -> Ec2Gateway:
         region = region or self.settings.aws_region
@@ -87,7 +104,8 @@ def build_services(settings: Settings, *, sandbox_endpoint: str | None = None) -
     audit_log = AuditLog(db)
     audited = AuditedAws(audit_log, account_id=identity.account, region=settings.aws_region)
     iam = IamGateway(clients)
-    inventory = RoleInventory(iam, ttl_seconds=settings.role_cache_seconds)
+    shared = SharedState(db)
+    inventory = RoleInventory(iam, ttl_seconds=settings.role_cache_seconds, shared=shared)
     audited.on_success(inventory.on_change)
     return Services(
         settings=settings,
@@ -99,4 +117,5 @@ def build_services(settings: Settings, *, sandbox_endpoint: str | None = None) -
         audited=audited,
         inventory=inventory,
         sandbox_endpoint=endpoint if settings.is_sandbox else None,
+        shared=shared,
     )

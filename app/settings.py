@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     aws_profile: str | None = Field(None, description="Named profile for `aws` mode.")
     aws_region: str = Field("us-east-1", description="Default region (EC2 pages, STS, CloudTrail).")
     aws_endpoint_url: str | None = Field(
-        None, description="Send every AWS call here (set automatically in sandbox mode)."
+        None,
+        description="Send every AWS call here (set automatically in sandbox mode); in sandbox "
+        "mode, set it to join another RoleDesk's sandbox instead of starting one.",
     )
     host: str = Field("127.0.0.1", description="Address the web server binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on.")

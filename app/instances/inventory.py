@@ -15,9 +15,10 @@ DescribeIamInstanceProfileAssociations filtered by their ids) before it answers.
 free, so a bulk change of 50 instances costs its own calls and one read afterwards, not a read
 per instance. Changes made outside RoleDesk show after a refresh or when the copy expires.
 
-Shaped so the copy can later be shared between processes (issue 16): a region's copy is plain
-AWS data (instances and their live associations, `RegionSnapshot`) with its load time, and a
-change is a notice naming (region, instance ids) that any process can apply (`changed`).
+With several processes (issue 16) a change is also a notice naming (region, instance id)
+that every other process applies (`changed`: it re-reads that instance's association before
+its next view answers), and a "Refresh list" on one process makes the others reload that
+region at their next view (app.shared.state).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 from app.aws.ec2 import Ec2Gateway
 from app.aws.types import Instance, InstanceProfile, ProfileAssociation
 from app.instances.listing import InstanceRow, current_associations
+from app.shared.state import SharedState
 
 # Audited actions that change which profile an instance carries.
 ASSOCIATION_ACTIONS = frozenset(
@@ -43,6 +45,7 @@ ASSOCIATION_ACTIONS = frozenset(
     }
 )
 INSTANCE_ARN_PREFIX = "arn:aws:ec2:"
+INVENTORY = "instances"
 
 ProfilesByArn = Callable[[Iterable[str]], dict[str, InstanceProfile]]
 
@@ -101,12 +104,16 @@ class InstanceInventory:
         *,
         ttl_seconds: float = 300,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedState | None = None,
     ) -> None:
         self._ec2_for = ec2_for
         self._ttl = ttl_seconds
         self._clock = clock
         self._regions: dict[str, _Region] = {}
         self._lock = threading.Lock()
+        self._shared = shared
+        if shared is not None:
+            shared.subscribe(INVENTORY, self._on_notice)
 
     def _region(self, region: str) -> _Region:
         with self._lock:
@@ -115,10 +122,14 @@ class InstanceInventory:
     # Loading -----------------------------------------------------------------------------
 
     def refresh(self, region: str, warm: Callable[[], Any] | None = None) -> RegionSnapshot:
-        """Reload the region now (the "Refresh list" button)."""
+        """Reload the region now (the "Refresh list" button), and tell the other processes
+        to reload it too."""
         state = self._region(region)
         with state.load_lock:
-            return self._load(region, state, warm)
+            found = self._load(region, state, warm)
+        if self._shared is not None:
+            self._shared.publish(INVENTORY, region, None)
+        return found
 
     def snapshot(self, region: str, warm: Callable[[], Any] | None = None) -> RegionSnapshot:
         """The region's copy: loaded if missing or expired, with RoleDesk's own changes
@@ -126,6 +137,8 @@ class InstanceInventory:
 
         Loads and read-backs of a region take turns (its load lock), so a load that began
         before a change can never overwrite the read-back of that change."""
+        if self._shared is not None:
+            self._shared.catch_up()
         state = self._region(region)
         with state.load_lock:
             found = state.snapshot
@@ -196,6 +209,15 @@ class InstanceInventory:
         found = instance_of_target(target) if action in ASSOCIATION_ACTIONS else None
         if found is not None:
             self.changed(found[0], [found[1]])
+            if self._shared is not None:
+                self._shared.publish(INVENTORY, found[0], found[1])
+
+    def _on_notice(self, region: str, instance_id: str | None) -> None:
+        """Another process changed an instance's role, or reloaded the region."""
+        if instance_id is None:
+            self.invalidate(region)
+        else:
+            self.changed(region, [instance_id])
 
     def invalidate(self, region: str | None = None) -> None:
         with self._lock:

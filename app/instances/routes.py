@@ -38,7 +38,7 @@ from app.instances.operations import OperationRunner, load_status
 from app.instances.service import ATTACH, MAX_INSTANCES, plan_change
 from app.policy import Finding
 from app.policy.role_review import role_findings
-from app.services import Services
+from app.services import PROFILES, Services
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep
 from app.web.templating import Renderer, redirect_after_post
 
@@ -73,6 +73,9 @@ def instances_state(request: Request, services: Services) -> InstancesState:
         if state is None:
             state = InstancesState(ProfileCatalog(services.iam))
             services.audited.on_success(state.catalog.on_change)
+            if services.shared is not None:  # another process changed a profile
+                catalog = state.catalog
+                services.shared.subscribe(PROFILES, lambda _key, _item: catalog.invalidate())
             request.app.state.instances = state
         return state
 
@@ -98,6 +101,7 @@ def _render_index(
     status_code: int = 200,
 ) -> Response:
     state = instances_state(request, services)
+    services.catch_up()  # before the profiles and roles held in memory are read
     held = services.instances.snapshot(query.region, warm=state.catalog.profiles)
     result = page_of(held.rows(state.catalog.by_arn), query)
     if select_all:
@@ -174,6 +178,8 @@ async def refresh_instances(request: Request, services: ServicesDep) -> Response
         query = clean_query(region, text("name"), text("state"), text("role"))
         state.catalog.invalidate()
         services.instances.refresh(query.region, warm=state.catalog.profiles)
+        if services.shared is not None:  # the other processes' profile lists too
+            services.shared.publish(PROFILES, "", None)
         return query.url()
 
     return redirect_after_post(request, await run_in_threadpool(refresh))
@@ -181,6 +187,7 @@ async def refresh_instances(request: Request, services: ServicesDep) -> Response
 
 def _parse(request: Request, services: Services, form_data: Any) -> tuple[ChangeForm, Any]:
     state = instances_state(request, services)
+    services.catch_up()
     choices = _choices(services, state)
     posted = form_data.get("choice")
     if isinstance(posted, str) and posted and find_choice(choices, posted) is None:

@@ -93,7 +93,7 @@ def start_server(
     extra_env: dict[str, str] | None = None,
     *,
     with_admin: bool = True,
-    start_timeout: float = 60,
+    start_timeout: float = 300,
 ) -> LiveServer:
     port = free_port()
     env = {
@@ -120,6 +120,7 @@ def start_server(
     process = subprocess.Popen(
         [roledesk, "serve", "--sandbox"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
     )
+    # Seeding the sandbox takes ~10 s alone; workers starting on a busy machine take minutes.
     deadline = time.monotonic() + start_timeout
     while time.monotonic() < deadline:
         text = log_path.read_text()

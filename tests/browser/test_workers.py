@@ -1,37 +1,172 @@
-"""`roledesk serve --workers 2`: both worker processes share the parent's sandbox and the
-database, so every request sees the same account (and the same session) whichever worker
-answers."""
+"""Several RoleDesk processes show one state (issue 16): `roledesk serve --workers 2` on SQLite
+and PostgreSQL, and two separate `roledesk serve` processes on different ports sharing one
+PostgreSQL database and one sandbox. Real processes over HTTP: a role created through one is
+listed, offered to EC2 and its name (any spelling) refused by the others at once; a refresh
+on one shows a role made outside RoleDesk on all."""
 
+from __future__ import annotations
+
+import re
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import boto3
 import httpx
+import pytest
 
-from tests.browser.conftest import start_server
+from tests.browser.conftest import ADMIN_NAME, ADMIN_PASSWORD, LiveServer, start_server
+from tests.web.test_wizard_flow import create, details, fill_trust, start
+
+EC2_TRUST = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+    '"Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+)
+# Several real servers, each seeding a sandbox and starting workers: minutes on a busy machine.
+pytestmark = pytest.mark.timeout(1200)
+# A new connection for each request, so every worker process gets to answer.
+CLOSE = {"Connection": "close"}
+LOADS = 6
 
 
-def test_two_workers_serve_the_same_sandbox(tmp_path):
-    server = start_server(tmp_path, {"ROLEDESK_WORKERS": "2"})
+def stop(server: LiveServer) -> None:
+    """Stop the server; its workers finish their requests first (slow on a busy machine)."""
+    server.process.terminate()
     try:
-        deadline = time.monotonic() + 60
-        while server.log_path.read_text().count("Started server process") < 2:
-            assert time.monotonic() < deadline, server.log_path.read_text()
-            time.sleep(0.2)
-        with httpx.Client(base_url=server.url, timeout=30) as browser:
-            browser.get("/sign-in")
-            signed_in = browser.post(
-                "/sign-in",
-                data={
-                    "name": server.admin_name,
-                    "password": server.admin_password,
-                    "next": "/roles",
-                    "csrf_token": browser.cookies["roledesk_csrf"],
-                },
-            )
-            assert signed_in.status_code == 303, signed_in.text
-            # A new connection each time, so both workers get to answer.
-            pages = [browser.get("/roles", headers={"Connection": "close"}).text for _ in range(6)]
-        assert all(server.sandbox_endpoint in page for page in pages)
-        assert all(page.count('href="/roles/') == 16 for page in pages)
-    finally:
-        server.process.terminate()
+        server.process.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
         server.process.wait(timeout=20)
+
+
+def wait_for_workers(server: LiveServer, count: int) -> None:
+    deadline = time.monotonic() + 300
+    while server.log_path.read_text().count("Started server process") < count:
+        assert time.monotonic() < deadline, server.log_path.read_text()
+        time.sleep(0.2)
+
+
+@contextmanager
+def signed_in(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        browser.get("/sign-in")
+        response = browser.post(
+            "/sign-in",
+            data={
+                "name": ADMIN_NAME,
+                "password": ADMIN_PASSWORD,
+                "next": "/roles",
+                "csrf_token": browser.cookies["roledesk_csrf"],
+            },
+        )
+        assert response.status_code == 303, response.text
+        yield browser
+
+
+def create_ec2_role(browser: httpx.Client, name: str) -> httpx.Response:
+    """The wizard, as a person without JavaScript uses it: an EC2 role (RoleDesk gives it an
+    instance profile of its own name)."""
+    draft = start(browser, {"entity_type": "service", "service": "ec2.amazonaws.com"})
+    fill_trust(browser, draft, {"entity_type": "service", "service": "ec2.amazonaws.com"})
+    return create(browser, draft, details(name))
+
+
+def listed(browser: httpx.Client, name: str) -> bool:
+    page = browser.get("/roles", params={"q": name}, headers=CLOSE).text
+    return f'href="/roles/{name}"' in page
+
+
+def offered_to_ec2(browser: httpx.Client, name: str) -> bool:
+    page = browser.get("/instances", headers=CLOSE).text
+    return re.search(rf'<option value="(profile|role):{re.escape(name)}"', page) is not None
+
+
+def refused_as_taken(response: httpx.Response, existing: str) -> bool:
+    return response.status_code == 422 and f"A role named {existing} already exists" in (
+        response.text
+    )
+
+
+def make_role_outside(server: LiveServer, name: str) -> None:
+    boto3.client(
+        "iam",
+        endpoint_url=server.sandbox_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_role(RoleName=name, AssumeRolePolicyDocument=EC2_TRUST)
+
+
+def refresh(browser: httpx.Client) -> None:
+    browser.get("/roles")  # its CSRF cookie
+    response = browser.post(
+        "/roles/refresh", data={"csrf_token": browser.cookies["roledesk_csrf"]}, headers=CLOSE
+    )
+    assert response.status_code == 303
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_two_workers_show_one_state(tmp_path, request, database):
+    env = {"ROLEDESK_WORKERS": "2"}
+    if database == "postgres":
+        env["ROLEDESK_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    server = start_server(tmp_path, env)
+    try:
+        wait_for_workers(server, 2)
+        with signed_in(server) as browser:
+            pages = [browser.get("/roles", headers=CLOSE).text for _ in range(LOADS)]
+            assert all(server.sandbox_endpoint in page for page in pages)
+            assert all(page.count('href="/roles/') == 16 for page in pages)
+
+            # Each worker has now loaded the list; a role created through one of them...
+            created = create_ec2_role(browser, "mw-ec2-a")
+            assert created.status_code == 303, created.text
+            # ...is listed and offered to EC2 by whichever answers.
+            assert all(listed(browser, "mw-ec2-a") for _ in range(LOADS))
+            assert all(offered_to_ec2(browser, "mw-ec2-a") for _ in range(LOADS))
+            # Its name in another spelling is refused, whichever worker checks it.
+            for _ in range(2):
+                variant = create_ec2_role(browser, "MW-EC2-A")
+                assert refused_as_taken(variant, "mw-ec2-a"), variant.text
+
+            make_role_outside(server, "mw-outside")
+            refresh(browser)  # on one worker
+            assert all(listed(browser, "mw-outside") for _ in range(LOADS))
+    finally:
+        stop(server)
+
+
+def test_two_servers_on_one_postgresql_show_one_state(tmp_path, postgres_url):
+    env = {"ROLEDESK_DATABASE_URL": postgres_url}
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    first = start_server(tmp_path / "a", env)
+    try:
+        # The second replica joins the first one's sandbox: one account, one database.
+        second = start_server(
+            tmp_path / "b",
+            {**env, "ROLEDESK_AWS_ENDPOINT_URL": first.sandbox_endpoint},
+            with_admin=False,
+        )
+        try:
+            assert second.sandbox_endpoint == first.sandbox_endpoint
+            with signed_in(first) as one, signed_in(second) as other:
+                assert not listed(other, "mw-ec2-b")  # loaded before the create
+                assert not offered_to_ec2(other, "mw-ec2-b")
+                created = create_ec2_role(one, "mw-ec2-b")
+                assert created.status_code == 303, created.text
+                assert listed(other, "mw-ec2-b") and listed(one, "mw-ec2-b")
+                assert offered_to_ec2(other, "mw-ec2-b") and offered_to_ec2(one, "mw-ec2-b")
+                variant = create_ec2_role(other, "MW-EC2-B")
+                assert refused_as_taken(variant, "mw-ec2-b"), variant.text
+
+                make_role_outside(first, "mw-outside-b")
+                assert not listed(other, "mw-outside-b")  # the held copy, until a refresh
+                refresh(one)
+                assert listed(other, "mw-outside-b") and listed(one, "mw-outside-b")
+                assert offered_to_ec2(other, "mw-outside-b")
+        finally:
+            stop(second)
+    finally:
+        stop(first)
