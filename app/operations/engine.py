@@ -157,6 +157,9 @@ class Engine:
             log.exception("operation %s (%s) stopped", ctx.operation_id, plan.kind)
             self._finish_quietly(ctx, plan, {**result.record(), "crashed": True})
             raise
+        # The roles list re-reads each changed role off the run's path; the run is not over
+        # until those reads are stored, so every process shows the change once it is done.
+        self.services.inventory.settle()
         unwritten = side_unwritten + calls.unwritten
         if result.ledger_fault is None and unwritten:
             result.ledger_fault = "the outcome of the last call could not be written"

@@ -203,7 +203,7 @@ class RoleInventory:
 
     def _ensure_loaded(self) -> dict[str, RoleRow]:
         if self._rereads:
-            self._settle_rereads()
+            self.settle()
         if self._shared is not None:
             self._shared.catch_up()
         rows = self._fresh()
@@ -310,7 +310,7 @@ class RoleInventory:
 
         The re-read runs on a thread of its own so that the change's next calls (a new
         role's attaches and instance profile) need not wait for it on real AWS; every read
-        of the list waits for the re-reads started before it (`_settle_rereads`), so a page
+        of the list waits for the re-reads started before it (`settle`), so a page
         never shows the role as it was before RoleDesk's own change."""
         name = role_name_from_target(target)
         if name is None or action in LEAVE_ROLE_AS_IT_WAS:
@@ -321,7 +321,9 @@ class RoleInventory:
             # One thread: re-reads of one role are applied in the order of its changes.
             self._rereads.append(self._rereader.submit(self._reread, name))
 
-    def _settle_rereads(self) -> None:
+    def settle(self) -> None:
+        """Wait for the re-reads of RoleDesk's own changes started so far (and so for their
+        notices to the other processes). The operations engine calls it before a run ends."""
         with self._lock:
             started = list(self._rereads)
         for future in started:

@@ -79,6 +79,9 @@ def through_roledesk(services: Services, process: Process, method: str, **kwargs
         services.audited.call(
             AuditContext(), Change(arn(name)), getattr(services.iam, method), **kwargs
         )
+        # The change is done when its run ends: the operations engine waits for the roles
+        # list's re-read (stored, with its notice) before it ends a run, as this does.
+        process.roles.settle()
     finally:
         services.audited.listeners.remove(process.roles.on_change)
 
