@@ -2,9 +2,9 @@
 seeded member accounts (app.sandbox_seed.seed_organization).
 
 Seeding it costs moto one IAM backend per member account (each loads the 1,582 AWS managed
-policies), so the organization is made once per test module and the tests in a module use
-names of their own. Tests that hook botocore events build their own AwsClients, so hooks do
-not outlive them.
+policies), so the organization is made once for this package (no test here resets the
+sandbox) and each test uses names of its own. Tests that hook botocore events build their
+own AwsClients, so hooks do not outlive them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from app.services import Services, build_services
 from app.settings import Settings
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def org_seeded(
     moto_server: Sandbox, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Services, list[str]]]:
@@ -40,12 +40,12 @@ def org_seeded(
     built.db.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def org(org_seeded: tuple[Services, list[str]]) -> Services:
     return org_seeded[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def members(org_seeded: tuple[Services, list[str]]) -> list[str]:
     """The member account ids, in MEMBER_ACCOUNTS order (Development, Staging, Production)."""
     return org_seeded[1]
