@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.aws.calls import required_policy
+# Importing app.permissions registers every gateway's declared calls, whichever of them
+# the caller has imported so far.
+from app.permissions import required_policy
 
 SPOKE_POLICY_NAME = "RoleDeskAccess"
 
@@ -28,7 +30,8 @@ def hub_principal(identity_arn: str) -> str:
 
 
 def spoke_policy() -> dict[str, Any]:
-    """The spoke role's permissions: exactly what RoleDesk's declared calls need."""
+    """The spoke role's permissions: exactly what RoleDesk's declared calls need (the
+    policy of docs/required-permissions.json)."""
     return required_policy()
 
 
