@@ -10,6 +10,7 @@ from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.accounts.routes import router as accounts_router
 from app.audit.routes import router as audit_router
 from app.auth.admin import router as users_router
 from app.auth.guard import authorize, build_auth, install_auth
@@ -36,6 +37,7 @@ NAVIGATION: list[tuple[str, str]] = [
     ("Create role", "/create-role"),
     ("EC2 instances", "/instances"),
     ("Audit history", "/audit"),
+    ("Accounts", "/accounts"),
 ]
 
 
@@ -94,6 +96,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(wizard_router)
     app.include_router(wizard_permissions_router)
     app.include_router(audit_router)
+    app.include_router(accounts_router)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[Depends(PUBLIC)])
     def healthz() -> PlainTextResponse:

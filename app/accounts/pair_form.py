@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from app.accounts.hub import AccountHub
 from app.accounts.model import AccountList
@@ -28,14 +28,18 @@ FIELDS = (
 )
 
 
+class Form(Protocol):
+    def get(self, key: str, default: str = "") -> str: ...
+
+
 @dataclass
 class PairForm:
     values: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, form: Mapping[str, str]) -> PairForm:
-        values = {name: str(form.get(name) or "").strip() for name in FIELDS}
+    def parse(cls, form: Form | dict[str, str]) -> PairForm:
+        values = {name: str(form.get(name, "") or "").strip() for name in FIELDS}
         values["condition"] = values["condition"] or EXTERNAL_ID
         return cls(values)
 
