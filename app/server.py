@@ -131,8 +131,9 @@ def start_services(settings: Settings) -> tuple[Services, Sandbox | None]:
         from app.sandbox_seed import seed, seed_organization
 
         seed(services)
-        # An organization with three member accounts, for the multi-account parts (issue 17).
-        seed_organization(services)
+        if settings.sandbox_organization:
+            # Three member accounts for the multi-account parts (issue 17).
+            seed_organization(services)
     return services, sandbox
 
 

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         0, ge=0, le=65535, description="Port of the embedded AWS sandbox; 0 picks a free one."
     )
     sandbox_seed: bool = Field(True, description="Fill a new sandbox with example data.")
+    sandbox_organization: bool = Field(
+        True,
+        description="With the seed, also make the sandbox an organization with three seeded "
+        "member accounts (docs/multi-account.md).",
+    )
     role_cache_seconds: int = Field(
         900, ge=0, description="How long the roles list is served from memory before a reload."
     )
