@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.accounts.hub import AccountHub
 from app.accounts.model import AccountList
@@ -158,8 +158,10 @@ def pair_done(
     if not valid_operation_id(operation_id):
         raise HTTPException(404, "There is no such cross-account pair.")
     run = progress.load(services.db, operation_id, services.runs.running(operation_id))
-    if run is None or run.kind != KIND:
+    if run is None:
         raise HTTPException(404, "There is no such cross-account pair.")
+    if run.kind != KIND:  # another kind of operation: its own progress page tells it
+        return RedirectResponse(f"/operations/{operation_id}", status_code=303)
     pair = run.details.get("pair", {})
     return render.page(
         request,
