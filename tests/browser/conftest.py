@@ -89,7 +89,11 @@ def answers(url: str) -> bool:
 
 
 def start_server(
-    tmp: Path, extra_env: dict[str, str] | None = None, *, with_admin: bool = True
+    tmp: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    with_admin: bool = True,
+    start_seconds: float = 60,
 ) -> LiveServer:
     port = free_port()
     env = {
@@ -119,7 +123,7 @@ def start_server(
     process = subprocess.Popen(
         [roledesk, "serve", "--sandbox"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + start_seconds
     while time.monotonic() < deadline:
         text = log_path.read_text()
         if "Uvicorn running" in text and answers(f"http://127.0.0.1:{port}/healthz"):
