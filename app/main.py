@@ -10,6 +10,7 @@ from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.accounts.routes import router as accounts_router
 from app.audit.routes import router as audit_router
 from app.auth.admin import router as users_router
 from app.auth.guard import authorize, build_auth, install_auth
@@ -39,6 +40,7 @@ NAVIGATION: list[tuple[str, str]] = [
     ("EC2 instances", "/instances"),
     ("Access review", "/access-review"),
     ("Audit history", "/audit"),
+    ("Accounts", "/accounts"),
 ]
 
 
@@ -99,6 +101,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(wizard_permissions_router)
     app.include_router(audit_router)
     app.include_router(review_router)
+    app.include_router(accounts_router)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[Depends(PUBLIC)])
     def healthz() -> PlainTextResponse:

@@ -12,6 +12,8 @@ import app.aws.iam
 import app.aws.sts  # noqa: F401
 from app.aws.calls import required_policy
 
+__all__ = ["policy_json", "required_policy"]
+
 
 def policy_json() -> str:
     return json.dumps(required_policy(), indent=2) + "\n"

@@ -9,9 +9,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.accounts.hub import AccountHub
+from app.accounts.model import ORGANIZATIONS, Account
+from app.accounts.spoke import SPOKE_POLICY_NAME, hub_principal, spoke_policy, spoke_trust
 from app.audit.audited import AuditContext, Change
-from app.aws.errors import NotFound
+from app.aws.ec2 import Ec2Gateway
+from app.aws.errors import AwsError, NotFound
+from app.aws.iam import IamGateway
+from app.aws.organizations import OrganizationsGateway
 from app.aws.sandbox import set_role_dates, use_roles
+from app.aws.sts import StsGateway
 from app.aws.types import Tag
 from app.services import Services
 from app.wizard.trust import service_trust
@@ -409,11 +416,21 @@ def seed(services: Services) -> None:
         # Only time makes a role old; the sandbox's one is dated back (sandbox only).
         for name, days in UNUSED_ROLES.items():
             set_role_dates(account, name, created=datetime.now(UTC) - timedelta(days=days))
-    ec2 = services.ec2()
-    for name, instance_type, role_name, stopped in INSTANCES:
+    _run_instances(services, ctx, services.ec2(), INSTANCES, None)
+
+
+def _run_instances(
+    services: Services,
+    ctx: AuditContext,
+    ec2: Ec2Gateway,
+    instances: list[tuple[str, str, str | None, bool]],
+    account: str | None,
+) -> None:
+    run = services.audited.call
+    for name, instance_type, role_name, stopped in instances:
         instance = run(
             ctx,
-            Change(name),
+            Change(name, account_id=account),
             ec2.run_instance,
             name=name,
             image_id=SANDBOX_IMAGE_ID,
@@ -421,15 +438,30 @@ def seed(services: Services) -> None:
             profile_name=role_name,
         )
         if stopped:
-            run(ctx, Change(instance.instance_id), ec2.stop_instance, instance.instance_id)
+            run(
+                ctx,
+                Change(instance.instance_id, account_id=account),
+                ec2.stop_instance,
+                instance.instance_id,
+            )
 
 
-def _create_role(services: Services, ctx: AuditContext, role: SeedRole) -> None:
-    iam, run = services.iam, services.audited.call
-    arn = f"arn:aws:iam::{services.identity.account}:role{role.path}{role.name}"
+def _create_role(
+    services: Services,
+    ctx: AuditContext,
+    role: SeedRole,
+    iam: IamGateway | None = None,
+    account: str | None = None,
+) -> None:
+    """Create a seed role in the hub account, or with `iam` in member `account`."""
+    run = services.audited.call
+    in_account = account or services.identity.account
+    iam = iam or services.iam
+    arn = f"arn:aws:iam::{in_account}:role{role.path}{role.name}"
+    target = Change(arn, account_id=account)
     run(
         ctx,
-        Change(arn),
+        target,
         iam.create_role,
         name=role.name,
         trust_policy=role.trust,
@@ -440,23 +472,135 @@ def _create_role(services: Services, ctx: AuditContext, role: SeedRole) -> None:
         tags=tuple(Tag(k, v) for k, v in role.tags.items()),
     )
     for policy_arn in role.managed:
-        run(ctx, Change(arn), iam.attach_role_policy, role_name=role.name, policy_arn=policy_arn)
+        run(ctx, target, iam.attach_role_policy, role_name=role.name, policy_arn=policy_arn)
     for policy_name, document in role.inline.items():
         run(
             ctx,
-            Change(arn),
+            target,
             iam.put_role_policy,
             role_name=role.name,
             policy_name=policy_name,
             document=document,
         )
     if role.instance_profile:
-        profile_arn = f"arn:aws:iam::{services.identity.account}:instance-profile/{role.name}"
-        run(ctx, Change(profile_arn), iam.create_instance_profile, name=role.name)
+        profile_arn = f"arn:aws:iam::{in_account}:instance-profile/{role.name}"
+        profile = Change(profile_arn, account_id=account)
+        run(ctx, profile, iam.create_instance_profile, name=role.name)
         run(
             ctx,
-            Change(profile_arn),
+            profile,
             iam.add_role_to_instance_profile,
             profile_name=role.name,
             role_name=role.name,
         )
+
+
+# The sandbox organization (issue 17) --------------------------------------------------------
+# The default account is the management account (RoleDesk's hub); its seed above is left
+# exactly as it was. Each member gets the spoke role, as a StackSet would deploy it, made
+# with the OrganizationAccountAccessRole that CreateAccount leaves there, and then its own
+# roles and instances, made by RoleDesk through the spoke role like any member-account change.
+
+SETUP_ROLE = "OrganizationAccountAccessRole"
+
+# (account name, short name used in role and instance names)
+MEMBER_ACCOUNTS = [("Development", "dev"), ("Staging", "staging"), ("Production", "prod")]
+
+
+def member_roles(short: str, hub_account: str) -> list[SeedRole]:
+    hub_trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{hub_account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    return [
+        SeedRole(
+            f"{short}-app-ec2",
+            service_trust("ec2.amazonaws.com"),
+            f"Application servers in {short}.",
+            [_aws("AmazonSSMManagedInstanceCore")],
+            tags={"env": short},
+            instance_profile=True,
+        ),
+        SeedRole(
+            f"{short}-deploy",
+            hub_trust,
+            f"The hub account's pipeline deploys to {short} with this role.",
+            [_aws("PowerUserAccess")],
+            tags={"env": short, "team": "platform"},
+        ),
+        SeedRole(
+            "ReadOnlyAuditor",
+            hub_trust,
+            "Auditors from the hub account read everything.",
+            [_aws("ReadOnlyAccess")],
+            tags={"team": "security"},
+        ),
+    ]
+
+
+def member_instances(short: str) -> list[tuple[str, str, str | None, bool]]:
+    return [
+        (f"{short}-app-1", "t3.small", f"{short}-app-ec2", False),
+        (f"{short}-worker", "t3.micro", None, True),
+    ]
+
+
+def seed_organization(services: Services) -> list[str]:
+    """Make the sandbox an organization with three seeded member accounts; returns their
+    ids. A sandbox that is already an organization is left alone (returns [])."""
+    organizations = OrganizationsGateway(services.clients)
+    try:
+        organizations.describe()
+    except AwsError:
+        pass  # not an organization yet
+    else:
+        return []
+    ctx = AuditContext(actor=ACTOR)
+    run = services.audited.call
+    hub_id = services.identity.account
+    org = run(ctx, Change(None), organizations.create_organization)
+    hub = AccountHub(services.settings, services.clients, hub_id)
+    created: list[str] = []
+    for name, short in MEMBER_ACCOUNTS:
+        account_id = run(
+            ctx,
+            Change(name, params={"name": name, "email": f"{short}@example.com"}),
+            organizations.create_account,
+            name=name,
+            email=f"{short}@example.com",
+        )
+        _spoke_role(services, ctx, account_id, org.org_id)
+        account = Account(account_id, name, services.settings.member_role_name, ORGANIZATIONS)
+        iam = hub.iam(account, ACTOR)
+        for role in member_roles(short, hub_id):
+            _create_role(services, ctx, role, iam, account_id)
+        _run_instances(services, ctx, hub.ec2(account, ACTOR), member_instances(short), account_id)
+        created.append(account_id)
+    return created
+
+
+def _spoke_role(services: Services, ctx: AuditContext, account_id: str, org_id: str) -> None:
+    """The spoke role in a new member account, trusting RoleDesk's identity."""
+    credentials = StsGateway(services.clients).assume_role(
+        f"arn:aws:iam::{account_id}:role/{SETUP_ROLE}", "sandbox-seed"
+    )
+    iam = IamGateway(services.clients.for_role(lambda: credentials))
+    name = services.settings.member_role_name
+    target = Change(f"arn:aws:iam::{account_id}:role/{name}", account_id=account_id)
+    trust = spoke_trust(hub_principal(services.identity.arn), org_id)
+    run = services.audited.call
+    run(ctx, target, iam.create_role, name=name, trust_policy=trust, description="RoleDesk hub")
+    run(
+        ctx,
+        target,
+        iam.put_role_policy,
+        role_name=name,
+        policy_name=SPOKE_POLICY_NAME,
+        document=spoke_policy(),
+    )

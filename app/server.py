@@ -135,9 +135,12 @@ def start_services(settings: Settings) -> tuple[Services, Sandbox | None]:
             raise ServeError(str(exc)) from exc
         raise ServeError(migrate.database_problem(exc, settings.database_url)) from exc
     if sandbox is not None and settings.sandbox_seed:
-        from app.sandbox_seed import seed
+        from app.sandbox_seed import seed, seed_organization
 
         seed(services)
+        if settings.sandbox_organization:
+            # Three member accounts for the multi-account parts (issue 17).
+            seed_organization(services)
     return services, sandbox
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -18,6 +18,20 @@ DEFAULT_DATA_DIR = Path("data")
 class Mode(StrEnum):
     SANDBOX = "sandbox"
     AWS = "aws"
+
+
+class AccountsSource(StrEnum):
+    AUTO = "auto"
+    ORGANIZATIONS = "organizations"
+    CONFIGURATION = "configuration"
+
+
+class ConfiguredAccount(BaseModel):
+    """A member account named in configuration (when Organizations is not readable)."""
+
+    id: str = Field(pattern=r"^\d{12}$")
+    name: str = Field(min_length=1, max_length=50)
+    role: str | None = Field(None, pattern=r"^[\w+=,.@-]{1,64}$")
 
 
 class Settings(BaseSettings):
@@ -42,6 +56,11 @@ class Settings(BaseSettings):
         0, ge=0, le=65535, description="Port of the embedded AWS sandbox; 0 picks a free one."
     )
     sandbox_seed: bool = Field(True, description="Fill a new sandbox with example data.")
+    sandbox_organization: bool = Field(
+        True,
+        description="With the seed, also make the sandbox an organization with three seeded "
+        "member accounts (docs/multi-account.md).",
+    )
     role_cache_seconds: int = Field(
         900, ge=0, description="How long the roles list is served from memory before a reload."
     )
@@ -99,6 +118,31 @@ class Settings(BaseSettings):
     )
     session_max_hours: int = Field(
         12, ge=1, le=24 * 7, description="Sign out this long after sign-in, active or not."
+    )
+
+    accounts_source: AccountsSource = Field(
+        AccountsSource.AUTO,
+        description="Where the member accounts come from: `organizations` (ListAccounts), "
+        "`configuration` (ROLEDESK_ACCOUNTS) or `auto` (Organizations when readable).",
+    )
+    accounts: list[ConfiguredAccount] = Field(
+        default_factory=list,
+        description='Member accounts as JSON: [{"id": "111122223333", "name": "prod", '
+        '"role": "RoleDeskAccess"}]; `role` is optional.',
+    )
+    member_role_name: str = Field(
+        "RoleDeskAccess",
+        pattern=r"^[\w+=,.@-]{1,64}$",
+        description="The role RoleDesk assumes in each member account.",
+    )
+    member_session_seconds: int = Field(
+        3600, ge=900, le=43200, description="How long assumed member-account credentials last."
+    )
+    credential_refresh_seconds: int = Field(
+        300,
+        ge=0,
+        le=840,
+        description="Assume the member role again this long before its credentials expire.",
     )
 
     @field_validator("review_intervals")

@@ -70,6 +70,7 @@ class Change:
     before: dict[str, Any] | None = None
     region: str | None = None
     after: dict[str, Any] | None = None  # the state the call asks for (the event page diffs)
+    account_id: str | None = None  # a member account's call (app.accounts); else the hub's
 
 
 def jsonable(value: Any) -> Any:
@@ -162,7 +163,7 @@ class AuditedSequence:
             operation_id=ctx.operation_id,
             source_ip=ctx.source_ip,
             user_agent=ctx.user_agent,
-            account_id=audited.account_id,
+            account_id=change.account_id or audited.account_id,
             region=region,
             target=change.target,
             params=params,
@@ -183,8 +184,9 @@ class AuditedSequence:
             self._held = self._outcome(intent, "failed", exc)
             raise
         self._held = self._outcome(intent, "succeeded", None)
-        for listener in audited.listeners:
-            listener(action, change.target)
+        if intent.account_id == audited.account_id:  # the caches hold the hub account only
+            for listener in audited.listeners:
+                listener(action, change.target)
         return result
 
     def _outcome(self, intent: NewEntry, outcome: str, error: AwsError | None) -> NewEntry:

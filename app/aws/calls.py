@@ -30,6 +30,9 @@ class DeclaredCall:
     extra_actions: tuple[str, ...]
     mutating: bool
     sandbox_only: bool = False
+    # Made only with the hub account's own credentials (listing the organization's accounts,
+    # assuming the spoke role): part of the hub's policy, not of the spoke role's.
+    hub_only: bool = False
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -58,11 +61,15 @@ def audit_guard(action: str) -> Iterator[None]:
 
 
 def _declare(
-    action: str, extra: tuple[str, ...], mutating: bool, sandbox_only: bool = False
+    action: str,
+    extra: tuple[str, ...],
+    mutating: bool,
+    sandbox_only: bool = False,
+    hub_only: bool = False,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorator(fn: Callable[P, R]) -> Callable[P, R]:
         REGISTRY[fn.__qualname__] = DeclaredCall(
-            fn.__qualname__, action, extra, mutating, sandbox_only
+            fn.__qualname__, action, extra, mutating, sandbox_only, hub_only
         )
         if not mutating:
             return fn
@@ -91,6 +98,11 @@ def changes(action: str, *extra: str) -> Callable[[Callable[P, R]], Callable[P, 
     return _declare(action, extra, mutating=True)
 
 
+def hub_reads(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Declare a read-only call made only in the hub account (app.accounts)."""
+    return _declare(action, (), mutating=False, hub_only=True)
+
+
 def sandbox_changes(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Declare a change used only to seed the sandbox (never needed on real AWS)."""
     return _declare(action, (), mutating=True, sandbox_only=True)
@@ -107,7 +119,7 @@ def action_of(fn: Callable[..., object]) -> str:
 
 def required_policy() -> dict[str, object]:
     """The IAM policy RoleDesk needs: every declared action, grouped read/write."""
-    calls = [c for c in REGISTRY.values() if not c.sandbox_only]
+    calls = [c for c in REGISTRY.values() if not c.sandbox_only and not c.hub_only]
     read = sorted({a for c in calls if not c.mutating for a in c.actions})
     write = sorted({a for c in calls if c.mutating for a in c.actions})
     return {
@@ -117,3 +129,20 @@ def required_policy() -> dict[str, object]:
             {"Sid": "RoleDeskWrite", "Effect": "Allow", "Action": write, "Resource": "*"},
         ],
     }
+
+
+def hub_statements(member_role_name: str) -> list[dict[str, object]]:
+    """What the hub account's credentials need on top of `required_policy()` to reach the
+    member accounts: the hub-only reads, and sts:AssumeRole on the spoke role, by name, in
+    any account (the spoke role's trust decides which hub may use it)."""
+    assume = "sts:AssumeRole"
+    reads = sorted({a for c in REGISTRY.values() if c.hub_only for a in c.actions} - {assume})
+    return [
+        {"Sid": "RoleDeskOrganization", "Effect": "Allow", "Action": reads, "Resource": "*"},
+        {
+            "Sid": "RoleDeskAssumeSpokeRole",
+            "Effect": "Allow",
+            "Action": [assume],
+            "Resource": f"arn:aws:iam::*:role/{member_role_name}",
+        },
+    ]

@@ -11,13 +11,21 @@ from __future__ import annotations
 import contextvars
 import re
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ParamValidationError
 
 from app.aws.translate import aws_errors
+
+if TYPE_CHECKING:
+    from app.aws.sts import TemporaryCredentials
+
+# Where an assumed role's clients get their credentials: called before each client is handed
+# out; it returns the same object while the cached credentials are good (app.accounts).
+CredentialSource = Callable[[], "TemporaryCredentials"]
 
 SANDBOX_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -100,6 +108,28 @@ class AwsClients:
         self._cache: dict[tuple[str, str], Any] = {}
         self._hooks: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
+        self._source: CredentialSource | None = None
+        self._credentials: TemporaryCredentials | None = None
+        self._members: list[AwsClients] = []
+
+    def for_role(self, source: CredentialSource) -> AwsClients:
+        """Clients with the same region, endpoint and settings whose credentials come from
+        `source` (an assumed role in a member account). Hooks registered on these clients,
+        before or after, reach those clients too, so call counting sees every account."""
+        member = AwsClients.__new__(AwsClients)
+        member.region, member.endpoint_url, member.profile = (
+            self.region,
+            self.endpoint_url,
+            None,
+        )
+        member._session = self._session
+        member._config = self._config
+        member._cache, member._lock, member._members = {}, threading.Lock(), []
+        member._source, member._credentials = source, None
+        with self._lock:
+            member._hooks = list(self._hooks)
+            self._members.append(member)
+        return member
 
     def hook_every_client(self, event: str, handler: Any) -> None:
         """Register a botocore event handler on every client, built now or later (the
@@ -108,11 +138,33 @@ class AwsClients:
             self._hooks.append((event, handler))
             for found in self._cache.values():
                 found.meta.events.register(event, handler)
+            members = list(self._members)
+        for member in members:
+            member.hook_every_client(event, handler)
+
+    def _fresh_session(self) -> None:
+        """With a credential source: when it hands out new credentials, build a session on
+        them and drop the clients built on the old ones. Called with the lock held."""
+        if self._source is None:
+            return
+        credentials = self._source()
+        if credentials is self._credentials:
+            return
+        self._session = boto3.Session(
+            region_name=self.region,
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+        )
+        self._credentials = credentials
+        self._cache.clear()
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """A cached client; boto3 clients are thread-safe once built, building them is not."""
+        """A cached client; boto3 clients are thread-safe once built, building them is not.
+        Raises an AwsError when an assumed role's credentials cannot be had."""
         key = (service, region or self.region)
         with self._lock:
+            self._fresh_session()
             found = self._cache.get(key)
             if found is None:
                 found = self._session.client(

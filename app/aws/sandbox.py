@@ -46,7 +46,9 @@ class Sandbox:
         request = urllib.request.Request(  # noqa: S310 - our own loopback endpoint
             f"{self.endpoint_url}/moto-api/reset", method="POST"
         )
-        with urllib.request.urlopen(request, timeout=30):  # noqa: S310
+        # moto re-creates every account's backends on reset (loading the managed policies
+        # again for each): with the sandbox organization's members that takes a while.
+        with urllib.request.urlopen(request, timeout=120):  # noqa: S310
             pass
 
     def stop(self) -> None:

@@ -94,13 +94,17 @@ def step_change(step: Step) -> Change:
         before=step.before,
         region=step.region,
         after=step.after,
+        account_id=step.account,
     )
 
 
 def undo_change(step: Step) -> Change:
     assert step.undo is not None
     return Change(
-        step.target, params={**jsonable(step.undo.kwargs), "undo_of": step.key}, region=step.region
+        step.target,
+        params={**jsonable(step.undo.kwargs), "undo_of": step.key},
+        region=step.region,
+        account_id=step.account,
     )
 
 

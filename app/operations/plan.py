@@ -53,6 +53,7 @@ class Step:
     retry: Retryable | None = None
     after: dict[str, Any] | None = None  # with `before`: the audit event shows the diff
     note: dict[str, Any] | None = None  # more for the step's audit event (a policy review)
+    account: str | None = None  # the member account the call goes to (None: the hub's)
 
     @property
     def action(self) -> str:
@@ -67,6 +68,7 @@ class Step:
             "depends_on": list(self.depends_on),
             "unit": self.unit,
             "undo": self.undo.label if self.undo else None,
+            **({"account": self.account} if self.account else {}),
             "params": jsonable(self.kwargs),
         }
 

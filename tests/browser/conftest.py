@@ -102,6 +102,9 @@ def start_server(
         "ROLEDESK_PORT": str(port),
         "ROLEDESK_SANDBOX_PORT": str(free_port()),
         "ROLEDESK_MODE": "sandbox",
+        # The sandbox organization's three member accounts cost each start several seconds;
+        # only the journeys that use them ask for it.
+        "ROLEDESK_SANDBOX_ORGANIZATION": "false",
         **(extra_env or {}),
     }
     roledesk = str(Path(sys.executable).with_name("roledesk"))

@@ -46,6 +46,12 @@ EXPECTED = {
     ("POST", "/instances/apply"): Role.OPERATOR,
     ("GET", "/instances/operations/{operation_id}"): Role.VIEWER,
     # Changing a role (issue 11): every form and action is an operator's.
+    # Accounts and the cross-account role pair (issue 17).
+    ("GET", "/accounts"): Role.VIEWER,
+    ("GET", "/accounts/pairs/new"): Role.OPERATOR,
+    ("POST", "/accounts/pairs/review"): Role.OPERATOR,
+    ("POST", "/accounts/pairs"): Role.OPERATOR,
+    ("GET", "/accounts/pairs/{operation_id}"): Role.VIEWER,
     ("GET", "/roles/{name}/trust/edit"): Role.OPERATOR,
     ("POST", "/roles/{name}/check/{kind}"): Role.OPERATOR,
     ("POST", "/roles/{name}/trust/review"): Role.OPERATOR,

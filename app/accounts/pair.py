@@ -1,0 +1,190 @@
+"""A cross-account role pair as one plan on the operations engine: "let account A's role
+use account B".
+
+In account B a new role trusts exactly the role in account A (with an external ID, or only
+while A belongs to the organization: `aws:PrincipalOrgID`; optionally only with MFA); in
+account A that role gets an inline policy allowing `sts:AssumeRole` on exactly the new role.
+Both sides are needed: a cross-account AssumeRole needs the trust (resource side) and the
+caller's own permission (identity side). One unit, rule `undo`: a failure anywhere removes
+what the run made, newest first, in both accounts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from app.accounts.hub import AccountHub
+from app.accounts.model import Account
+from app.aws.iam import IamGateway
+from app.operations.plan import UNDO, Plan, Step, Undo
+
+KIND = "cross-account-pair"
+EXTERNAL_ID = "external_id"
+ORGANIZATION = "organization"
+
+
+@dataclass(frozen=True)
+class Pair:
+    source: Account  # A: where the role that will use the new role lives
+    source_role_arn: str  # read from AWS (GetRole), path included
+    target: Account  # B: where the new role is made
+    role_name: str
+    condition: str  # EXTERNAL_ID or ORGANIZATION
+    external_id: str = ""
+    org_id: str = ""
+    require_mfa: bool = False
+    description: str = ""
+    managed_policy_arns: tuple[str, ...] = ()
+
+    @property
+    def source_role_name(self) -> str:
+        return self.source_role_arn.rsplit("/", 1)[-1]
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:aws:iam::{self.target.account_id}:role/{self.role_name}"
+
+    @property
+    def policy_name(self) -> str:
+        """The inline policy on A's role: says where it leads (128 characters at most)."""
+        return f"AssumeRole-{self.target.account_id}-{self.role_name}"[:128]
+
+
+def trust_policy(pair: Pair) -> dict[str, Any]:
+    """B's trust: A's role only, under the chosen condition."""
+    condition: dict[str, Any] = {}
+    if pair.condition == EXTERNAL_ID:
+        condition["StringEquals"] = {"sts:ExternalId": pair.external_id}
+    else:
+        condition["StringEquals"] = {"aws:PrincipalOrgID": pair.org_id}
+    if pair.require_mfa:
+        condition["Bool"] = {"aws:MultiFactorAuthPresent": "true"}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": pair.source_role_arn},
+                "Action": "sts:AssumeRole",
+                "Condition": condition,
+            }
+        ],
+    }
+
+
+def assume_policy(pair: Pair) -> dict[str, Any]:
+    """A's side: sts:AssumeRole on exactly the new role, nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": pair.role_arn}],
+    }
+
+
+def pair_plan(hub: AccountHub, user: str, pair: Pair, region: str) -> Plan:
+    """The plan; each step's calls go to its own account through that account's clients."""
+    target_iam: IamGateway = hub.iam(pair.target, user)
+    source_iam: IamGateway = hub.iam(pair.source, user)
+    b, a = pair.target.account_id, pair.source.account_id
+    steps = [
+        Step(
+            "create",
+            f"Create role {pair.role_name} in account {pair.target.label}",
+            pair.role_arn,
+            target_iam.create_role,
+            {
+                "name": pair.role_name,
+                "trust_policy": trust_policy(pair),
+                "description": pair.description,
+            },
+            undo=Undo(
+                f"Delete role {pair.role_name}", target_iam.delete_role, {"name": pair.role_name}
+            ),
+            account=b,
+        )
+    ]
+    for n, arn in enumerate(pair.managed_policy_arns):
+        steps.append(
+            Step(
+                f"attach-{n}",
+                f"Attach {arn} to {pair.role_name}",
+                pair.role_arn,
+                target_iam.attach_role_policy,
+                {"role_name": pair.role_name, "policy_arn": arn},
+                depends_on=("create",),
+                undo=Undo(
+                    f"Detach {arn}",
+                    target_iam.detach_role_policy,
+                    {"role_name": pair.role_name, "policy_arn": arn},
+                ),
+                account=b,
+            )
+        )
+    steps.append(
+        Step(
+            "allow",
+            f"Allow {pair.source_role_name} in account {pair.source.label} to assume it",
+            pair.source_role_arn,
+            source_iam.put_role_policy,
+            {
+                "role_name": pair.source_role_name,
+                "policy_name": pair.policy_name,
+                "document": assume_policy(pair),
+            },
+            depends_on=tuple(s.key for s in steps),
+            undo=Undo(
+                f"Delete inline policy {pair.policy_name}",
+                source_iam.delete_role_policy,
+                {"role_name": pair.source_role_name, "policy_name": pair.policy_name},
+            ),
+            account=a,
+        )
+    )
+    return Plan(
+        KIND,
+        f"Let {pair.source_role_name} ({a}) use {pair.role_name} ({b})",
+        tuple(steps),
+        on_failure=UNDO,
+        details={"region": region, "pair": details(pair)},
+    )
+
+
+def details(pair: Pair) -> dict[str, Any]:
+    """What the done page needs, kept in the operation's start record."""
+    return {
+        "source_account": pair.source.account_id,
+        "source_account_name": pair.source.name,
+        "source_role_arn": pair.source_role_arn,
+        "target_account": pair.target.account_id,
+        "target_account_name": pair.target.name,
+        "role_arn": pair.role_arn,
+        "role_name": pair.role_name,
+        "condition": pair.condition,
+        "external_id": pair.external_id,
+        "org_id": pair.org_id,
+        "require_mfa": pair.require_mfa,
+        "policy_name": pair.policy_name,
+    }
+
+
+_PROFILE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def usage(recorded: dict[str, Any]) -> dict[str, str]:
+    """The CLI command and ~/.aws/config profile that use the pair, from the start record.
+    SOURCE_PROFILE stands for whatever profile holds account A's role credentials."""
+    arn, session = recorded["role_arn"], "SESSION_NAME"
+    command = [f"aws sts assume-role --role-arn {arn} --role-session-name {session}"]
+    profile = [
+        f"[profile {_PROFILE_UNSAFE.sub('-', recorded['role_name'])}-{recorded['target_account']}]",
+        f"role_arn = {arn}",
+        "source_profile = SOURCE_PROFILE",
+    ]
+    if recorded["condition"] == EXTERNAL_ID:
+        command.append(f"--external-id {recorded['external_id']}")
+        profile.append(f"external_id = {recorded['external_id']}")
+    if recorded["require_mfa"]:
+        command.append("--serial-number MFA_DEVICE_ARN --token-code CODE")
+        profile.append("mfa_serial = MFA_DEVICE_ARN")
+    return {"command": " \\\n  ".join(command), "profile": "\n".join(profile)}

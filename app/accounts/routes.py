@@ -1,0 +1,170 @@
+"""Pages of the accounts RoleDesk reaches, and the cross-account role pair.
+
+Flow (plain forms; no JavaScript needed): GET /accounts/pairs/new -> POST
+/accounts/pairs/review (checked on the server; the two documents and the calls, per
+account) -> POST /accounts/pairs (checked again, the plan starts in the background, 303) ->
+GET /operations/{id} (the engine's progress page) -> GET /accounts/pairs/{id} (done: the CLI
+command and profile that use the pair).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.accounts.hub import AccountHub
+from app.accounts.model import AccountList
+from app.accounts.pair import KIND, assume_policy, pair_plan, trust_policy, usage
+from app.accounts.pair_form import FIELDS, PairForm
+from app.auth.permissions import Role, require
+from app.aws.errors import AwsError
+from app.instances.forms import valid_operation_id
+from app.operations import progress
+from app.operations.engine import Engine
+from app.services import Services
+from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
+from app.web.templating import Renderer, redirect_after_post
+from app.wizard.rules import DESCRIPTION, EXTERNAL_ID, ROLE_NAME
+from app.wizard.web import FormDep
+
+router = APIRouter()
+
+_HUB_LOCK = threading.Lock()
+
+
+def account_hub(request: Request, services: Services) -> AccountHub:
+    """One hub per app: its credential cache is shared by every request."""
+    with _HUB_LOCK:
+        hub: AccountHub | None = getattr(request.app.state, "account_hub", None)
+        if hub is None:
+            hub = AccountHub(services.settings, services.clients, services.identity.account)
+            request.app.state.account_hub = hub
+        return hub
+
+
+def _accounts(hub: AccountHub) -> tuple[AccountList | None, AwsError | None]:
+    try:
+        return hub.accounts(), None
+    except AwsError as exc:  # source `organizations` and Organizations failed
+        return None, exc
+
+
+@router.get("/accounts", response_class=HTMLResponse)
+def list_accounts(request: Request, services: ServicesDep, render: RendererDep) -> Response:
+    hub = account_hub(request, services)
+    accounts, problem = _accounts(hub)
+    statuses = hub.statuses(accounts, actor_name(request)) if accounts else []
+    return render.page(
+        request,
+        "accounts/index.html",
+        {"accounts": accounts, "problem": problem, "statuses": statuses},
+    )
+
+
+def _form_page(
+    request: Request,
+    render: Renderer,
+    accounts: AccountList | None,
+    problem: AwsError | None,
+    form: PairForm,
+    status: int = 200,
+) -> Response:
+    return render.page(
+        request,
+        "accounts/pair_form.html",
+        {
+            "accounts": accounts,
+            "problem": problem,
+            "values": form.values,
+            "errors": form.errors,
+            "rules": {"role": ROLE_NAME, "external_id": EXTERNAL_ID, "description": DESCRIPTION},
+        },
+        status_code=status,
+    )
+
+
+@router.get(
+    "/accounts/pairs/new",
+    response_class=HTMLResponse,
+    dependencies=[Depends(require(Role.OPERATOR))],
+)
+def new_pair(request: Request, services: ServicesDep, render: RendererDep) -> Response:
+    accounts, problem = _accounts(account_hub(request, services))
+    return _form_page(request, render, accounts, problem, PairForm.parse({}))
+
+
+def _checked(
+    request: Request, services: Services, form: PairForm
+) -> tuple[AccountList | None, AwsError | None, Any]:
+    """(accounts, problem, pair or None): shape checks first, AWS only when they pass."""
+    hub = account_hub(request, services)
+    accounts, problem = _accounts(hub)
+    if accounts is None or not form.check(accounts):
+        return accounts, problem, None
+    return accounts, problem, form.prepare(hub, accounts, actor_name(request))
+
+
+@router.post("/accounts/pairs/review", response_class=HTMLResponse)
+def review_pair(
+    request: Request, form: FormDep, services: ServicesDep, render: RendererDep
+) -> Response:
+    parsed = PairForm.parse(form)
+    accounts, problem, pair = _checked(request, services, parsed)
+    if pair is None:
+        return _form_page(request, render, accounts, problem, parsed, 422)
+    plan = pair_plan(account_hub(request, services), actor_name(request), pair, "")
+    return render.page(
+        request,
+        "accounts/pair_review.html",
+        {
+            "pair": pair,
+            "steps": plan.review(),
+            "trust": json.dumps(trust_policy(pair), indent=2),
+            "allow": json.dumps(assume_policy(pair), indent=2),
+            "fields": {k: parsed.values[k] for k in FIELDS},
+        },
+    )
+
+
+@router.post("/accounts/pairs", response_class=HTMLResponse)
+def create_pair(
+    request: Request,
+    form: FormDep,
+    services: ServicesDep,
+    render: RendererDep,
+    ctx: AuditContextDep,
+) -> Response:
+    parsed = PairForm.parse(form)
+    accounts, problem, pair = _checked(request, services, parsed)
+    if pair is None:
+        return _form_page(request, render, accounts, problem, parsed, 422)
+    hub = account_hub(request, services)
+    plan = pair_plan(hub, actor_name(request), pair, services.settings.aws_region)
+    engine = Engine(services)
+    engine.record_start(ctx, plan)
+    services.runs.start(ctx.operation_id, lambda: engine.run(ctx, plan), KIND)
+    services.runs.wait(ctx.operation_id, 3.0)
+    return redirect_after_post(request, f"/operations/{ctx.operation_id}")
+
+
+@router.get("/accounts/pairs/{operation_id}", response_class=HTMLResponse)
+def pair_done(
+    request: Request, operation_id: str, services: ServicesDep, render: RendererDep
+) -> Response:
+    if not valid_operation_id(operation_id):
+        raise HTTPException(404, "There is no such cross-account pair.")
+    run = progress.load(services.db, operation_id, services.runs.running(operation_id))
+    if run is None:
+        raise HTTPException(404, "There is no such cross-account pair.")
+    if run.kind != KIND:  # another kind of operation: its own progress page tells it
+        return RedirectResponse(f"/operations/{operation_id}", status_code=303)
+    pair = run.details.get("pair", {})
+    return render.page(
+        request,
+        "accounts/pair_done.html",
+        {"run": run, "pair": pair, "usage": usage(pair) if run.ok else None},
+    )

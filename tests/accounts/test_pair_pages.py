@@ -1,0 +1,148 @@
+"""The accounts page and the cross-account pair's pages over HTTP, without JavaScript:
+form -> review -> apply (303 to the engine's progress page) -> done page; errors beside the
+field with 422 and no change made."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+
+from app.accounts.hub import AccountHub
+from app.main import create_app
+from app.services import Services
+from tests.accounts.conftest import Refuse, account, fresh_clients
+from tests.conftest import csrf_token_for, signed_in
+from tests.security.aws_calls import AwsCalls
+
+
+@pytest.fixture
+def app_hub(org: Services) -> tuple[Any, AccountHub]:
+    app = create_app(org)
+    # The pages' hub, with clients of its own, so this test's hooks stay in this test.
+    hub = AccountHub(org.settings, fresh_clients(org), org.identity.account)
+    app.state.account_hub = hub
+    return app, hub
+
+
+@pytest.fixture
+def operator(app_hub: tuple[Any, AccountHub]) -> Iterator[TestClient]:
+    with signed_in(app_hub[0], "olivia", "operator") as client:
+        yield client
+
+
+def form_for(members: list[str], **changes: str) -> dict[str, str]:
+    values = {
+        "source_account": members[1],
+        "source_role": "staging-deploy",
+        "target_account": members[2],
+        "role_name": "from-staging-web",
+        "condition": "external_id",
+        "external_id": "web-4411",
+        "description": "Staging's pipeline reads production",
+        "managed_policies": "arn:aws:iam::aws:policy/ReadOnlyAccess",
+    }
+    return {**values, **changes}
+
+
+def soup(response: Any) -> BeautifulSoup:
+    return BeautifulSoup(response.text, "html.parser")
+
+
+def test_the_accounts_page_shows_an_unreachable_account_beside_working_ones(
+    app_hub: tuple[Any, AccountHub], operator: TestClient, members: list[str]
+):
+    _, hub = app_hub
+    hub.hub_clients.hook_every_client(
+        "before-call.sts.AssumeRole", Refuse({"RoleArn": account(hub, members[0]).role_arn})
+    )
+    page = soup(operator.get("/accounts"))
+    rows = {
+        r["id"]: r.select_one(".account-status").get_text(" ", strip=True)
+        for r in page.select("#accounts tbody tr")
+    }
+    assert len(rows) == 4
+    assert rows[f"account-{members[0]}"].startswith("Unavailable")
+    assert "AccessDenied" in rows[f"account-{members[0]}"]
+    assert "refused-1" in rows[f"account-{members[0]}"]
+    assert all(rows[f"account-{m}"] == "Available" for m in members[1:])
+
+
+def test_invalid_input_is_refused_beside_the_field_before_any_iam_call(
+    app_hub: tuple[Any, AccountHub], operator: TestClient, members: list[str]
+):
+    calls = AwsCalls()
+    app_hub[1].hub_clients.hook_every_client("before-call.iam", calls)
+    data = form_for(
+        members,
+        role_name="bad name!",
+        target_account=members[1],
+        external_id="x",
+        managed_policies="not-an-arn",
+        csrf_token=csrf_token_for(operator),
+    )
+    response = operator.post("/accounts/pairs/review", data=data)
+    assert response.status_code == 422
+    page = soup(response)
+    for field in ("role_name", "target_account", "external_id", "managed_policies"):
+        assert page.select_one(f"#error-{field}").get_text(strip=True), field
+        assert page.select_one(f"#field-{field}")["aria-invalid"] == "true"
+    assert calls.calls == []
+
+
+def test_a_role_name_taken_in_account_b_is_refused_beside_the_field(
+    operator: TestClient, members: list[str]
+):
+    data = form_for(members, role_name="ReadOnlyAuditor", csrf_token=csrf_token_for(operator))
+    response = operator.post("/accounts/pairs", data=data)
+    assert response.status_code == 422
+    assert (
+        "already has a role ReadOnlyAuditor"
+        in soup(response).select_one("#error-role_name").get_text()
+    )
+
+
+def test_form_review_apply_and_done_without_javascript(
+    app_hub: tuple[Any, AccountHub], operator: TestClient, members: list[str], org: Services
+):
+    form = soup(operator.get("/accounts/pairs/new"))
+    assert len(form.select("#field-source_account option")) == 5
+    data = form_for(members, csrf_token=csrf_token_for(operator))
+    review = operator.post("/accounts/pairs/review", data=data)
+    assert review.status_code == 200
+    page = soup(review)
+    assert f"arn:aws:iam::{members[1]}:role/staging-deploy" in page.select_one("#pair-trust").text
+    assert f"arn:aws:iam::{members[2]}:role/from-staging-web" in page.select_one("#pair-allow").text
+    hidden = {i["name"]: i["value"] for i in page.select("form[action='/accounts/pairs'] input")}
+    applied = operator.post("/accounts/pairs", data=hidden, follow_redirects=False)
+    assert applied.status_code == 303
+    operation = applied.headers["location"]
+    assert operation.startswith("/operations/")
+    operation_id = operation.rsplit("/", 1)[-1]
+    assert org.runs.wait(operation_id, 60)
+    progress_page = soup(operator.get(operation))
+    link = progress_page.select_one(f"a[href='/accounts/pairs/{operation_id}']")
+    assert link is not None and link.get_text() == "How to use the new role"
+    done = soup(operator.get(f"/accounts/pairs/{operation_id}"))
+    command = done.select_one("#pair-command").get_text()
+    assert f"--role-arn arn:aws:iam::{members[2]}:role/from-staging-web" in command
+    assert "--external-id web-4411" in command
+    assert "external_id = web-4411" in done.select_one("#pair-profile").get_text()
+    hub = app_hub[1]
+    assert hub.iam(account(hub, members[2]), "t").get_role("from-staging-web")
+
+
+def test_a_viewer_may_look_but_not_make_a_pair(app_hub: tuple[Any, AccountHub], members: list[str]):
+    with signed_in(app_hub[0], "vera", "viewer") as viewer:
+        assert viewer.get("/accounts").status_code == 200
+        data = form_for(members, csrf_token=csrf_token_for(viewer))
+        assert viewer.post("/accounts/pairs", data=data).status_code == 403
+
+
+def test_the_done_page_of_something_else_is_not_found(operator: TestClient):
+    assert operator.get("/accounts/pairs/not-an-id").status_code == 404
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert operator.get(f"/accounts/pairs/{missing}").status_code == 404
