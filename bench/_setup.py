@@ -19,6 +19,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from app import migrate
+from app.aws.clients import SANDBOX_KEYS
 from app.aws.sandbox import Sandbox
 from app.main import create_app
 from app.sandbox_seed import seed
@@ -122,6 +123,13 @@ def served_app() -> Iterator[tuple[Services, httpx.Client, str, ServerTiming]]:
             client.close()
             server.should_exit = True
             thread.join(timeout=10)
+
+
+def sandbox_client(service: str, endpoint: str, region: str = "us-east-1") -> Any:
+    """A plain boto3 client on the sandbox: the calls a benchmark makes outside RoleDesk."""
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint, region_name=region, **SANDBOX_KEYS)
 
 
 def percentile(values: list[float], pct: float) -> float:

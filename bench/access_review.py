@@ -22,14 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from app import migrate
 from app.aws.sandbox import SANDBOX_ACCOUNT_ID, Sandbox
 from app.policy import role_review
 from app.services import build_services
 from app.settings import Settings
 from bench._client import signed_in_client
+from bench._setup import sandbox_client
 
 TRUST = json.dumps(
     {
@@ -142,13 +141,7 @@ def main() -> None:
 
     sandbox = Sandbox(0)
     endpoint = sandbox.start()
-    iam = boto3.client(
-        "iam",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    iam = sandbox_client("iam", endpoint)
     iam.list_roles()  # moto makes the account's IAM backend (and its AWS managed policies)
     started = time.perf_counter()
     create_roles(args.roles)

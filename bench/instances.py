@@ -18,24 +18,16 @@ import argparse
 import random
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
-
 from bench import latency
 from bench._client import signed_in_client
-from bench._setup import seeded_services
+from bench._setup import sandbox_client, seeded_services
 
 REGION = "us-east-1"
 
 
 def fill(endpoint: str, count: int) -> None:
     """`count` instances (in batches), about half of them with an instance profile."""
-    ec2 = boto3.client(
-        "ec2",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ec2 = sandbox_client("ec2", endpoint)
     made: list[str] = []
     for batch in range(0, count, 100):
         size = min(100, count - batch)

@@ -20,13 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import boto3
-
 from app import migrate
 from app.aws.sandbox import Sandbox
 from app.services import build_services
 from app.settings import Settings
 from bench._client import signed_in_client
+from bench._setup import sandbox_client
 
 TRUST = json.dumps(
     {
@@ -71,13 +70,7 @@ def main() -> None:
 
     sandbox = Sandbox(0)
     endpoint = sandbox.start()
-    iam = boto3.client(
-        "iam",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    iam = sandbox_client("iam", endpoint)
     started = time.perf_counter()
     create_roles(iam, args.roles)
     print(f"created {args.roles} roles in {time.perf_counter() - started:.1f} s")

@@ -27,10 +27,9 @@ import time
 import uuid
 from typing import Any
 
-import boto3
-
 from app import migrate
 from app.aws.sandbox import Sandbox
+from bench._setup import sandbox_client
 from bench.latency import add_arguments
 from bench.roles import TRUST, create_roles
 
@@ -161,13 +160,7 @@ def main() -> None:
     endpoint = sandbox.start()
     url, drop = fresh_database()
     try:
-        iam = boto3.client(
-            "iam",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        iam = sandbox_client("iam", endpoint)
         print(f"creating {args.roles} roles in the sandbox ...", flush=True)
         create_roles(iam, args.roles)
         print(f"modelled AWS latency {delay:g} ms per call; ListRoles pages of {PAGE_SIZE}")
