@@ -366,10 +366,6 @@ class RoleInventory:
             self._last_used.pop(held.name if held is not None else name, None)
             self._rows = rows
 
-    @property
-    def loaded(self) -> bool:
-        return self._rows is not None
-
     def _on_notice(self, key: str, item: str | None) -> None:
         """Another process changed a role (from its stored row) or reloaded the list."""
         if key != self._key or self._shared is None:
