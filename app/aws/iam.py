@@ -81,6 +81,7 @@ def _policy(raw: dict[str, Any]) -> ManagedPolicy:
         description=raw.get("Description") or "",
         created=raw.get("CreateDate"),
         updated=raw.get("UpdateDate"),
+        policy_id=raw.get("PolicyId") or "",
     )
 
 

@@ -91,6 +91,9 @@ class ManagedPolicy:
     description: str = ""
     created: datetime | None = None
     updated: datetime | None = None
+    # AWS's id for this policy: a policy deleted and made again under the same name (so the
+    # same ARN and, often, the same version id "v1") has a new one.
+    policy_id: str = ""
 
     @property
     def is_job_function(self) -> bool:

@@ -2,7 +2,8 @@
 attached and inline policies limited by its boundary. Used where a role is handed on (the EC2
 attach review) and reusable by the role page (issue 11).
 
-Managed policy documents are cached per ARN and default version (a new version has a new id).
+Managed policy documents are cached per policy id, ARN and default version: a new version has a
+new version id, and a policy deleted and made again under the same name has a new policy id.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from app.policy.analyse import analyse
 from app.policy.model import Finding, PolicyKind
 from app.policy.risk import GATE_TIMEOUT, HeldPolicy, role_risks
 
-_documents: dict[tuple[str, str], dict[str, Any]] = {}
+_documents: dict[tuple[str, str, str], dict[str, Any]] = {}
 _lock = threading.Lock()
 
 
@@ -28,10 +29,13 @@ def _document(raw: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def cached_document(iam: IamGateway, arn: str, version_id: str) -> dict[str, Any] | None:
-    """A managed policy version's document, cached per ARN and version id (versions never
-    change; a new default version has a new id)."""
-    key = (arn, version_id)
+def cached_document(
+    iam: IamGateway, arn: str, version_id: str, policy_id: str
+) -> dict[str, Any] | None:
+    """A managed policy version's document, cached per policy id, ARN and version id (versions
+    never change; a new default version has a new id; a policy made again under the same name,
+    often with the same version id "v1", has a new policy id)."""
+    key = (policy_id, arn, version_id)
     with _lock:
         hit = _documents.get(key)
     if hit is None:
@@ -45,7 +49,7 @@ def cached_document(iam: IamGateway, arn: str, version_id: str) -> dict[str, Any
 def managed_document(iam: IamGateway, arn: str) -> tuple[str, dict[str, Any]] | None:
     """(name, default version document) of a managed policy."""
     policy = iam.get_policy(arn)
-    document = cached_document(iam, arn, policy.default_version_id)
+    document = cached_document(iam, arn, policy.default_version_id, policy.policy_id)
     return (policy.name, document) if document is not None else None
 
 

@@ -84,9 +84,11 @@ class Wizard:
         return self._analyzer.findings(text, kind) if self._analyzer is not None else []
 
     def managed_document(self, policy: ManagedPolicy) -> dict[str, Any] | None:
-        """A managed policy's default version document (cached per ARN and version)."""
+        """A managed policy's default version document (cached per policy id, ARN and version)."""
         try:
-            return cached_document(self.services.iam, policy.arn, policy.default_version_id)
+            return cached_document(
+                self.services.iam, policy.arn, policy.default_version_id, policy.policy_id
+            )
         except AwsError:
             return None
 
