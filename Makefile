@@ -31,7 +31,7 @@ test: setup-dev static  ## lint, type-check and run every test (browser journeys
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/roledesk permissions --check
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 CHROMIUM = os.environ.get("ROLEDESK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -25,6 +26,12 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+
+# Playwright's assertions wait 5 s by default. `make test` runs two test processes on a 2-core
+# machine, and the first view of step 2 loads every AWS managed policy from the sandbox: a
+# page can take longer than 5 s to answer there without anything being wrong.
+expect.set_options(timeout=20_000)
 
 
 def pytest_collection_modifyitems(items):
