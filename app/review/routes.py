@@ -4,10 +4,11 @@ scan's progress, the findings' explanations and the export."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from app.exports import FORMATS, to_lines
@@ -66,15 +67,17 @@ def _base(services: Services, query: ReviewQuery, errors: dict[str, str]) -> dic
 Text = Annotated[str, Query()]
 
 
-def _params(**values: str) -> dict[str, str]:
-    return {k: v for k, v in values.items() if v}
+@dataclass(frozen=True)
+class Filters:
+    """The review's filters and sort from the query string, checked, with the errors to show
+    beside their fields: the one reading of them for the page and its export."""
+
+    query: ReviewQuery
+    errors: dict[str, str]
 
 
-@router.get("/access-review", response_class=HTMLResponse)
-def access_review(
-    request: Request,
+async def review_filters(
     services: ServicesDep,
-    render: RendererDep,
     kind: Text = "",
     review: Text = "",
     q: Text = "",
@@ -83,22 +86,35 @@ def access_review(
     order: Text = "",
     page: Text = "",
     per_page: Text = "",
+) -> Filters:
+    # async: it only parses text, so it runs on the event loop instead of taking a
+    # threadpool hop on every request.
+    values = {
+        "kind": kind,
+        "review": review,
+        "q": q,
+        "days": days,
+        "sort": sort,
+        "order": order,
+        "page": page,
+        "per_page": per_page,
+    }
+    query, errors = parse_query(
+        {k: v for k, v in values.items() if v}, services.settings.review_unused_days
+    )
+    return Filters(query, errors)
+
+
+FiltersDep = Annotated[Filters, Depends(review_filters)]
+
+
+@router.get("/access-review", response_class=HTMLResponse)
+def access_review(
+    request: Request, services: ServicesDep, render: RendererDep, filters: FiltersDep
 ) -> Response:
     scan = services.access_scan
     scan.ensure()  # the first visit (or one after the TTL) starts a scan in the background
-    query, errors = parse_query(
-        _params(
-            kind=kind,
-            review=review,
-            q=q,
-            days=days,
-            sort=sort,
-            order=order,
-            page=page,
-            per_page=per_page,
-        ),
-        services.settings.review_unused_days,
-    )
+    query, errors = filters.query, filters.errors
     context = _base(services, query, errors)
     if scan.result is not None:
         context["page"] = review_page(
@@ -267,20 +283,12 @@ def export_review(
     request: Request,
     services: ServicesDep,
     render: RendererDep,
-    kind: Text = "",
-    review: Text = "",
-    q: Text = "",
-    days: Text = "",
-    sort: Text = "",
-    order: Text = "",
+    filters: FiltersDep,
     format: Text = "csv",
 ) -> Response:
     """The review report for the page's filters (every matching role, not one page), as CSV
     or JSON Lines; CSV cells are formula-safe (app.exports)."""
-    query, errors = parse_query(
-        _params(kind=kind, review=review, q=q, days=days, sort=sort, order=order),
-        services.settings.review_unused_days,
-    )
+    query, errors = filters.query, dict(filters.errors)
     fmt = format
     result = services.access_scan.result
     if errors or fmt not in FORMATS or result is None:
