@@ -177,6 +177,7 @@ def test_real_aws_job_in_progress_then_completed_across_pages(
     assert running["hx-get"] == f"/access-review/roles/{ROLE}/last-accessed?back=role"
     assert running.select_one("progress") is not None
     assert "AWS is building the report" in running.text
+    assert 'http-equiv="refresh"' in fragment.text  # without JavaScript: the page reloads
 
     clock[0] += 2
     details(stub, JOBS["job-1"], {})  # still IN_PROGRESS
