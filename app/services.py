@@ -19,6 +19,7 @@ from app.db import Database
 from app.instances.inventory import InstanceInventory
 from app.operations.background import BackgroundRuns
 from app.operations.settle import Settler
+from app.review.last_accessed import LastAccessedReports
 from app.review.records import ReviewRecords
 from app.review.scan import AccountScan
 from app.roles.inventory import RoleInventory
@@ -49,6 +50,7 @@ class Services:
     instances: InstanceInventory = field(init=False)
     access_scan: AccountScan = field(init=False)
     reviews: ReviewRecords = field(init=False)
+    last_accessed: LastAccessedReports = field(init=False)
 
     def __post_init__(self) -> None:
         # The EC2 instances list, kept like the roles list: RoleDesk's own attach, replace
@@ -63,6 +65,8 @@ class Services:
         )
         self.audited.on_success(self.access_scan.on_change)
         self.reviews = ReviewRecords(self.db, self.audit_log, self.identity.account)
+        # Which services each role used (IAM Access Advisor), asked for per role.
+        self.last_accessed = LastAccessedReports(self.iam)
         self.audited.on_success(self._profiles_changed)
 
     def _profiles_changed(self, action: str, _target: str | None) -> None:

@@ -81,8 +81,9 @@ class Settings(BaseSettings):
         90,
         ge=1,
         le=400,
-        description="Access review: a role not used for this many days is reported as unused "
-        "(IAM tracks last use for 400 days).",
+        description="Access review: a role not used for this many days is reported as unused, "
+        "and a service the role has not used for this many days is named as a candidate to "
+        "remove (IAM tracks last use for 400 days).",
     )
     review_interval_days: int = Field(
         90,

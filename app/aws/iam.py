@@ -26,6 +26,8 @@ from app.aws.types import (
     RoleDetail,
     RoleLastUsed,
     SamlProvider,
+    ServiceAccess,
+    ServiceAccessReport,
     Tag,
     parse_policy_document,
 )
@@ -110,6 +112,16 @@ def _default_document(raw: dict[str, Any]) -> ManagedDocument | None:
                 document=parse_policy_document(version.get("Document", "")),
             )
     return None
+
+
+def _service_access(raw: dict[str, Any]) -> ServiceAccess:
+    return ServiceAccess(
+        namespace=raw["ServiceNamespace"],
+        name=raw.get("ServiceName") or raw["ServiceNamespace"],
+        last_authenticated=raw.get("LastAuthenticated"),
+        last_region=raw.get("LastAuthenticatedRegion"),
+        last_entity=raw.get("LastAuthenticatedEntity"),
+    )
 
 
 def _json(document: dict[str, Any] | str) -> str:
@@ -323,6 +335,40 @@ class IamGateway:
                     tuple(_role_detail(r) for r in page.get("RoleDetailList", [])),
                     tuple(d for p in page.get("Policies", []) if (d := _default_document(p))),
                 )
+
+    # Access Advisor (service last accessed) -------------------------------------------------
+    # Starting a report changes nothing in the account (AWS builds it from its own records), so
+    # it is declared as a read, like the look-ups it serves.
+
+    @reads("iam:GenerateServiceLastAccessedDetails")
+    def start_service_last_accessed(self, arn: str) -> str:
+        """Start the report of which services `arn` used and when; returns its job id."""
+        with aws_errors():
+            raw = self._iam.generate_service_last_accessed_details(
+                Arn=arn, Granularity="SERVICE_LEVEL"
+            )
+        return str(raw["JobId"])
+
+    @reads("iam:GetServiceLastAccessedDetails")
+    def service_last_accessed(self, job_id: str) -> ServiceAccessReport:
+        """The report's state; once COMPLETED, every service (all pages, by Marker: botocore
+        has no paginator for this call)."""
+        services: list[ServiceAccess] = []
+        kwargs: dict[str, Any] = {"JobId": job_id, "MaxItems": 1000}
+        with aws_errors():
+            while True:
+                raw = self._iam.get_service_last_accessed_details(**kwargs)
+                services += (_service_access(s) for s in raw.get("ServicesLastAccessed", []))
+                if not raw.get("IsTruncated") or not raw.get("Marker"):
+                    break
+                kwargs["Marker"] = raw["Marker"]
+        return ServiceAccessReport(
+            status=str(raw.get("JobStatus", "")),
+            job_created=raw.get("JobCreationDate"),
+            job_completed=raw.get("JobCompletionDate"),
+            services=tuple(services),
+            error=str((raw.get("Error") or {}).get("Message") or ""),
+        )
 
     # Managed policies ---------------------------------------------------------------------
 

@@ -6,11 +6,13 @@ answers any AWS client: `aws --endpoint-url URL iam list-roles` sees what RoleDe
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import urllib.request
 from datetime import datetime
 from typing import Any
+from xml.sax.saxutils import escape
 
 SANDBOX_ACCOUNT_ID = "123456789012"  # moto's default account
 
@@ -33,7 +35,7 @@ class Sandbox:
         # moto's werkzeug server logs every request at INFO; RoleDesk's own log is enough.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-        self._server = ThreadedMotoServer(
+        self._server = _server_class(ThreadedMotoServer)(
             ip_address="127.0.0.1", port=self._requested_port, verbose=False
         )
         self._server.start()
@@ -55,6 +57,57 @@ class Sandbox:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def _not_implemented(exc: NotImplementedError) -> Any:
+    """moto's own answer to an action it does not implement is a bare HTTP 500 page (the
+    `NotImplementedError` it raises reaches only its log), which botocore retries and then
+    cannot read. Answered instead as AWS answers an error, code `NotImplemented` (HTTP 501,
+    not retried) with moto's message, so RoleDesk can tell "the sandbox cannot do this" from
+    a fault and say so (the access review's last-accessed data, for one)."""
+    from flask import Response, request
+
+    message = str(exc) or "This action is not implemented by the sandbox (moto)."
+    if "json" in (request.content_type or ""):
+        body = json.dumps({"__type": "NotImplemented", "message": message})
+        media = "application/x-amz-json-1.1"
+    else:
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>NotImplemented</Code>"
+            f"<Message>{escape(message)}</Message></Error>"
+            "</ErrorResponse>"
+        )
+        media = "text/xml"
+    return Response(
+        body, status=501, mimetype=media, headers={"x-amzn-ErrorType": "NotImplemented"}
+    )
+
+
+def _server_class(base: type[Any]) -> type[Any]:
+    """moto's threaded server, its backend apps answering NotImplemented as above."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    def backend_app(service: Any) -> Any:
+        app = create_backend_app(service)
+        app.register_error_handler(NotImplementedError, _not_implemented)
+        return app
+
+    class SandboxServer(base):  # type: ignore[misc]
+        # The same as ThreadedMotoServer._server_entry (moto 5.2) with `backend_app`.
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(backend_app)
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return SandboxServer
 
 
 def use_roles(endpoint_url: str, role_arns: list[str]) -> None:

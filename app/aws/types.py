@@ -200,3 +200,26 @@ class AuthorizationPage:
 
     roles: tuple[RoleDetail, ...]
     policies: tuple[ManagedDocument, ...]
+
+
+@dataclass(frozen=True)
+class ServiceAccess:
+    """One service a role's policies allow, and when the role last used it (IAM Access
+    Advisor); `last_authenticated` is None when not used in IAM's tracking period."""
+
+    namespace: str
+    name: str
+    last_authenticated: datetime | None
+    last_region: str | None
+    last_entity: str | None
+
+
+@dataclass(frozen=True)
+class ServiceAccessReport:
+    """GetServiceLastAccessedDetails' answer: IN_PROGRESS, COMPLETED or FAILED."""
+
+    status: str
+    job_created: datetime | None
+    job_completed: datetime | None
+    services: tuple[ServiceAccess, ...]
+    error: str = ""

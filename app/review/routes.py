@@ -4,12 +4,18 @@ scan's progress, the findings' explanations and the export."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from app.auth.permissions import Role as UserRole
+from app.auth.permissions import require
+from app.aws.errors import NotFound
+from app.aws.types import Role
 from app.exports import FORMATS, to_lines
 from app.review.findings import KINDS
 from app.review.records import DECISIONS, NOTE_MAX, interval_for
@@ -25,7 +31,7 @@ from app.review.view import (
 from app.services import Services
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep
 from app.web.params import ROLE_NAME_RULE, is_role_name
-from app.web.templating import Renderer, redirect_after_post
+from app.web.templating import Renderer, is_htmx, redirect_after_post
 from app.wizard.web import FormDep
 
 router = APIRouter()
@@ -66,15 +72,17 @@ def _base(services: Services, query: ReviewQuery, errors: dict[str, str]) -> dic
 Text = Annotated[str, Query()]
 
 
-def _params(**values: str) -> dict[str, str]:
-    return {k: v for k, v in values.items() if v}
+@dataclass(frozen=True)
+class Filters:
+    """The review's filters and sort from the query string, checked, with the errors to show
+    beside their fields: the one reading of them for the page and its export."""
+
+    query: ReviewQuery
+    errors: dict[str, str]
 
 
-@router.get("/access-review", response_class=HTMLResponse)
-def access_review(
-    request: Request,
+async def review_filters(
     services: ServicesDep,
-    render: RendererDep,
     kind: Text = "",
     review: Text = "",
     q: Text = "",
@@ -83,22 +91,35 @@ def access_review(
     order: Text = "",
     page: Text = "",
     per_page: Text = "",
+) -> Filters:
+    # async: it only parses text, so it runs on the event loop instead of taking a
+    # threadpool hop on every request.
+    values = {
+        "kind": kind,
+        "review": review,
+        "q": q,
+        "days": days,
+        "sort": sort,
+        "order": order,
+        "page": page,
+        "per_page": per_page,
+    }
+    query, errors = parse_query(
+        {k: v for k, v in values.items() if v}, services.settings.review_unused_days
+    )
+    return Filters(query, errors)
+
+
+FiltersDep = Annotated[Filters, Depends(review_filters)]
+
+
+@router.get("/access-review", response_class=HTMLResponse)
+def access_review(
+    request: Request, services: ServicesDep, render: RendererDep, filters: FiltersDep
 ) -> Response:
     scan = services.access_scan
     scan.ensure()  # the first visit (or one after the TTL) starts a scan in the background
-    query, errors = parse_query(
-        _params(
-            kind=kind,
-            review=review,
-            q=q,
-            days=days,
-            sort=sort,
-            order=order,
-            page=page,
-            per_page=per_page,
-        ),
-        services.settings.review_unused_days,
-    )
+    query, errors = filters.query, filters.errors
     context = _base(services, query, errors)
     if scan.result is not None:
         context["page"] = review_page(
@@ -194,6 +215,8 @@ def _role_page(
             "form": form or {},
             "errors": errors or {},
             "note_max": NOTE_MAX,
+            # The audit's own page asks AWS for the report when none is held (one call).
+            **last_accessed_context(services, scanned.role, "review", start=True),
         },
         status_code=status,
     )
@@ -267,20 +290,12 @@ def export_review(
     request: Request,
     services: ServicesDep,
     render: RendererDep,
-    kind: Text = "",
-    review: Text = "",
-    q: Text = "",
-    days: Text = "",
-    sort: Text = "",
-    order: Text = "",
+    filters: FiltersDep,
     format: Text = "csv",
 ) -> Response:
     """The review report for the page's filters (every matching role, not one page), as CSV
     or JSON Lines; CSV cells are formula-safe (app.exports)."""
-    query, errors = parse_query(
-        _params(kind=kind, review=review, q=q, days=days, sort=sort, order=order),
-        services.settings.review_unused_days,
-    )
+    query, errors = filters.query, dict(filters.errors)
     fmt = format
     result = services.access_scan.result
     if errors or fmt not in FORMATS or result is None:
@@ -303,3 +318,82 @@ def export_review(
         media_type=f"{media}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="roledesk-access-review.{fmt}"'},
     )
+
+
+def last_accessed_context(
+    services: Services, role: Role, back: str, *, start: bool = False
+) -> dict[str, Any]:
+    """The `review/_last_accessed.html` include's context for `role` (its report as held,
+    a running job's state asked for once); `start`: ask for a report when none is held."""
+    reports = services.last_accessed
+    held = reports.look(role.name)
+    if start and held.state == "none":
+        held = reports.start(role.name, role.arn)
+    return {
+        "la": held,
+        "la_name": role.name,
+        "la_back": back,
+        "la_days": services.settings.review_unused_days,
+        "la_now": datetime.now(UTC),
+    }
+
+
+def _back(value: str) -> str:
+    return value if value in ("role", "review") else "role"
+
+
+def _role_for_report(services: Services, name: str) -> Role:
+    if not is_role_name(name):
+        raise HTTPException(
+            404, f"There is no role named {name[:64]!r}: a role name is {ROLE_NAME_RULE}."
+        )
+    result = services.access_scan.result
+    scanned = result.roles.get(name.lower()) if result else None
+    if scanned is not None:
+        return scanned.role
+    try:
+        return services.iam.get_role(name)
+    except NotFound:
+        raise HTTPException(404, f"There is no role named {name}.") from None
+
+
+@router.get("/access-review/roles/{name}/last-accessed", response_class=HTMLResponse)
+def last_accessed(
+    request: Request,
+    name: str,
+    services: ServicesDep,
+    render: RendererDep,
+    back: Text = "role",
+) -> Response:
+    """The role's services-last-accessed section (htmx polls it while AWS builds the
+    report); without htmx, the page it belongs on."""
+    back = _back(back)
+    if not is_htmx(request):
+        page = "/roles/" if back == "role" else "/access-review/roles/"
+        return RedirectResponse(f"{page}{quote(name, safe='')}#last-accessed", status_code=303)
+    role = _role_for_report(services, name)
+    return render.page(
+        request, "review/_last_accessed.html", last_accessed_context(services, role, back)
+    )
+
+
+@router.post(
+    "/access-review/roles/{name}/last-accessed",
+    response_class=HTMLResponse,
+    # Asking AWS for the report changes nothing: anyone who may see the role may ask.
+    dependencies=[Depends(require(UserRole.VIEWER))],
+)
+def start_last_accessed(
+    request: Request, name: str, form: FormDep, services: ServicesDep, render: RendererDep
+) -> Response:
+    """Ask AWS for a new report of the services the role used (one call; the page then
+    follows the job)."""
+    back = _back(str(form.get("back") or ""))
+    role = _role_for_report(services, name)
+    services.last_accessed.start(role.name, role.arn)
+    if is_htmx(request):
+        return render.page(
+            request, "review/_last_accessed.html", last_accessed_context(services, role, back)
+        )
+    page = "/roles/" if back == "role" else "/access-review/roles/"
+    return redirect_after_post(request, f"{page}{quote(role.name, safe='')}#last-accessed")

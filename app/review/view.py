@@ -3,8 +3,8 @@ sorted and paged in memory (no AWS call, one database query for the reviews)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -185,73 +185,107 @@ def _kinds(
 
 
 Found = tuple[ScannedRole, frozenset[str], str]
-# How long one classification of every role is reused. Reusing an older "now" can only report
-# a role as unused or overdue later than it became so, never before: no false finding.
-CLASSIFY_SECONDS = 10.0
+Entry = tuple[str, ScannedRole, frozenset[str], str]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Classified:
+    """Every role's finding kinds and review state as of one moment, valid for every moment
+    in (since, until]: the clock enters the rules only as "now is after a role's last activity
+    plus N days", "after its due date" and "after its due date less 30 days", so between two
+    such instants no role's kinds or state can change."""
+
     result: ScanResult
     reviews: Mapping[str, Review]
     days: int
-    tick: int
-    roles: list[tuple[str, ScannedRole, frozenset[str], str]]
+    since: float
+    until: float
+    roles: list[Entry]
     counts: dict[str, int]
     state_counts: dict[str, int]
+    # Each sort's order of `roles` (ascending), worked out on the first request that asks.
+    orders: dict[str, list[Entry]] = field(default_factory=dict)
+
+    def holds(
+        self, result: ScanResult, reviews: Mapping[str, Review], days: int, now_ts: float
+    ) -> bool:
+        return (
+            self.result is result
+            and self.reviews is reviews
+            and self.days == days
+            and self.since < now_ts <= self.until
+        )
+
+    def ordered(self, sort: str) -> list[Entry]:
+        order = self.orders.get(sort)
+        if order is None:
+            order = self.orders[sort] = sorted(self.roles, key=_sort_key(sort, self.reviews))
+        return order
 
 
+# The last classification (requests of one view share it until a role's state changes).
 _last: _Classified | None = None
 
 
 def _classify(
     result: ScanResult, reviews: Mapping[str, Review], days: int, now: datetime
 ) -> _Classified:
-    """Every role's finding kinds and review state, reused for the same scan, reviews and
-    days within CLASSIFY_SECONDS (the last one is kept; requests of one view share it)."""
+    """Every role's finding kinds and review state for the scan, reviews and days, reused
+    until the moment one of them would change."""
     global _last
-    tick = int(now.timestamp() // CLASSIFY_SECONDS)
+    now_ts = now.timestamp()
     last = _last
-    if (
-        last is not None
-        and last.result is result
-        and last.reviews is reviews
-        and last.days == days
-        and last.tick == tick
-    ):
+    if last is not None and last.holds(result, reviews, days, now_ts):
         return last
-    as_of = tick * CLASSIFY_SECONDS
-    cutoff = as_of - days * 86400
+    window = days * 86400
+    cutoff = now_ts - window
+    soon = DUE_SOON_DAYS * 86400
+    since, until = float("-inf"), float("inf")
     counts = {k: 0 for k in KIND_LABELS}
     state_counts = {k: 0 for k in REVIEW_STATES if k}
-    roles = []
+    roles: list[Entry] = []
     empty: frozenset[str] = frozenset()
     for key, scanned in result.roles.items():
-        kinds, state = _kinds(
-            scanned, result.static_kinds.get(key, empty), reviews.get(scanned.name), as_of, cutoff
-        )
+        review = reviews.get(scanned.name)
+        kinds, state = _kinds(scanned, result.static_kinds.get(key, empty), review, now_ts, cutoff)
+        # The instants at which this role's kinds or state change (now passes them).
+        bounds = []
+        if scanned.activity_key is not None:
+            bounds.append(scanned.activity_key + window)
+        if review is not None:
+            due = review.due_at.timestamp()
+            bounds += (due, due - soon)
+        for bound in bounds:
+            if bound < now_ts:
+                since = max(since, bound)
+            elif bound < until:
+                until = bound
         for kind in kinds:
             counts[kind] += 1
         state_counts[state] += 1
         roles.append((key, scanned, kinds, state))
-    _last = _Classified(result, reviews, days, tick, roles, counts, state_counts)
+    _last = _Classified(result, reviews, days, since, until, roles, counts, state_counts)
     return _last
 
 
 def review_page(
     result: ScanResult, reviews: Mapping[str, Review], query: ReviewQuery, now: datetime
 ) -> ReviewPage:
+    """One page of the review: filtering walks the classified roles in the sort's
+    precomputed order, and only the rows shown have their findings written out."""
     classified = _classify(result, reviews, query.days, now)
     needle = query.q.strip().lower()
     kind, state = query.kind, query.review
+    order = classified.ordered(query.sort)
+    if query.order == "desc":
+        order = order[::-1]
     found: list[Found] = [
         (scanned, kinds, st)
-        for key, scanned, kinds, st in classified.roles
+        for key, scanned, kinds, st in order
         if (not kind or kind in kinds)
         and (not state or st == state)
         and (not needle or needle in key)
     ]
-    _sort(found, query, reviews)
     shown, page, pages = paged(found, query.page, query.per_page)
     rows = [build_row(s, result, reviews.get(s.name), now, query.days) for s, _, _ in shown]
     return ReviewPage(
@@ -266,21 +300,21 @@ def review_page(
     )
 
 
-def _sort(rows: list[Found], query: ReviewQuery, reviews: Mapping[str, Review]) -> None:
-    desc = query.order == "desc"
-    if query.sort == "created":
-        rows.sort(key=lambda r: (r[0].created_key, r[0].name_key), reverse=desc)
-    elif query.sort == "last_used":
-        rows.sort(key=lambda r: (r[0].last_used_key, r[0].name_key), reverse=desc)
-    elif query.sort == "findings":
+def _sort_key(sort: str, reviews: Mapping[str, Review]) -> Callable[[Entry], Any]:
+    """Ascending keys, each ending with the name so that the order is total (descending is
+    then the exact reverse)."""
+    if sort == "created":
+        return lambda r: (r[1].created_key, r[1].name_key)
+    if sort == "last_used":
+        return lambda r: (r[1].last_used_key, r[1].name_key)
+    if sort == "findings":
         # By how many kinds of finding the role has.
-        rows.sort(key=lambda r: (len(r[1]), r[0].name_key), reverse=desc)
-    elif query.sort == "due":
+        return lambda r: (len(r[2]), r[1].name_key)
+    if sort == "due":
         # Never reviewed first (most in need), then by due date.
-        def due(r: Found) -> tuple[bool, float, str]:
-            review = reviews.get(r[0].name)
-            return (review is not None, review.due_at.timestamp() if review else 0.0, r[0].name_key)
+        def due(r: Entry) -> tuple[bool, float, str]:
+            review = reviews.get(r[1].name)
+            return (review is not None, review.due_at.timestamp() if review else 0.0, r[1].name_key)
 
-        rows.sort(key=due, reverse=desc)
-    else:
-        rows.sort(key=lambda r: r[0].name_key, reverse=desc)
+        return due
+    return lambda r: r[1].name_key

@@ -23,6 +23,7 @@ from app.aws.types import (
 )
 from app.instances.role_instances import RegionScan, RoleInstances
 from app.instances.routes import instances_state
+from app.review.routes import last_accessed_context
 from app.roles.changes import REVOKE_POLICY, revoked_at
 from app.roles.lookup_budget import PER_REQUEST, LookupBudget
 from app.roles.trust import summarise_trust
@@ -242,6 +243,8 @@ def role_detail(
             "last_revoked": next(
                 (revoked_at(p.document) for p in inline if p.name == REVOKE_POLICY), None
             ),
+            # Services last accessed (IAM Access Advisor): what is held, asked for by button.
+            **last_accessed_context(services, role, "role"),
         },
     )
 

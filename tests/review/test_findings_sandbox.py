@@ -276,3 +276,35 @@ def test_clean_role_has_no_findings(services: Services, iam: Any) -> None:
         PolicyDocument=_doc(_allow("s3:GetObject", "arn:aws:s3:::example/*")),
     )
     assert _rows(services)["clean"].findings == []
+
+
+def test_page_follows_the_clock_at_the_exact_moment_and_sorts_both_ways(
+    services: Services, iam: Any
+) -> None:
+    """The page reuses its classification of every role only while no role's state can
+    change: a role turns unused the moment its last use is N days old, not some seconds later;
+    descending is the exact reverse of ascending."""
+    _role(iam, "turning-unused")
+    _role(iam, "b-recent")
+    used = NOW - timedelta(days=30)
+    set_role_dates(ACCOUNT, "turning-unused", created=NOW - timedelta(days=300), last_used=used)
+    set_role_dates(ACCOUNT, "b-recent", created=NOW - timedelta(days=300), last_used=NOW)
+    result = services.access_scan.run_now()
+    edge = used + timedelta(days=30)
+
+    def unused_at(moment: datetime) -> list[str]:
+        page = review_page(result, {}, ReviewQuery(kind="unused", days=30), moment)
+        return [r.name for r in page.rows]
+
+    assert unused_at(edge - timedelta(seconds=1)) == []
+    assert unused_at(edge) == []
+    assert unused_at(edge + timedelta(milliseconds=1)) == ["turning-unused"]
+    # Back before the edge: the newer classification is not reused for an earlier moment.
+    assert unused_at(edge - timedelta(seconds=1)) == []
+    for sort in ("name", "created", "last_used", "findings", "due"):
+        up = review_page(result, {}, ReviewQuery(sort=sort, per_page=100), NOW)
+        down = review_page(result, {}, ReviewQuery(sort=sort, order="desc", per_page=100), NOW)
+        assert [r.name for r in down.rows] == [r.name for r in up.rows][::-1]
+    by_use = review_page(result, {}, ReviewQuery(sort="last_used", per_page=100), NOW)
+    names = [r.name for r in by_use.rows]
+    assert names.index("turning-unused") < names.index("b-recent")

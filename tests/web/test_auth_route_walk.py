@@ -115,6 +115,9 @@ EXPECTED = {
     ("GET", "/access-review/roles/{name}"): Role.VIEWER,
     ("POST", "/access-review/scan"): Role.OPERATOR,
     ("POST", "/access-review/roles/{name}"): Role.OPERATOR,
+    ("GET", "/access-review/roles/{name}/last-accessed"): Role.VIEWER,
+    # Asking AWS for a last-accessed report changes nothing in the account.
+    ("POST", "/access-review/roles/{name}/last-accessed"): Role.VIEWER,
 }
 IDENTITIES = (None, Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 WALK_USER = "walk-target"  # the user the /users/{name}/... routes act on
