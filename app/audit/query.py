@@ -17,10 +17,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, cast, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, false, func, or_, select
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session, aliased
 
-from app.audit.search import MIN_INDEXED_TERM, term_pattern
+from app.audit.search import MIN_INDEXED_TERM, SEARCH_WORDS, term_pattern, word_query
 from app.db import Database
 from app.models import AuditEvent, AuditEventStatus
 
@@ -171,16 +172,40 @@ def _ledger_conditions(
     return found
 
 
+def _indexed_text(term: str, words: bool) -> ColumnElement[bool]:
+    """The search column contains `term`, through PostgreSQL's word index when the term has
+    a word it can look up (app.audit.search.word_query), else through the trigram index.
+
+    A role name like `role-00042` is made of trigrams that nearly every event has (`rol`,
+    ` 00`, and digits of the account id), so the trigram index reads posting lists of most
+    of the table and rechecks thousands of false candidates; the word `00042` (a prefix
+    query) is in about as many events as the term. `LIKE` still decides, kept off the
+    trigram index (`search || ''`) so the planner does not intersect the two."""
+    pattern = term_pattern(term)
+    if pattern is None:
+        return false()
+    query = word_query(term) if words else None
+    search = AuditEventStatus.search
+    if query is None:
+        return search.like(pattern, escape="\\")
+    return and_(
+        SEARCH_WORDS.op("@@")(cast(query, TSQUERY)),
+        search.concat("").like(pattern, escape="\\"),
+    )
+
+
 def _index_conditions(
-    filters: AuditFilters, role_arns: dict[str, str], indexed_search: bool = False
+    filters: AuditFilters,
+    role_arns: dict[str, str],
+    indexed_search: bool = False,
+    words: bool = False,
 ) -> list[Any]:
     """Conditions the derived index table answers (actor, action, outcome, target, operation,
     and text on PostgreSQL)."""
     status = AuditEventStatus
     found: list[Any] = []
     if filters.q and not windowed(filters, indexed_search):
-        pattern = term_pattern(filters.q)
-        found.append(false() if pattern is None else status.search.like(pattern, escape="\\"))
+        found.append(_indexed_text(filters.q, words))
     for column, value in (
         (status.actor, filters.actor),
         (status.action, filters.action),
@@ -199,7 +224,10 @@ def _index_conditions(
 
 
 def _matching(
-    filters: AuditFilters, role_arns: dict[str, str], indexed_search: bool = False
+    filters: AuditFilters,
+    role_arns: dict[str, str],
+    indexed_search: bool = False,
+    words: bool = False,
 ) -> Select[Any]:
     """The seqs of matching events, keyed on `key_for(filters, indexed_search)`.
 
@@ -211,7 +239,7 @@ def _matching(
     so there the ledger leads and the index table is looked up per entry.
     """
     status = AuditEventStatus
-    indexed = _index_conditions(filters, role_arns, indexed_search)
+    indexed = _index_conditions(filters, role_arns, indexed_search, words)
     ledger = _ledger_conditions(filters, indexed_search)
     if windowed(filters, indexed_search):
         query = select(AuditEvent.seq).where(AuditEvent.kind.in_(("intent", "record")), *ledger)
@@ -330,6 +358,8 @@ class AuditQueries:
         self._account_id = account_id
         # PostgreSQL has the trigram index on the search column (migration 0006).
         self._indexed_search = not db.is_sqlite
+        # ...and the word index (migration 0009_search_words).
+        self._word_index = not db.is_sqlite
 
     def _role_arns(self, target: str) -> dict[str, str]:
         """A plain role name also matches the role's ARN (new entries record ARNs)."""
@@ -348,7 +378,9 @@ class AuditQueries:
         """Newest first; `before` pages to older events, `after` to newer ones."""
         key = key_for(filters, self._indexed_search)
         with self._db.sessions() as session:
-            matching = _matching(filters, self._role_arns(filters.target), self._indexed_search)
+            matching = _matching(
+                filters, self._role_arns(filters.target), self._indexed_search, self._word_index
+            )
             low, high = _seq_bounds(session, filters)
             if low is not None:
                 matching = matching.where(key >= low)
@@ -406,7 +438,9 @@ class AuditQueries:
         while True:
             key = key_for(filters, self._indexed_search)
             with self._db.sessions() as session:
-                matching = _matching(filters, self._role_arns(filters.target), self._indexed_search)
+                matching = _matching(
+                    filters, self._role_arns(filters.target), self._indexed_search, self._word_index
+                )
                 if before is not None:
                     matching = matching.where(key < before)
                 rows = _fetch(session, matching, key, batch - 1, asc=False)
