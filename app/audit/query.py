@@ -157,6 +157,12 @@ def windowed(filters: AuditFilters, indexed_search: bool) -> bool:
     return bool(filters.q) and not (indexed_search and len(filters.q) >= MIN_INDEXED_TERM)
 
 
+def _ledger_text(filters: AuditFilters, indexed_search: bool) -> bool:
+    """True when text search reads the ledger's own columns (SQLite, where the search column
+    has no index); PostgreSQL's windowed search reads the search column."""
+    return windowed(filters, indexed_search) and not indexed_search
+
+
 def _ledger_conditions(
     filters: AuditFilters, indexed_search: bool = False
 ) -> list[ColumnElement[bool]]:
@@ -167,7 +173,7 @@ def _ledger_conditions(
         found.append(AuditEvent.recorded_at >= filters.since)
     if filters.until:
         found.append(AuditEvent.recorded_at < filters.until)
-    if windowed(filters, indexed_search):
+    if _ledger_text(filters, indexed_search):
         found.append(_text_match(f"%{_escape_like(filters.q)}%"))
     return found
 
@@ -206,6 +212,13 @@ def _index_conditions(
     found: list[Any] = []
     if filters.q and not windowed(filters, indexed_search):
         found.append(_indexed_text(filters.q, words))
+    elif filters.q and indexed_search:
+        # Too short for either index: tested row by row within the window, on the one
+        # column (kept off the trigram index, which cannot serve it).
+        pattern = term_pattern(filters.q)
+        found.append(
+            false() if pattern is None else status.search.concat("").like(pattern, escape="\\")
+        )
     for column, value in (
         (status.actor, filters.actor),
         (status.action, filters.action),
@@ -241,7 +254,7 @@ def _matching(
     status = AuditEventStatus
     indexed = _index_conditions(filters, role_arns, indexed_search, words)
     ledger = _ledger_conditions(filters, indexed_search)
-    if windowed(filters, indexed_search):
+    if _ledger_text(filters, indexed_search):
         query = select(AuditEvent.seq).where(AuditEvent.kind.in_(("intent", "record")), *ledger)
         if indexed:
             query = query.where(
@@ -298,7 +311,7 @@ KEY = AuditEventStatus.seq
 
 def key_for(filters: AuditFilters, indexed_search: bool = False) -> Any:
     """The seq column `_matching` selects and pages on: the ledger's for windowed search."""
-    return AuditEvent.seq if windowed(filters, indexed_search) else KEY
+    return AuditEvent.seq if _ledger_text(filters, indexed_search) else KEY
 
 
 def _fetch(
