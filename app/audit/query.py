@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Select, String, and_, cast, false, func, o
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session, aliased
 
+from app.audit.common_words import common_words
 from app.audit.search import MIN_INDEXED_TERM, SEARCH_WORDS, term_pattern, word_query
 from app.db import Database
 from app.models import AuditEvent, AuditEventStatus
@@ -178,7 +179,7 @@ def _ledger_conditions(
     return found
 
 
-def _indexed_text(term: str, words: bool) -> ColumnElement[bool]:
+def _indexed_text(term: str, common: frozenset[str] | None) -> ColumnElement[bool]:
     """The search column contains `term`, through PostgreSQL's word index when the term has
     a word it can look up (app.audit.search.word_query), else through the trigram index.
 
@@ -186,11 +187,12 @@ def _indexed_text(term: str, words: bool) -> ColumnElement[bool]:
     ` 00`, and digits of the account id), so the trigram index reads posting lists of most
     of the table and rechecks thousands of false candidates; the word `00042` (a prefix
     query) is in about as many events as the term. `LIKE` still decides, kept off the
-    trigram index (`search || ''`) so the planner does not intersect the two."""
+    trigram index (`search || ''`) so the planner does not intersect the two. `common`: the
+    words too common to look up (None: no word index)."""
     pattern = term_pattern(term)
     if pattern is None:
         return false()
-    query = word_query(term) if words else None
+    query = None if common is None else word_query(term, common)
     search = AuditEventStatus.search
     if query is None:
         return search.like(pattern, escape="\\")
@@ -204,14 +206,14 @@ def _index_conditions(
     filters: AuditFilters,
     role_arns: dict[str, str],
     indexed_search: bool = False,
-    words: bool = False,
+    common: frozenset[str] | None = None,
 ) -> list[Any]:
     """Conditions the derived index table answers (actor, action, outcome, target, operation,
     and text on PostgreSQL)."""
     status = AuditEventStatus
     found: list[Any] = []
     if filters.q and not windowed(filters, indexed_search):
-        found.append(_indexed_text(filters.q, words))
+        found.append(_indexed_text(filters.q, common))
     elif filters.q and indexed_search:
         # Too short for either index: tested row by row within the window, on the one
         # column (kept off the trigram index, which cannot serve it).
@@ -240,7 +242,7 @@ def _matching(
     filters: AuditFilters,
     role_arns: dict[str, str],
     indexed_search: bool = False,
-    words: bool = False,
+    common: frozenset[str] | None = None,
 ) -> Select[Any]:
     """The seqs of matching events, keyed on `key_for(filters, indexed_search)`.
 
@@ -252,7 +254,7 @@ def _matching(
     so there the ledger leads and the index table is looked up per entry.
     """
     status = AuditEventStatus
-    indexed = _index_conditions(filters, role_arns, indexed_search, words)
+    indexed = _index_conditions(filters, role_arns, indexed_search, common)
     ledger = _ledger_conditions(filters, indexed_search)
     if _ledger_text(filters, indexed_search):
         query = select(AuditEvent.seq).where(AuditEvent.kind.in_(("intent", "record")), *ledger)
@@ -374,6 +376,10 @@ class AuditQueries:
         # ...and the word index (migration 0009_search_words).
         self._word_index = not db.is_sqlite
 
+    def _common_words(self) -> frozenset[str] | None:
+        """Words the word index is not asked for; None when it is not used."""
+        return common_words(self._db) if self._word_index else None
+
     def _role_arns(self, target: str) -> dict[str, str]:
         """A plain role name also matches the role's ARN (new entries record ARNs)."""
         if not target or ":" in target or "/" in target or not self._account_id:
@@ -392,7 +398,7 @@ class AuditQueries:
         key = key_for(filters, self._indexed_search)
         with self._db.sessions() as session:
             matching = _matching(
-                filters, self._role_arns(filters.target), self._indexed_search, self._word_index
+                filters, self._role_arns(filters.target), self._indexed_search, self._common_words()
             )
             low, high = _seq_bounds(session, filters)
             if low is not None:
@@ -452,7 +458,10 @@ class AuditQueries:
             key = key_for(filters, self._indexed_search)
             with self._db.sessions() as session:
                 matching = _matching(
-                    filters, self._role_arns(filters.target), self._indexed_search, self._word_index
+                    filters,
+                    self._role_arns(filters.target),
+                    self._indexed_search,
+                    self._common_words(),
                 )
                 if before is not None:
                     matching = matching.where(key < before)

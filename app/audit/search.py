@@ -65,7 +65,7 @@ WORD = re.compile(r"[a-z0-9]+")
 SEARCH_WORDS: ColumnElement[Any] = literal_column("audit_event_status.search_words", type_=TSVECTOR)
 
 
-def word_query(term: str) -> str | None:
+def word_query(term: str, common: frozenset[str] = frozenset()) -> str | None:
     """A tsquery that every text containing `term` satisfies, or None when the term's words
     say nothing an index can look up.
 
@@ -73,12 +73,14 @@ def word_query(term: str) -> str | None:
     the last word, with a non-word character before it only, begins a word of the text (a
     prefix query). A first word with nothing before it may be the end of a longer word and a
     term that is a single word may sit inside one: those the word index cannot look up (the
-    trigram index can). The query is a necessary condition only: `LIKE` decides.
+    trigram index can). Words in `common` (app.audit.common_words) are left out: they narrow
+    nothing and cost the most to look up. The query is a necessary condition only: `LIKE`
+    decides.
     """
     needle = term.lower()
     parts = []
     for word in WORD.finditer(needle):
-        if word.start() == 0:
+        if word.start() == 0 or word.group() in common:
             continue
         parts.append(f"'{word.group()}'" if word.end() < len(needle) else f"'{word.group()}':*")
     return " & ".join(parts) or None

@@ -12,10 +12,12 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app import migrate
+from app.audit import common_words as common_words_module
 from app.audit import query as audit_query
+from app.audit.common_words import common_words
 from app.audit.log import AuditLog
 from app.audit.query import AuditFilters, AuditQueries
 from app.audit.search import SEPARATOR, WORD, word_query
@@ -159,3 +161,26 @@ def test_any_text_containing_a_term_has_the_words_its_query_asks_for(before, ter
 )
 def test_word_query_of_typical_terms(term, query):
     assert word_query(term) == query
+
+
+def test_words_too_common_to_narrow_a_search_are_not_looked_up():
+    common = frozenset({"aws", "iam", "123456789012", "role"})
+    assert word_query("arn:aws:iam::123456789012:role/Web", common) == "'web':*"
+    assert word_query(":aws:iam:", common) is None  # nothing left: the trigram index's
+
+
+def test_common_words_come_from_the_planners_statistics(postgres_url, monkeypatch):
+    monkeypatch.setattr(common_words_module, "COMMON", 0.5)  # 30 events: 1 in 30 is 3 %
+    migrate.upgrade(postgres_url)
+    db = Database(postgres_url)
+    try:
+        log = AuditLog(db)
+        for i in range(30):
+            change(log, action="iam:CreateRole", target=f"arn:aws:iam::1:role/r{i}-{i * 7919}")
+        with db.engine.begin() as conn:
+            conn.execute(text("ANALYZE audit_event_status"))
+        words = common_words(db)
+        assert {"iam", "createrole", "role"} <= words
+        assert not {"r7", "55433"} & words  # in one event of the 30
+    finally:
+        db.dispose()
