@@ -26,7 +26,7 @@ from app.db import Database
 VARIANTS = {
     "trigram (0006)": (False, 5_000),
     "words, walk 5,000": (True, 5_000),
-    "words, walk 1,000": (True, 1_000),
+    "words, walk 2,000": (True, 2_000),
 }
 
 

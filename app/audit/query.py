@@ -4,10 +4,11 @@ An event is its `intent` (or `record`) entry plus its latest `outcome` entry; it
 intent's seq. Its current outcome, actor, action and target are copied into the derived
 `audit_event_status` index table, whose composite indexes serve every filter combination:
 each filtered page is one index range scan, keyset-paginated on seq (no OFFSET), fast at a
-million entries. Free-text search on PostgreSQL uses the derived table's `search` column and
-its trigram index (app.audit.search) over the whole history; on SQLite, and for terms shorter
-than the index's three-character grams, it cannot use an index, so each page of it looks at a
-bounded window of entries and offers to continue further back (see `SEARCH_WINDOW`).
+million entries. Free-text search on PostgreSQL uses the derived table's `search` column with
+its word and trigram indexes (app.audit.search) over the whole history; on SQLite, and for
+terms shorter than the trigram index's three-character grams, it cannot use an index, so each
+page of it looks at a bounded window of entries and offers to continue further back (see
+`SEARCH_WINDOW`).
 """
 
 from __future__ import annotations
@@ -250,8 +251,8 @@ def _matching(
     (filters..., seq) index, so the database walks that index newest first and stops after a
     page, whatever the combination and however rare it is; on PostgreSQL text search is one
     more condition there (its trigram index, or the walk, whichever the planner finds
-    cheaper). Windowed text search reads the ledger's own columns within a bounded window,
-    so there the ledger leads and the index table is looked up per entry.
+    cheaper). Windowed text search on SQLite reads the ledger's own columns within a bounded
+    window, so there the ledger leads and the index table is looked up per entry.
     """
     status = AuditEventStatus
     indexed = _index_conditions(filters, role_arns, indexed_search, common)
@@ -328,7 +329,7 @@ def _fetch(
 
 # Events an indexed text search first walks, newest first, along its filters' own index,
 # before leaving the choice of plan to PostgreSQL (see _walk_first).
-TEXT_WALK_ROWS = 5_000
+TEXT_WALK_ROWS = 2_000
 
 
 def _walk_first(session: Session, plain: Select[Any], term: str, limit: int) -> list[int] | None:
@@ -376,6 +377,15 @@ class AuditQueries:
         # ...and the word index (migration 0009_search_words).
         self._word_index = not db.is_sqlite
 
+    def _walk_first(self, filters: AuditFilters) -> bool:
+        """Whether a text search first walks the newest events (see `_walk_first`): not when
+        the word index answers it, as every word it looks up is in at most 1 % of events
+        (app.audit.common_words), so the index's matches are few whatever the filters."""
+        if not filters.q or windowed(filters, self._indexed_search):
+            return False
+        common = self._common_words()
+        return common is None or word_query(filters.q, common) is None
+
     def _common_words(self) -> frozenset[str] | None:
         """Words the word index is not asked for; None when it is not used."""
         return common_words(self._db) if self._word_index else None
@@ -418,7 +428,7 @@ class AuditQueries:
             else:
                 cursor = matching.where(key < before) if before is not None else matching
                 walked = None
-                if filters.q and not windowed(filters, self._indexed_search):
+                if self._walk_first(filters):
                     plain = _matching(replace(filters, q=""), self._role_arns(filters.target))
                     bounds = [(key >= low) if low is not None else None]
                     bounds += [(key <= high) if high is not None else None]

@@ -7,8 +7,10 @@ slowest page). Each event's searchable text now sits in `audit_event_status.sear
 fields lower-cased, joined by a separator no search term can contain (so a term never matches
 across two fields), with the text of each outcome appended when it arrives. On PostgreSQL a
 pg_trgm GIN index on that column answers `LIKE '%term%'` over the whole history (migration
-0006_audit_search). SQLite has no such index and keeps its bounded window over the ledger
-(app.audit.query); the column is filled there too, so both databases share one write path.
+0006_audit_search), and a word index (0009_search_words, below) answers the terms whose
+trigrams are too common for it. SQLite has no such index and keeps its bounded window over
+the ledger (app.audit.query); the column is filled there too, so both databases share one
+write path.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ WORD = re.compile(r"[a-z0-9]+")
 SEARCH_WORDS: ColumnElement[Any] = literal_column("audit_event_status.search_words", type_=TSVECTOR)
 
 
+# A last word shorter than this is not looked up as a prefix.
+MIN_PREFIX = 3
+
+
 def word_query(term: str, common: frozenset[str] = frozenset()) -> str | None:
     """A tsquery that every text containing `term` satisfies, or None when the term's words
     say nothing an index can look up.
@@ -82,6 +88,8 @@ def word_query(term: str, common: frozenset[str] = frozenset()) -> str | None:
     for word in WORD.finditer(needle):
         if word.start() == 0 or word.group() in common:
             continue
+        if word.end() == len(needle) and len(word.group()) < MIN_PREFIX:
+            continue  # `a…` or `01…`: the start of too many words to narrow anything
         parts.append(f"'{word.group()}'" if word.end() < len(needle) else f"'{word.group()}':*")
     return " & ".join(parts) or None
 
