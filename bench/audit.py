@@ -465,7 +465,19 @@ def scenarios(total_entries: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+def search_as_in_0006() -> None:
+    """Bench only: text search as before migration 0009 (trigram index alone, a walk of
+    5,000 events first), for a before/after comparison on one database."""
+    from app.audit import query
+
+    query.TEXT_WALK_ROWS = 5_000
+    query.AuditQueries._common_words = lambda self: None  # type: ignore[method-assign]
+
+
 def measure_views(db_url: str, total: int, repeats: int) -> None:
+    if os.environ.get("BENCH_AUDIT_SEARCH") == "0006":
+        print("text search as before 0009_search_words (BENCH_AUDIT_SEARCH=0006)")
+        search_as_in_0006()
     client, (services, timings, app) = build_client(db_url)
     from app.audit.routes import chain_monitor
 
