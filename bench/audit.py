@@ -34,6 +34,7 @@ from app.audit.query import AuditQueries
 from app.audit.search import event_text, outcome_text
 from app.db import Database
 from app.models import AuditEvent
+from bench import audit_load
 
 ACCOUNT = "123456789012"
 # Action: relative frequency (policy changes are common, deletions rare).
@@ -243,6 +244,8 @@ def _bulk_insert(db: Database, entries: list[dict[str, Any]], statuses: list[Any
 
 def generate(db: Database, events: int, batch: int = 20_000) -> tuple[int, float]:
     started = time.perf_counter()
+    if not db.is_sqlite:
+        return _generate_postgresql(db, events), time.perf_counter() - started
     entries: list[dict[str, Any]] = []
     statuses: list[dict[str, Any]] = []
     total = 0
@@ -259,6 +262,22 @@ def generate(db: Database, events: int, batch: int = 20_000) -> tuple[int, float
     with db.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
     return total, time.perf_counter() - started
+
+
+def _generate_postgresql(db: Database, events: int) -> int:
+    """COPY into the freshly migrated, empty tables, indexes built after (bench.audit_load)."""
+    total = 0
+
+    def batches() -> Any:
+        nonlocal total
+        for group in audit_load.chunks(Generator(events).rows(), 5_000):
+            entries = [_tuple(e, False) for rows, _ in group for e in rows]
+            total += len(entries)
+            yield entries, [tuple(s[c] for c in STATUS_COLUMNS) for _, s in group]
+
+    url = db.engine.url.render_as_string(hide_password=False)
+    audit_load.load(url, batches(), ENTRY_COLUMNS, STATUS_COLUMNS)
+    return total
 
 
 def appends(db: Database, count: int) -> float:
@@ -446,7 +465,19 @@ def scenarios(total_entries: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+def search_as_in_0006() -> None:
+    """Bench only: text search as before migration 0009 (trigram index alone, a walk of
+    5,000 events first), for a before/after comparison on one database."""
+    from app.audit import query
+
+    query.TEXT_WALK_ROWS = 5_000
+    query.AuditQueries._common_words = lambda self: None  # type: ignore[method-assign]
+
+
 def measure_views(db_url: str, total: int, repeats: int) -> None:
+    if os.environ.get("BENCH_AUDIT_SEARCH") == "0006":
+        print("text search as before 0009_search_words (BENCH_AUDIT_SEARCH=0006)")
+        search_as_in_0006()
     client, (services, timings, app) = build_client(db_url)
     from app.audit.routes import chain_monitor
 
@@ -492,6 +523,11 @@ def main() -> None:
     parser.add_argument(
         "--appends-only", action="store_true", help="append rates on a fresh, empty database"
     )
+    parser.add_argument(
+        "--generate-only",
+        action="store_true",
+        help="generate the database, keep it and print its URL (for --reuse)",
+    )
     args = parser.parse_args()
     if args.appends_only:
         url, drop = make_database(args.db, None)
@@ -510,7 +546,7 @@ def main() -> None:
         measure_views(args.reuse, total, args.repeats)
         return
     url, drop = make_database(args.db, args.keep)
-    if os.environ.get("BENCH_KEEP_DB"):
+    if os.environ.get("BENCH_KEEP_DB") or args.generate_only:
         print(f"keeping the database: {url}")
         drop = lambda: None  # noqa: E731
     try:
@@ -521,6 +557,9 @@ def main() -> None:
             f"{args.db}: generated {args.events:,} events = {total:,} chained entries "
             f"in {took:.1f} s ({total / took:,.0f} entries/s)"
         )
+        if args.generate_only:
+            db.dispose()
+            return
         append_rates(db, args.appends)
         total += args.appends * 3
         db.dispose()

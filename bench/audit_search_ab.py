@@ -1,10 +1,12 @@
-"""Audit text search, indexed (PostgreSQL's pg_trgm index, migration 0006) against the
-windowed search it replaced, alternating on one database so both see the same machine load:
+"""Audit text search on PostgreSQL: the word index (migration 0009_search_words) against the
+trigram index alone (0006), alternating on one database so both see the same machine load:
 `AuditQueries.page` time (its queries and row building; no page rendering).
 
     .venv/bin/python -m bench.audit_search_ab postgresql+psycopg://.../roledesk_bench_... [30]
 
-Use a database kept by `BENCH_KEEP_DB=1 .venv/bin/python -m bench.audit --db postgresql`.
+Use a database kept by `.venv/bin/python -m bench.audit --db postgresql --generate-only`
+(upgraded to 0009). Each variant may also set how many events the walk first looks through
+(`TEXT_WALK_ROWS`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from app.audit import query as audit_query
 from app.audit.query import AuditFilters, AuditQueries
 from app.db import Database
+
+# label: (word index used, events the walk first looks through)
+VARIANTS = {
+    "trigram (0006)": (False, 5_000),
+    "words, walk 5,000": (True, 5_000),
+    "words, walk 2,000": (True, 2_000),
+}
 
 
 def p95(values: list[float]) -> float:
@@ -29,8 +39,6 @@ def main() -> None:
     url = sys.argv[1]
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 30
     db = Database(url)
-    indexed, windowed = AuditQueries(db), AuditQueries(db)
-    windowed._indexed_search = False  # the path before migration 0006 (bench only)
     rng = random.Random(3)
     terms: dict[str, Callable[[], dict[str, Any]]] = {
         "common phrase": lambda: {"q": "cannot be found"},
@@ -42,24 +50,27 @@ def main() -> None:
             "actor": f"user{rng.randint(0, 49):02d}",
             "outcome": "failed",
         },
+        "2 characters (window)": lambda: {"q": f"r{rng.randint(0, 9)}"},
     }
+    queries = AuditQueries(db)
     for name, make in terms.items():
-        times: dict[str, list[float]] = {"indexed": [], "windowed": []}
+        times: dict[str, list[float]] = {label: [] for label in VARIANTS}
         rows: dict[str, int] = {}
         for _ in range(repeats):
             filters = AuditFilters(**make())
-            for label, queries in (("indexed", indexed), ("windowed", windowed)):
+            for label, (words, walk) in VARIANTS.items():
+                queries._word_index = words  # bench only: the path before 0009
+                audit_query.TEXT_WALK_ROWS = walk
                 started = time.perf_counter()
                 rows[label] = len(queries.page(filters).rows)
                 times[label].append((time.perf_counter() - started) * 1000)
-        print(
-            f"{name:24s}"
-            + " | ".join(
-                f"{label} p50 {statistics.median(t):6.1f} p95 {p95(t):6.1f} ms ({rows[label]} rows)"
-                for label, t in times.items()
-            ),
-            flush=True,
-        )
+        print(f"{name} ({repeats} each)", flush=True)
+        for label, t in times.items():
+            print(
+                f"    {label:20s} p50 {statistics.median(t):6.1f}  p95 {p95(t):6.1f} ms"
+                f"  ({rows[label]} rows, last)",
+                flush=True,
+            )
     db.dispose()
 
 

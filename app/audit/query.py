@@ -4,10 +4,11 @@ An event is its `intent` (or `record`) entry plus its latest `outcome` entry; it
 intent's seq. Its current outcome, actor, action and target are copied into the derived
 `audit_event_status` index table, whose composite indexes serve every filter combination:
 each filtered page is one index range scan, keyset-paginated on seq (no OFFSET), fast at a
-million entries. Free-text search on PostgreSQL uses the derived table's `search` column and
-its trigram index (app.audit.search) over the whole history; on SQLite, and for terms shorter
-than the index's three-character grams, it cannot use an index, so each page of it looks at a
-bounded window of entries and offers to continue further back (see `SEARCH_WINDOW`).
+million entries. Free-text search on PostgreSQL uses the derived table's `search` column with
+its word and trigram indexes (app.audit.search) over the whole history; on SQLite, and for
+terms shorter than the trigram index's three-character grams, it cannot use an index, so each
+page of it looks at a bounded window of entries and offers to continue further back (see
+`SEARCH_WINDOW`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, cast, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, false, func, or_, select
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session, aliased
 
-from app.audit.search import MIN_INDEXED_TERM, term_pattern
+from app.audit.common_words import common_words
+from app.audit.search import MIN_INDEXED_TERM, SEARCH_WORDS, term_pattern, word_query
 from app.db import Database
 from app.models import AuditEvent, AuditEventStatus
 
@@ -156,6 +159,12 @@ def windowed(filters: AuditFilters, indexed_search: bool) -> bool:
     return bool(filters.q) and not (indexed_search and len(filters.q) >= MIN_INDEXED_TERM)
 
 
+def _ledger_text(filters: AuditFilters, indexed_search: bool) -> bool:
+    """True when text search reads the ledger's own columns (SQLite, where the search column
+    has no index); PostgreSQL's windowed search reads the search column."""
+    return windowed(filters, indexed_search) and not indexed_search
+
+
 def _ledger_conditions(
     filters: AuditFilters, indexed_search: bool = False
 ) -> list[ColumnElement[bool]]:
@@ -166,21 +175,53 @@ def _ledger_conditions(
         found.append(AuditEvent.recorded_at >= filters.since)
     if filters.until:
         found.append(AuditEvent.recorded_at < filters.until)
-    if windowed(filters, indexed_search):
+    if _ledger_text(filters, indexed_search):
         found.append(_text_match(f"%{_escape_like(filters.q)}%"))
     return found
 
 
+def _indexed_text(term: str, common: frozenset[str] | None) -> ColumnElement[bool]:
+    """The search column contains `term`, through PostgreSQL's word index when the term has
+    a word it can look up (app.audit.search.word_query), else through the trigram index.
+
+    A role name like `role-00042` is made of trigrams that nearly every event has (`rol`,
+    ` 00`, and digits of the account id), so the trigram index reads posting lists of most
+    of the table and rechecks thousands of false candidates; the word `00042` (a prefix
+    query) is in about as many events as the term. `LIKE` still decides, kept off the
+    trigram index (`search || ''`) so the planner does not intersect the two. `common`: the
+    words too common to look up (None: no word index)."""
+    pattern = term_pattern(term)
+    if pattern is None:
+        return false()
+    query = None if common is None else word_query(term, common)
+    search = AuditEventStatus.search
+    if query is None:
+        return search.like(pattern, escape="\\")
+    return and_(
+        SEARCH_WORDS.op("@@")(cast(query, TSQUERY)),
+        search.concat("").like(pattern, escape="\\"),
+    )
+
+
 def _index_conditions(
-    filters: AuditFilters, role_arns: dict[str, str], indexed_search: bool = False
+    filters: AuditFilters,
+    role_arns: dict[str, str],
+    indexed_search: bool = False,
+    common: frozenset[str] | None = None,
 ) -> list[Any]:
     """Conditions the derived index table answers (actor, action, outcome, target, operation,
     and text on PostgreSQL)."""
     status = AuditEventStatus
     found: list[Any] = []
     if filters.q and not windowed(filters, indexed_search):
+        found.append(_indexed_text(filters.q, common))
+    elif filters.q and indexed_search:
+        # Too short for either index: tested row by row within the window, on the one
+        # column (kept off the trigram index, which cannot serve it).
         pattern = term_pattern(filters.q)
-        found.append(false() if pattern is None else status.search.like(pattern, escape="\\"))
+        found.append(
+            false() if pattern is None else status.search.concat("").like(pattern, escape="\\")
+        )
     for column, value in (
         (status.actor, filters.actor),
         (status.action, filters.action),
@@ -199,7 +240,10 @@ def _index_conditions(
 
 
 def _matching(
-    filters: AuditFilters, role_arns: dict[str, str], indexed_search: bool = False
+    filters: AuditFilters,
+    role_arns: dict[str, str],
+    indexed_search: bool = False,
+    common: frozenset[str] | None = None,
 ) -> Select[Any]:
     """The seqs of matching events, keyed on `key_for(filters, indexed_search)`.
 
@@ -207,13 +251,13 @@ def _matching(
     (filters..., seq) index, so the database walks that index newest first and stops after a
     page, whatever the combination and however rare it is; on PostgreSQL text search is one
     more condition there (its trigram index, or the walk, whichever the planner finds
-    cheaper). Windowed text search reads the ledger's own columns within a bounded window,
-    so there the ledger leads and the index table is looked up per entry.
+    cheaper). Windowed text search on SQLite reads the ledger's own columns within a bounded
+    window, so there the ledger leads and the index table is looked up per entry.
     """
     status = AuditEventStatus
-    indexed = _index_conditions(filters, role_arns, indexed_search)
+    indexed = _index_conditions(filters, role_arns, indexed_search, common)
     ledger = _ledger_conditions(filters, indexed_search)
-    if windowed(filters, indexed_search):
+    if _ledger_text(filters, indexed_search):
         query = select(AuditEvent.seq).where(AuditEvent.kind.in_(("intent", "record")), *ledger)
         if indexed:
             query = query.where(
@@ -270,7 +314,7 @@ KEY = AuditEventStatus.seq
 
 def key_for(filters: AuditFilters, indexed_search: bool = False) -> Any:
     """The seq column `_matching` selects and pages on: the ledger's for windowed search."""
-    return AuditEvent.seq if windowed(filters, indexed_search) else KEY
+    return AuditEvent.seq if _ledger_text(filters, indexed_search) else KEY
 
 
 def _fetch(
@@ -285,7 +329,7 @@ def _fetch(
 
 # Events an indexed text search first walks, newest first, along its filters' own index,
 # before leaving the choice of plan to PostgreSQL (see _walk_first).
-TEXT_WALK_ROWS = 5_000
+TEXT_WALK_ROWS = 2_000
 
 
 def _walk_first(session: Session, plain: Select[Any], term: str, limit: int) -> list[int] | None:
@@ -330,6 +374,21 @@ class AuditQueries:
         self._account_id = account_id
         # PostgreSQL has the trigram index on the search column (migration 0006).
         self._indexed_search = not db.is_sqlite
+        # ...and the word index (migration 0009_search_words).
+        self._word_index = not db.is_sqlite
+
+    def _walk_first(self, filters: AuditFilters) -> bool:
+        """Whether a text search first walks the newest events (see `_walk_first`): not when
+        the word index answers it, as every word it looks up is in at most 1 % of events
+        (app.audit.common_words), so the index's matches are few whatever the filters."""
+        if not filters.q or windowed(filters, self._indexed_search):
+            return False
+        common = self._common_words()
+        return common is None or word_query(filters.q, common) is None
+
+    def _common_words(self) -> frozenset[str] | None:
+        """Words the word index is not asked for; None when it is not used."""
+        return common_words(self._db) if self._word_index else None
 
     def _role_arns(self, target: str) -> dict[str, str]:
         """A plain role name also matches the role's ARN (new entries record ARNs)."""
@@ -348,7 +407,9 @@ class AuditQueries:
         """Newest first; `before` pages to older events, `after` to newer ones."""
         key = key_for(filters, self._indexed_search)
         with self._db.sessions() as session:
-            matching = _matching(filters, self._role_arns(filters.target), self._indexed_search)
+            matching = _matching(
+                filters, self._role_arns(filters.target), self._indexed_search, self._common_words()
+            )
             low, high = _seq_bounds(session, filters)
             if low is not None:
                 matching = matching.where(key >= low)
@@ -367,7 +428,7 @@ class AuditQueries:
             else:
                 cursor = matching.where(key < before) if before is not None else matching
                 walked = None
-                if filters.q and not windowed(filters, self._indexed_search):
+                if self._walk_first(filters):
                     plain = _matching(replace(filters, q=""), self._role_arns(filters.target))
                     bounds = [(key >= low) if low is not None else None]
                     bounds += [(key <= high) if high is not None else None]
@@ -406,7 +467,12 @@ class AuditQueries:
         while True:
             key = key_for(filters, self._indexed_search)
             with self._db.sessions() as session:
-                matching = _matching(filters, self._role_arns(filters.target), self._indexed_search)
+                matching = _matching(
+                    filters,
+                    self._role_arns(filters.target),
+                    self._indexed_search,
+                    self._common_words(),
+                )
                 if before is not None:
                     matching = matching.where(key < before)
                 rows = _fetch(session, matching, key, batch - 1, asc=False)

@@ -1,0 +1,186 @@
+"""Audit text search against a brute-force scan, on SQLite and PostgreSQL, with generated
+values and terms: whatever path answers a term (PostgreSQL's word index, its trigram index,
+the walk first, SQLite's window), a search finds exactly the events one of whose fields
+contains the term, ignoring case. And the word index's query for a term, checked directly:
+every text containing the term has its words."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
+
+from app import migrate
+from app.audit import common_words as common_words_module
+from app.audit import query as audit_query
+from app.audit.common_words import common_words
+from app.audit.log import AuditLog
+from app.audit.query import AuditFilters, AuditQueries
+from app.audit.search import SEPARATOR, WORD, word_query
+from app.db import Database
+from app.models import AuditEvent
+from tests.audit.helpers import change
+
+# Letters, digits and the punctuation of ARNs, role names and JSON, in few enough kinds that
+# generated terms often occur in generated values, across word boundaries included.
+ALPHABET = "aB0-1_:/ .%\\é"
+VALUE = st.text(alphabet=ALPHABET, min_size=0, max_size=14)
+TERM = st.text(alphabet=ALPHABET, min_size=1, max_size=6)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request):
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    migrate.upgrade(url)
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def log(db):
+    """One log for every example (each keeps a writer connection on PostgreSQL)."""
+    return AuditLog(db)
+
+
+def brute_force(db: Database, term: str) -> list[int]:
+    """Events (newest first) one of whose searchable fields contains the term, from the
+    ledger's own columns, read without the search column or any index."""
+    with db.sessions() as session:
+        entries = list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+    events: dict[str, tuple[int, list[str]]] = {}
+    for entry in entries:
+        if entry.kind == "outcome":
+            # The latest outcome's fields (an event here has at most one).
+            events[entry.event_id][1].extend(
+                [
+                    entry.aws_request_id or "",
+                    entry.error_code or "",
+                    entry.error_message or "",
+                ]
+            )
+            continue
+        params = "" if entry.params is None else json.dumps(entry.params)
+        fields = [entry.actor, entry.action, entry.target or "", entry.event_id]
+        events[entry.event_id] = (entry.seq, [*fields, entry.operation_id or "", params])
+    needle = term.lower()
+    hits = [seq for seq, fields in events.values() if any(needle in f.lower() for f in fields)]
+    return sorted(hits, reverse=True)
+
+
+def searched(db: Database, term: str) -> list[int]:
+    """Every event the history finds for the term, page after page (older pages of a
+    window included)."""
+    queries, seen, before = AuditQueries(db), [], None
+    for _ in range(50):
+        page = queries.page(AuditFilters(q=term), before=before, limit=7)
+        seen += [r.seq for r in page.rows]
+        if page.older is None:
+            return seen
+        before = page.older
+    raise AssertionError("more pages than events")
+
+
+CUT = st.tuples(st.integers(0, 3), st.integers(0, 14), st.integers(1, 12))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    values=st.lists(st.tuples(VALUE, VALUE, VALUE, CUT), min_size=1, max_size=3),
+    free_terms=st.lists(TERM, min_size=1, max_size=3),
+    walk=st.sampled_from([1, 3, 5_000]),
+)
+def test_search_finds_exactly_what_a_scan_finds(db, log, values, free_terms, walk, monkeypatch):
+    """Generated role names, messages and parameters; terms generated freely and cut from
+    them. The walk first is made short or long, so both it and the indexes answer."""
+    terms = list(free_terms)
+    for role, message, note, (which, start, length) in values:
+        change(
+            log,
+            action="iam:PutRolePolicy",
+            target=f"arn:aws:iam::123456789012:role/{role}",
+            params={"role_name": role, "note": note},
+            outcome="failed",
+            error_code="X",
+            error_message=message,
+        )
+        text = [role, message, note, f"role/{role}"][which]
+        terms.append(text[start:][:length])
+    with monkeypatch.context() as patch:
+        patch.setattr(audit_query, "TEXT_WALK_ROWS", walk)
+        for term in terms:
+            if not term.strip() or SEPARATOR in term:
+                continue  # the form refuses a blank term; the separator matches nothing
+            assert searched(db, term) == brute_force(db, term), term
+
+
+def _words(text: str) -> set[str]:
+    return set(WORD.findall(text.lower()))
+
+
+def _satisfies(query: str, words: set[str]) -> bool:
+    for part in query.split(" & "):
+        word = part.strip("'").removesuffix("':*")
+        if part.endswith(":*") and not any(w.startswith(word) for w in words):
+            return False
+        if not part.endswith(":*") and word not in words:
+            return False
+    return True
+
+
+@given(
+    before=st.text(alphabet=ALPHABET, max_size=5),
+    term=st.text(alphabet=ALPHABET, min_size=1, max_size=10),
+    after=st.text(alphabet=ALPHABET, max_size=5),
+)
+def test_any_text_containing_a_term_has_the_words_its_query_asks_for(before, term, after):
+    query = word_query(term)
+    if query is not None:
+        assert re.fullmatch(r"'[a-z0-9]+'(:\*)?( & '[a-z0-9]+'(:\*)?)*", query), query
+        assert _satisfies(query, _words(before + term + after)), (before, term, after, query)
+
+
+@pytest.mark.parametrize(
+    ("term", "query"),
+    [
+        ("role-00042", "'00042':*"),  # `role` may end a longer word: not looked up
+        ("/role-00042", "'role' & '00042':*"),
+        ("cannot be found", "'be' & 'found':*"),
+        ("00042", None),  # one word, maybe inside a longer one: the trigram index's
+        ("-Web_App ", "'web' & 'app'"),
+        ("é", None),
+    ],
+)
+def test_word_query_of_typical_terms(term, query):
+    assert word_query(term) == query
+
+
+def test_words_too_common_to_narrow_a_search_are_not_looked_up():
+    common = frozenset({"aws", "iam", "123456789012", "role"})
+    assert word_query("arn:aws:iam::123456789012:role/Web", common) == "'web':*"
+    assert word_query(":aws:iam:", common) is None  # nothing left: the trigram index's
+
+
+def test_common_words_come_from_the_planners_statistics(postgres_url, monkeypatch):
+    monkeypatch.setattr(common_words_module, "COMMON", 0.5)  # 30 events: 1 in 30 is 3 %
+    migrate.upgrade(postgres_url)
+    db = Database(postgres_url)
+    try:
+        log = AuditLog(db)
+        for i in range(30):
+            change(log, action="iam:CreateRole", target=f"arn:aws:iam::1:role/r{i}-{i * 7919}")
+        with db.engine.begin() as conn:
+            conn.execute(text("ANALYZE audit_event_status"))
+        words = common_words(db)
+        assert {"iam", "createrole", "role"} <= words
+        assert not {"r7", "55433"} & words  # in one event of the 30
+    finally:
+        db.dispose()
