@@ -166,6 +166,38 @@ class DraftStore:
             )
         return replace(_draft(row), data=data, updated_at=now, expires_at=now + LIFETIME)
 
+    def edit_step(
+        self,
+        draft_id: str,
+        actor: str,
+        step: str,
+        values_for: Callable[[Draft], dict[str, Any]],
+    ) -> Draft | None:
+        """Read `actor`'s draft and store one step's values computed from it, in one write
+        transaction (save_step after a separate read cost a read more on every step request,
+        and a step computed from an older read could drop another tab's change to it).
+
+        Returns the draft as saved; the draft unchanged when it is no longer editable (being
+        or already created); None when it is unknown, expired or someone else's."""
+        now = self._now()
+        with self._write_connection() as conn, conn.begin():
+            query = _BY_ID if self._db.is_sqlite else _BY_ID.with_for_update()
+            row = conn.execute(query, {"id": draft_id}).first()
+            if row is None:
+                return None
+            draft = _draft(row)
+            if draft.actor != actor or (draft.editable and draft.expires_at <= now):
+                return None
+            if not draft.editable:
+                return draft
+            data = {**draft.data, step: values_for(draft)}
+            conn.execute(
+                update(RoleDraft)
+                .where(RoleDraft.id == draft_id)
+                .values(data=data, updated_at=now, expires_at=now + LIFETIME)
+            )
+        return replace(draft, data=data, updated_at=now, expires_at=now + LIFETIME)
+
     def discard(self, draft_id: str, actor: str) -> bool:
         """Delete one of `actor`'s unfinished drafts; False when there is none to delete (gone,
         someone else's, or being created or created, which stay for their done page)."""

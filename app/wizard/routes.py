@@ -406,13 +406,7 @@ def create_role(
         draft = replace(draft, data={**draft.data, "details": details})
 
     def refused(errors: dict[str, str], **more: Any) -> Response:
-        shown = draft
-        if details is not None:
-            saved = wizard.drafts.save_step(draft.id, "details", details)
-            if saved is None:  # another tab or click is creating it
-                return redirect_after_post(request, step_url(draft.id, "done"))
-            shown = saved
-        return _review_page(request, render, wizard, shown, errors=errors, status=422, **more)
+        return _refused(request, render, wizard, draft, details, errors, **more)
 
     check = wizard.check(draft.data, fresh=True)
     if check.plan is None:
@@ -467,6 +461,25 @@ def create_role(
     if finished is None:
         return redirect_after_post(request, step_url(draft.id, "done"))
     return go_to_step(request, wizard, finished, "done")
+
+
+def _refused(
+    request: Request,
+    render: Renderer,
+    wizard: Wizard,
+    draft: Draft,
+    details: dict[str, Any] | None,
+    errors: dict[str, str],
+    **more: Any,
+) -> Response:
+    """A create that does not go ahead: the review again with its errors, the details as sent
+    stored first (so they are shown again and kept)."""
+    if details is not None:
+        saved = wizard.drafts.save_step(draft.id, "details", details)
+        if saved is None:  # another tab or click is creating it
+            return redirect_after_post(request, step_url(draft.id, "done"))
+        draft = saved
+    return _review_page(request, render, wizard, draft, errors=errors, status=422, **more)
 
 
 def _step_errors(check: DraftCheck) -> dict[str, str]:

@@ -333,6 +333,29 @@ def test_opening_create_role_purges_expired_drafts_at_most_every_few_minutes(ser
     assert store.purge_expired() == 0
 
 
+def test_edit_step_reads_and_writes_only_the_callers_editable_draft(services):
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    clock = {"now": now}
+    store = DraftStore(services.db, clock=lambda: clock["now"])
+    draft = store.create("alice", {"trust": {"entity_type": "service"}})
+
+    def add_one(stored):
+        return {"policies": [*stored.step("permissions").get("policies", []), "p"]}
+
+    assert store.edit_step(draft.id, "bob", "permissions", add_one) is None  # not bob's
+    saved = store.edit_step(draft.id, "alice", "permissions", add_one)
+    again = store.edit_step(draft.id, "alice", "permissions", add_one)  # computed from saved
+    assert saved.step("permissions") == {"policies": ["p"]}
+    assert again.step("permissions") == {"policies": ["p", "p"]}
+    assert store.get(draft.id).data == {**draft.data, "permissions": {"policies": ["p", "p"]}}
+    assert store.claim(draft.id, "op")
+    creating = store.edit_step(draft.id, "alice", "permissions", add_one)
+    assert not creating.editable and creating.step("permissions") == {"policies": ["p", "p"]}
+    other = store.create("alice")
+    clock["now"] = now + timedelta(days=7, seconds=1)
+    assert store.edit_step(other.id, "alice", "permissions", add_one) is None  # expired
+
+
 def test_unknown_or_other_peoples_drafts_are_404(client, services):
     assert client.get("/create-role/not-a-uuid/trust").status_code == 404
     other = DraftStore(services.db).create("somebody-else")
