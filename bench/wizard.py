@@ -128,6 +128,7 @@ class RequestWindows:
 
     def __init__(self, client: Any) -> None:
         self.windows: list[tuple[float, float]] = []
+        self.labels: list[str] = []  # "POST permissions (htmx: permissions-body)" etc.
         self._started = 0.0
         client.event_hooks["request"].append(self.request)
         client.event_hooks["response"].append(self.response)
@@ -135,8 +136,14 @@ class RequestWindows:
     def request(self, _request: Any) -> None:
         self._started = time.perf_counter()
 
-    def response(self, _response: Any) -> None:
+    def response(self, response: Any) -> None:
         self.windows.append((self._started, time.perf_counter()))
+        request = response.request
+        target = request.headers.get("HX-Target")
+        self.labels.append(
+            f"{request.method} {request.url.path.rsplit('/', 1)[-1]}"
+            + (f" (htmx: {target})" if target else "")
+        )
 
 
 def one_run(
@@ -202,10 +209,12 @@ def measure(runs: int, htmx: bool, in_process: bool) -> None:
         results = []
         create_ratios = []
         floor: list[float] = []
+        own_by_request: dict[str, list[float]] = {}
         for index in range(runs):
             timer.reset()
             windows.windows.clear()
-            server.total, server.requests = 0.0, 0
+            windows.labels.clear()
+            server.total, server.requests, server.each = 0.0, 0, []
             mark: dict[str, float] = {}
 
             def before_create(mark: dict[str, float] = mark) -> None:
@@ -217,6 +226,12 @@ def measure(runs: int, htmx: bool, in_process: bool) -> None:
             if index == 1:
                 print("calls of a warm run:", ", ".join(timer.calls))
             create_boto = timer.in_flight(windows.windows[int(mark["requests"]) :])
+            if index > 0:  # warm runs: each request's own time (server less AWS in flight)
+                for label, spent, window in zip(
+                    windows.labels, server.each, windows.windows, strict=True
+                ):
+                    own_time = spent - timer.in_flight([window])
+                    own_by_request.setdefault(label, []).append(own_time)
             create_ratios.append((server.total - mark["server"]) / create_boto)
             # The floor between runs, so that it meets the same load as the runs beside it.
             for _ in range(20):
@@ -251,11 +266,21 @@ def measure(runs: int, htmx: bool, in_process: bool) -> None:
             f"{min(floor) * 1000:.2f} ms; times {results[-1][3]} requests = "
             f"{per_request * results[-1][3] * 1000:.1f} ms a run"
         )
+        for label, times in own_by_request.items():
+            print(
+                f"  own time of {label}: minimum {min(times) * 1000:.2f} ms, median "
+                f"{statistics.median(times) * 1000:.2f} ms over {len(times)} requests"
+            )
         own = statistics.median((t - b) / r for t, b, _, r in warm)
         print(
             f"requests per role: {results[-1][3]}; RoleDesk's own time per request (server less "
             f"boto3), median of warm runs: {own * 1000:.2f} ms = {own / per_request:.2f} x the "
             "floor (target: at most 7 requests and 2 x the floor with htmx)"
+        )
+        least = min((t - b) / r for t, b, _, r in warm)
+        print(
+            f"least disturbed (minima, for a loaded machine): own time per request of the best "
+            f"warm run {least * 1000:.2f} ms = {least / min(floor):.2f} x the floor's minimum"
         )
 
 
