@@ -37,6 +37,7 @@ class ServerTimer:
         self.app = app
         self.total = 0.0
         self.requests = 0
+        self.each: list[float] = []  # each request's time, in order
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -44,7 +45,8 @@ class ServerTimer:
             await self.app(scope, receive, send)
         finally:
             if scope["type"] == "http":
-                self.total += time.perf_counter() - started
+                self.each.append(time.perf_counter() - started)
+                self.total += self.each[-1]
                 self.requests += 1
 
 
@@ -65,10 +67,12 @@ class ServerTiming:
     def __init__(self) -> None:
         self.total = 0.0
         self.requests = 0
+        self.each: list[float] = []  # each response's figure, in order
 
     def __call__(self, response: httpx.Response) -> None:
         timing = response.headers["server-timing"]
-        self.total += float(timing.split("dur=", 1)[1]) / 1000
+        self.each.append(float(timing.split("dur=", 1)[1]) / 1000)
+        self.total += self.each[-1]
         self.requests += 1
 
 

@@ -51,6 +51,9 @@ def make_environment(directory: Path = TEMPLATES_DIR) -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates change only with a new release (a restart): without this, every page
+        # stats each template it uses (extends, includes, imports) to see if it changed.
+        auto_reload=False,
     )
     env.filters["ago"] = _ago
     env.filters["utc"] = _utc

@@ -91,18 +91,22 @@ class CreateOutcome:
         }
 
 
+# Threads for the side-by-side name checks of preflight, kept between requests.
+_NAME_CHECKS = ThreadPoolExecutor(4, thread_name_prefix="name-check")
+
+
 def preflight(services: Services, plan: CreatePlan, quotas: Quotas) -> dict[str, str]:
     """Field errors found by asking AWS (reads only): name taken (role, or for EC2 roles the
     instance profile), quotas exceeded."""
     errors: dict[str, str] = {}
-    # The two name checks do not depend on each other: side by side, one round trip.
-    with ThreadPoolExecutor(2) as pool:
-        role_check = pool.submit(existing_role_name, services, plan.name)
-        profile_check = (
-            pool.submit(profile_exists, services, plan.name) if plan.instance_profile else None
-        )
-        taken = role_check.result()
-        profile_taken = profile_check is not None and profile_check.result()
+    # The two name checks do not depend on each other: side by side, one round trip. The
+    # profile check goes to a long-lived pool and the role check runs here: starting a pool
+    # (two new threads) on every create cost more than the rest of the check (issue 13).
+    profile_check = (
+        _NAME_CHECKS.submit(profile_exists, services, plan.name) if plan.instance_profile else None
+    )
+    taken = existing_role_name(services, plan.name)
+    profile_taken = profile_check is not None and profile_check.result()
     if taken is not None:
         errors["name"] = (
             f"A role named {taken} already exists; role names are unique regardless "

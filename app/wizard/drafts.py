@@ -5,7 +5,7 @@ create time (everything is validated again). Claiming a draft for creation is on
 `UPDATE ... SET status='creating' WHERE id=? AND status IN ('draft','failed')`: whichever
 request (tab, click, worker process) changes the row wins; the others see zero rows changed.
 Drafts expire 7 days after their last change; expired drafts are not resumable and are
-deleted when the Create role page is opened.
+deleted when the Create role page is opened (at most once every few minutes per process).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -25,7 +25,20 @@ from app.wizard.models import RoleDraft
 
 LIFETIME = timedelta(days=7)
 RESUMABLE = ("draft", "failed")
+# Deleting expired drafts is housekeeping (they are neither shown nor resumable once
+# expired): a write transaction on every opening of the Create role page cost more than the
+# page's own work, so it runs at most this often per process.
+PURGE_EVERY = timedelta(minutes=5)
 _BY_ID = select(RoleDraft.__table__).where(RoleDraft.id == bindparam("id"))
+_RESUMABLE_OF = (
+    select(RoleDraft.__table__)
+    .where(
+        RoleDraft.actor == bindparam("actor"),
+        RoleDraft.status.in_(RESUMABLE),
+        RoleDraft.expires_at > bindparam("now"),
+    )
+    .order_by(RoleDraft.updated_at.desc())
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ class DraftStore:
     def __init__(self, db: Database, clock: Callable[[], datetime] | None = None) -> None:
         self._db = db
         self._now = clock or (lambda: datetime.now(UTC))
+        self._purged_at: datetime | None = None
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
@@ -90,6 +104,13 @@ class DraftStore:
             session.connection(execution_options=options)
             yield session
             session.commit()
+
+    @contextmanager
+    def _write_connection(self) -> Iterator[Connection]:
+        """A Core connection whose transactions take the write lock up front on SQLite
+        (BEGIN IMMEDIATE; see _writing); no ORM unit of work."""
+        with self._db.engine.connect() as conn:
+            yield conn.execution_options(sqlite_immediate=True) if self._db.is_sqlite else conn
 
     def create(self, actor: str, data: dict[str, Any] | None = None) -> Draft:
         """A new draft; the wizard makes one only when step 1 is saved (`data` holds it)."""
@@ -121,38 +142,61 @@ class DraftStore:
         return draft
 
     def resumable(self, actor: str) -> list[Draft]:
-        with self._db.session() as session:
-            rows = session.scalars(
-                select(RoleDraft)
-                .where(
-                    RoleDraft.actor == actor,
-                    RoleDraft.status.in_(RESUMABLE),
-                    RoleDraft.expires_at > self._now(),
-                )
-                .order_by(RoleDraft.updated_at.desc())
-            ).all()
-            return [_draft(r) for r in rows]
+        """`actor`'s drafts that can be resumed, latest change first (one Core query: the
+        ORM's unit of work cost more than the query)."""
+        with self._db.engine.connect() as conn:
+            rows = conn.execute(_RESUMABLE_OF, {"actor": actor, "now": self._now()}).all()
+        return [_draft(r) for r in rows]
 
     def save_step(self, draft_id: str, step: str, values: dict[str, Any]) -> Draft | None:
         """Store one step's values and return the draft as saved; None when the draft is no
         longer editable. Read and write happen under the write lock (BEGIN IMMEDIATE on
         SQLite, FOR UPDATE on PostgreSQL), so two tabs saving different steps lose neither."""
         now = self._now()
-        with self._db.engine.connect() as conn:
-            if self._db.is_sqlite:
-                conn = conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
-                query = _BY_ID if self._db.is_sqlite else _BY_ID.with_for_update()
-                row = conn.execute(query, {"id": draft_id}).first()
-                if row is None or row.status not in RESUMABLE:
-                    return None
-                data = {**(row.data or {}), step: values}
-                conn.execute(
-                    update(RoleDraft)
-                    .where(RoleDraft.id == draft_id)
-                    .values(data=data, updated_at=now, expires_at=now + LIFETIME)
-                )
+        with self._write_connection() as conn, conn.begin():
+            query = _BY_ID if self._db.is_sqlite else _BY_ID.with_for_update()
+            row = conn.execute(query, {"id": draft_id}).first()
+            if row is None or row.status not in RESUMABLE:
+                return None
+            data = {**(row.data or {}), step: values}
+            conn.execute(
+                update(RoleDraft)
+                .where(RoleDraft.id == draft_id)
+                .values(data=data, updated_at=now, expires_at=now + LIFETIME)
+            )
         return replace(_draft(row), data=data, updated_at=now, expires_at=now + LIFETIME)
+
+    def edit_step(
+        self,
+        draft_id: str,
+        actor: str,
+        step: str,
+        values_for: Callable[[Draft], dict[str, Any]],
+    ) -> Draft | None:
+        """Read `actor`'s draft and store one step's values computed from it, in one write
+        transaction (save_step after a separate read cost a read more on every step request,
+        and a step computed from an older read could drop another tab's change to it).
+
+        Returns the draft as saved; the draft unchanged when it is no longer editable (being
+        or already created); None when it is unknown, expired or someone else's."""
+        now = self._now()
+        with self._write_connection() as conn, conn.begin():
+            query = _BY_ID if self._db.is_sqlite else _BY_ID.with_for_update()
+            row = conn.execute(query, {"id": draft_id}).first()
+            if row is None:
+                return None
+            draft = _draft(row)
+            if draft.actor != actor or (draft.editable and draft.expires_at <= now):
+                return None
+            if not draft.editable:
+                return draft
+            data = {**draft.data, step: values_for(draft)}
+            conn.execute(
+                update(RoleDraft)
+                .where(RoleDraft.id == draft_id)
+                .values(data=data, updated_at=now, expires_at=now + LIFETIME)
+            )
+        return replace(draft, data=data, updated_at=now, expires_at=now + LIFETIME)
 
     def discard(self, draft_id: str, actor: str) -> bool:
         """Delete one of `actor`'s unfinished drafts; False when there is none to delete (gone,
@@ -175,25 +219,30 @@ class DraftStore:
             rows = session.scalars(select(RoleDraft).where(RoleDraft.status == "creating"))
             return [_draft(row) for row in rows]
 
-    def claim(self, draft_id: str, operation_id: str) -> bool:
-        """Atomically move a draft to `creating`; True for exactly one caller."""
-        with self._writing() as session:
-            result = session.execute(
+    def claim(self, draft_id: str, operation_id: str, data: dict[str, Any] | None = None) -> bool:
+        """Atomically move a draft to `creating`; True for exactly one caller. `data`, when
+        given, is stored in the same UPDATE: the steps as validated for this create (the
+        create request saves its last step's values this way, one write instead of two)."""
+        now = self._now()
+        values: dict[str, Any] = {
+            "status": "creating",
+            "operation_id": operation_id,
+            "failure": None,
+            "updated_at": now,
+        }
+        if data is not None:
+            values["data"] = data
+        with self._write_connection() as conn, conn.begin():
+            result = conn.execute(
                 update(RoleDraft)
                 .where(
                     RoleDraft.id == draft_id,
                     RoleDraft.status.in_(RESUMABLE),
-                    RoleDraft.expires_at > self._now(),
+                    RoleDraft.expires_at > now,
                 )
-                .values(
-                    status="creating",
-                    operation_id=operation_id,
-                    failure=None,
-                    updated_at=self._now(),
-                )
-                .execution_options(synchronize_session=False)
+                .values(**values)
             )
-            return int(getattr(result, "rowcount", 0)) == 1
+            return int(result.rowcount or 0) == 1
 
     def finish(
         self,
@@ -203,16 +252,33 @@ class DraftStore:
         failure: dict[str, Any] | None = None,
         summary: dict[str, Any] | None = None,
     ) -> None:
-        """Record the run's result; `summary` (CLI commands etc.) is kept in the data."""
-        with self._writing() as session:
-            row = session.get(RoleDraft, draft_id, with_for_update=True)
+        """Record the run's result; `summary` (CLI commands etc.) is kept in the data. Only a
+        draft being created changes (compare-and-set on its status, one Core UPDATE after
+        a read under the write lock)."""
+        with self._write_connection() as conn, conn.begin():
+            query = _BY_ID if self._db.is_sqlite else _BY_ID.with_for_update()
+            row = conn.execute(query, {"id": draft_id}).first()
             if row is None or row.status != "creating":
                 return
-            row.status = "failed" if failure else "created"
-            row.role_arn = role_arn
-            row.failure = failure
-            row.data = {**(row.data or {}), "summary": summary or {}}
-            row.updated_at = self._now()
+            conn.execute(
+                update(RoleDraft)
+                .where(RoleDraft.id == draft_id, RoleDraft.status == "creating")
+                .values(
+                    status="failed" if failure else "created",
+                    role_arn=role_arn,
+                    failure=failure,
+                    data={**(row.data or {}), "summary": summary or {}},
+                    updated_at=self._now(),
+                )
+            )
+
+    def purge_expired_if_due(self) -> int:
+        """purge_expired, at most once per PURGE_EVERY (0 when not due)."""
+        now = self._now()
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY:
+            return 0
+        self._purged_at = now
+        return self.purge_expired()
 
     def purge_expired(self) -> int:
         """Delete resumable drafts past their expiry; returns how many."""

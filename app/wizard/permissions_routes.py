@@ -27,6 +27,7 @@ from app.web.deps import RendererDep, ServicesDep, get_services
 from app.web.params import POLICY_ARN_MAX, POLICY_ARN_PATTERN, ascii_int
 from app.web.templating import Renderer, is_htmx, is_partial, redirect_after_post
 from app.wizard import catalog, rules
+from app.wizard.drafts import Draft
 from app.wizard.policies import KINDS
 from app.wizard.service import Wizard
 from app.wizard.steps import check_permissions, is_ec2_service
@@ -35,6 +36,7 @@ from app.wizard.web import (
     FormDep,
     WizardDep,
     done_redirect,
+    edit_own_step,
     go_to_step,
     load_draft,
     step_url,
@@ -249,30 +251,36 @@ def save_permissions(
     render: RendererDep,
     services: ServicesDep,
 ) -> Response:
-    draft = load_draft(wizard, request, draft_id)
-    if not draft.editable:
+
+    # Looked up before the write transaction: a cold policy list is read from AWS, which must
+    # not happen while the draft's row (on SQLite, the database) is locked.
+    add = form.get("add")
+    add = add if add and wizard.policies.get(add) else ""
+    new_boundary = form.get("boundary")
+    new_boundary = new_boundary if new_boundary and wizard.policies.get(new_boundary) else ""
+
+    def values_for(stored: Draft) -> dict[str, Any]:
+        """The step as stored, changed by this submit (Add, Remove, boundary, inline)."""
+        saved = stored.step("permissions")
+        chosen = [a for a in saved.get("policies", []) if isinstance(a, str)]
+        if add and add not in chosen:
+            chosen.append(add)
+        if remove := form.get("remove"):
+            chosen = [a for a in chosen if a != remove]
+        boundary = new_boundary or str(saved.get("boundary") or "")
+        if form.get("clear_boundary"):
+            boundary = ""
+        return {
+            "policies": chosen,
+            "boundary": boundary,
+            "inline_name": form.get("inline_name").strip(),
+            "inline_policy": form.get("inline_policy"),
+        }
+
+    draft = edit_own_step(wizard, request, draft_id, "permissions", values_for)
+    if not draft.editable:  # another tab started creating the role meanwhile
         return redirect_after_post(request, step_url(draft.id, "done"))
-    saved = draft.step("permissions")
-    chosen = [a for a in saved.get("policies", []) if isinstance(a, str)]
-    if (add := form.get("add")) and add not in chosen and wizard.policies.get(add):
-        chosen.append(add)
-    if remove := form.get("remove"):
-        chosen = [a for a in chosen if a != remove]
-    boundary = str(saved.get("boundary") or "")
-    if (new_boundary := form.get("boundary")) and wizard.policies.get(new_boundary):
-        boundary = new_boundary
-    if form.get("clear_boundary"):
-        boundary = ""
-    values = {
-        "policies": chosen,
-        "boundary": boundary,
-        "inline_name": form.get("inline_name").strip(),
-        "inline_policy": form.get("inline_policy"),
-    }
-    saved_draft = wizard.drafts.save_step(draft.id, "permissions", values)
-    if saved_draft is None:  # another tab started creating the role meanwhile
-        return redirect_after_post(request, step_url(draft.id, "done"))
-    draft = saved_draft
+    values = draft.step("permissions")
     if form.get("reload"):
         wizard.policies.reload()
     q, kind = form.get("q")[:128], form.get("kind", "all")

@@ -8,6 +8,7 @@ without JavaScript, and htmx adds the live trust-policy preview.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,7 +56,7 @@ def start_page(request: Request, wizard: WizardDep, render: RendererDep) -> Resp
     navigation goes straight to step 1 when there is nothing to resume)."""
     from app.main import may_change  # the layout's own rule; imported late (app.main imports us)
 
-    wizard.drafts.purge_expired()
+    wizard.drafts.purge_expired_if_due()
     drafts = wizard.drafts.resumable(actor_name(request))
     discarded = request.query_params.get("discarded") == "1"
     if drafts or discarded or not may_change(request):
@@ -397,21 +398,26 @@ def create_role(
     draft = load_draft(wizard, request, draft_id)
     if (redirect := done_redirect(draft)) is not None:
         return redirect  # a second click or another tab: the first one is creating it
-    if form.get("name") or form.all("tag_key"):
-        saved = wizard.drafts.save_step(draft.id, "details", _details_values(form))
-        if saved is None:  # another tab or click is creating it
-            return redirect_after_post(request, step_url(draft.id, "done"))
-        draft = saved
+    # The details as sent are checked with the draft as read, and stored by the claim's
+    # UPDATE when the create goes ahead (one write); a refused create stores them on its own,
+    # so the review shows them again.
+    details = _details_values(form) if form.get("name") or form.all("tag_key") else None
+    if details is not None:
+        draft = replace(draft, data={**draft.data, "details": details})
+
+    def refused(errors: dict[str, str], **more: Any) -> Response:
+        return _refused(request, render, wizard, draft, details, errors, **more)
+
     check = wizard.check(draft.data, fresh=True)
     if check.plan is None:
-        return _review_page(request, render, wizard, draft, errors=_step_errors(check), status=422)
+        return refused(_step_errors(check))
     errors = preflight(services, check.plan, wizard.quotas())
     if errors:
         # Another tab may have claimed this draft and created the role meanwhile, which is
         # why the name is now taken: that is the same role, so show its done page.
         if (redirect := done_redirect(load_draft(wizard, request, draft_id))) is not None:
             return redirect
-        return _review_page(request, render, wizard, draft, errors=errors, status=422)
+        return refused(errors)
     # The risk gate: nothing is created while an error stands, and each security warning
     # must be acknowledged by name (the checkboxes of the review).
     review = policy_review(
@@ -425,16 +431,8 @@ def create_role(
             else f"Acknowledge each security warning before creating the role "
             f"({len(missing)} not acknowledged): tick the box beside it."
         )
-        return _review_page(
-            request,
-            render,
-            wizard,
-            draft,
-            errors={"acknowledge": message},
-            status=422,
-            acknowledged=acknowledged,
-        )
-    if not wizard.drafts.claim(draft.id, ctx.operation_id):
+        return refused({"acknowledge": message}, acknowledged=acknowledged)
+    if not wizard.drafts.claim(draft.id, ctx.operation_id, draft.data):
         return redirect_after_post(request, step_url(draft.id, "done"))
     summary = {
         "cli": cli_commands(check.plan),
@@ -463,6 +461,25 @@ def create_role(
     if finished is None:
         return redirect_after_post(request, step_url(draft.id, "done"))
     return go_to_step(request, wizard, finished, "done")
+
+
+def _refused(
+    request: Request,
+    render: Renderer,
+    wizard: Wizard,
+    draft: Draft,
+    details: dict[str, Any] | None,
+    errors: dict[str, str],
+    **more: Any,
+) -> Response:
+    """A create that does not go ahead: the review again with its errors, the details as sent
+    stored first (so they are shown again and kept)."""
+    if details is not None:
+        saved = wizard.drafts.save_step(draft.id, "details", details)
+        if saved is None:  # another tab or click is creating it
+            return redirect_after_post(request, step_url(draft.id, "done"))
+        draft = saved
+    return _review_page(request, render, wizard, draft, errors=errors, status=422, **more)
 
 
 def _step_errors(check: DraftCheck) -> dict[str, str]:

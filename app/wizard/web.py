@@ -49,16 +49,38 @@ FormDep = Annotated[FormValues, Depends(read_form)]
 WizardDep = Annotated[Wizard, Depends(get_wizard)]
 
 
+NO_SUCH_DRAFT = (
+    "This draft does not exist or has expired (drafts are kept for 7 days). "
+    "Start a new role from the Create role page."
+)
+
+
 def load_draft(wizard: Wizard, request: Request, draft_id: str) -> Draft:
     """The caller's draft, or a 404 page (unknown, expired, or someone else's)."""
     draft = wizard.drafts.get(draft_id) if _UUID.fullmatch(draft_id) else None
     if draft is None or draft.actor != actor_name(request):
-        raise HTTPException(
-            404,
-            "This draft does not exist or has expired (drafts are kept for 7 days). "
-            "Start a new role from the Create role page.",
-        )
+        raise HTTPException(404, NO_SUCH_DRAFT)
     return draft
+
+
+def edit_own_step(
+    wizard: Wizard,
+    request: Request,
+    draft_id: str,
+    step: str,
+    values_for: Callable[[Draft], dict[str, Any]],
+) -> Draft:
+    """Save one step of the caller's draft, its values computed from the draft as stored (one
+    write transaction, see DraftStore.edit_step); a 404 page as load_draft's. The draft comes
+    back unchanged when it is no longer editable: the caller sends that to its done page."""
+    found = (
+        wizard.drafts.edit_step(draft_id, actor_name(request), step, values_for)
+        if _UUID.fullmatch(draft_id)
+        else None
+    )
+    if found is None:
+        raise HTTPException(404, NO_SUCH_DRAFT)
+    return found
 
 
 def step_url(draft_id: str, step: str) -> str:

@@ -18,7 +18,7 @@ from app.main import create_app
 from app.models import AuditEvent
 from app.services import build_services
 from app.wizard.catalog import SSM_CORE
-from app.wizard.drafts import DraftStore
+from app.wizard.drafts import PURGE_EVERY, DraftStore
 from tests.conftest import csrf_token_for
 from tests.web.test_wizard_flow import (
     S3_READ,
@@ -314,6 +314,46 @@ def test_expired_drafts_are_not_resumable_and_are_purged(services):
     assert store.purge_expired() == 1
     clock["now"] = now
     assert store.get(draft.id) is None
+
+
+def test_opening_create_role_purges_expired_drafts_at_most_every_few_minutes(services):
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    clock = {"now": now}
+    store = DraftStore(services.db, clock=lambda: clock["now"])
+    store.create("alice"), store.create("alice")
+    purged_at = now + timedelta(days=7, seconds=1)  # both expired
+    clock["now"] = purged_at
+    assert store.purge_expired_if_due() == 2
+    clock["now"] = now  # a draft made back then: already expired at purged_at
+    store.create("alice")
+    clock["now"] = purged_at + PURGE_EVERY - timedelta(seconds=1)
+    assert store.purge_expired_if_due() == 0  # not due: the expired draft stays for now
+    clock["now"] = purged_at + PURGE_EVERY
+    assert store.purge_expired_if_due() == 1
+    assert store.purge_expired() == 0
+
+
+def test_edit_step_reads_and_writes_only_the_callers_editable_draft(services):
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    clock = {"now": now}
+    store = DraftStore(services.db, clock=lambda: clock["now"])
+    draft = store.create("alice", {"trust": {"entity_type": "service"}})
+
+    def add_one(stored):
+        return {"policies": [*stored.step("permissions").get("policies", []), "p"]}
+
+    assert store.edit_step(draft.id, "bob", "permissions", add_one) is None  # not bob's
+    saved = store.edit_step(draft.id, "alice", "permissions", add_one)
+    again = store.edit_step(draft.id, "alice", "permissions", add_one)  # computed from saved
+    assert saved.step("permissions") == {"policies": ["p"]}
+    assert again.step("permissions") == {"policies": ["p", "p"]}
+    assert store.get(draft.id).data == {**draft.data, "permissions": {"policies": ["p", "p"]}}
+    assert store.claim(draft.id, "op")
+    creating = store.edit_step(draft.id, "alice", "permissions", add_one)
+    assert not creating.editable and creating.step("permissions") == {"policies": ["p", "p"]}
+    other = store.create("alice")
+    clock["now"] = now + timedelta(days=7, seconds=1)
+    assert store.edit_step(other.id, "alice", "permissions", add_one) is None  # expired
 
 
 def test_unknown_or_other_peoples_drafts_are_404(client, services):
