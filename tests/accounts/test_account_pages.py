@@ -277,3 +277,25 @@ def test_an_account_whose_role_cannot_be_assumed_is_unavailable_and_others_work(
         assert working.status_code == 200
         assert "prod-deploy" in working.text
         assert viewer.get("/roles").status_code == 200
+
+
+def test_the_audit_history_filters_by_account(
+    operator: TestClient, members: list[str], org: Services
+):
+    """Runs after the wizard test: its calls were recorded with the development account."""
+    dev, prod = members[DEV], members[PROD]
+    page = soup(operator.get("/audit"))
+    offered = [o["value"] for o in page.select("#audit-account option")]
+    assert offered == ["", org.identity.account, dev, prod, members[STAGING]]
+    assert page.select_one("label[for='audit-account']").get_text(strip=True) == "AWS account"
+    in_dev = operator.get("/audit", params={"account": dev})
+    assert in_dev.status_code == 200
+    assert f"arn:aws:iam::{dev}:role/dev-made-here" in in_dev.text
+    assert soup(in_dev).select_one("#audit-account option[selected]")["value"] == dev
+    in_prod = operator.get("/audit", params={"account": prod})
+    assert "dev-made-here" not in in_prod.text
+    # The same filter from inside an account's pages.
+    assert "dev-made-here" in operator.get(f"/accounts/{dev}/audit", params={"account": dev}).text
+    wrong = soup(operator.get("/audit", params={"account": "12345"}))
+    assert wrong.select_one("#audit-account-error").get_text() == "An AWS account id: 12 digits."
+    assert wrong.select_one("#audit-account")["aria-invalid"] == "true"
