@@ -14,7 +14,7 @@ from app.accounts.context import AccountServices
 from app.accounts.errors import install_account_errors
 from app.accounts.routes import app_hub
 from app.accounts.routes import router as accounts_router
-from app.accounts.urls import ACCOUNT_ID, AccountPrefix, account_base
+from app.accounts.urls import ACCOUNT_ID, AccountPrefix, account_base, in_account
 from app.audit.routes import router as audit_router
 from app.auth.admin import router as users_router
 from app.auth.guard import authorize, build_auth, install_auth
@@ -40,6 +40,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 NAVIGATION: list[tuple[str, str]] = [
     ("Roles", "/roles"),
+    ("All accounts' roles", "/all-accounts/roles"),
     ("Create role", "/create-role"),
     ("EC2 instances", "/instances"),
     ("Access review", "/access-review"),
@@ -64,9 +65,7 @@ def account_layout(request: Request, accounts: AccountServices) -> dict[str, Any
         "account_id": account_id,
         "account_label": accounts.label(account_id),
         "switch_accounts": listed.accounts if listed is not None else (),
-        "navigation": [
-            (label, href if href == "/accounts" else base + href) for label, href in NAVIGATION
-        ],
+        "navigation": [(label, in_account(request.scope, href)) for label, href in NAVIGATION],
     }
 
 

@@ -22,6 +22,7 @@ from app.accounts.hub import AccountHub
 from app.accounts.model import AccountList
 from app.accounts.pair import KIND, assume_policy, pair_plan, trust_policy, usage
 from app.accounts.pair_form import FIELDS, PairForm
+from app.accounts.search import search_all
 from app.auth.permissions import Role, require
 from app.aws.errors import AwsError
 from app.instances.forms import valid_operation_id
@@ -29,6 +30,7 @@ from app.operations import progress
 from app.operations.engine import Engine
 from app.services import Services
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
+from app.web.params import ascii_int
 from app.web.templating import Renderer, redirect_after_post
 from app.wizard.rules import DESCRIPTION, EXTERNAL_ID, ROLE_NAME
 from app.wizard.web import FormDep
@@ -36,6 +38,7 @@ from app.wizard.web import FormDep
 router = APIRouter()
 
 ACCOUNT_FORMAT = re.compile(r"\d{12}")
+MAX_SEARCH = 200
 
 _HUB_LOCK = threading.Lock()
 
@@ -83,6 +86,35 @@ def switch_account(
         raise UnknownAccount(account)
     base = "" if chosen.is_hub else f"/accounts/{chosen.account_id}"
     return RedirectResponse(base + section_of(page), status_code=303)
+
+
+@router.get("/all-accounts/roles", response_class=HTMLResponse)
+def roles_in_all_accounts(
+    request: Request,
+    services: ServicesDep,
+    render: RendererDep,
+    q: str = "",
+    account: str = "",
+    page: str = "",
+) -> Response:
+    """Every account's roles at once (app.accounts.search): an Account column and filter."""
+    errors: dict[str, str] = {}
+    q = q.strip()
+    if len(q) > MAX_SEARCH:
+        errors["q"] = f"At most {MAX_SEARCH} characters."
+    if account and not ACCOUNT_FORMAT.fullmatch(account):
+        errors["account"] = "Choose one of the listed accounts."
+    accounts = request.app.state.account_services
+    result = None
+    if not errors:
+        result = search_all(accounts, actor_name(request), q, account, ascii_int(page) or 1)
+    return render.page(
+        request,
+        "accounts/roles.html",
+        {"q": q, "account": account, "errors": errors, "result": result},
+        block="all_roles_results",
+        status_code=422 if errors else 200,
+    )
 
 
 @router.get("/accounts", response_class=HTMLResponse)

@@ -18,7 +18,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 ACCOUNT_ID = "roledesk.account_id"  # scope key: a member account's id from the URL
 PREFIX = re.compile(r"^/accounts/(\d{12})(/.*)?$")
 # Pages that belong to no account: their links never take the prefix.
-GLOBAL = ("/users", "/sign-in", "/sign-out", "/setup", "/accounts", "/static", "/healthz")
+GLOBAL = (
+    "/users",
+    "/sign-in",
+    "/sign-out",
+    "/setup",
+    "/accounts",
+    "/all-accounts",
+    "/static",
+    "/healthz",
+)
 
 
 def account_base(scope: Mapping[str, Any]) -> str:

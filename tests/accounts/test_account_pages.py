@@ -129,7 +129,9 @@ def test_a_member_accounts_roles_list_shows_its_roles_and_keeps_every_link_in_it
     assert f"Development ({dev})" in page.title.get_text()
     assert page.select_one(".current-account").get_text() == f"Development ({dev})"
     for link in local_links(page):
-        assert link.startswith((f"/accounts/{dev}/", "/accounts", "/users", "/sign-out")), link
+        assert link.startswith(
+            (f"/accounts/{dev}/", "/accounts", "/all-accounts", "/users", "/sign-out")
+        ), link
     role_page = operator.get(f"/accounts/{dev}/roles/dev-deploy")
     assert role_page.status_code == 200
     assert f"arn:aws:iam::{dev}:role/dev-deploy" in role_page.text
@@ -217,7 +219,7 @@ def test_the_wizard_in_a_member_account_creates_the_role_there_only(
     review = soup(operator.get(f"{base}/{draft}/review"))
     assert all(
         link.startswith(f"/accounts/{dev}/")
-        or link.startswith(("/accounts", "/users", "/sign-out"))
+        or link.startswith(("/accounts", "/all-accounts", "/users", "/sign-out"))
         for link in local_links(review)
     )
     created = post(operator, f"{base}/{draft}/create", details)
@@ -299,3 +301,76 @@ def test_the_audit_history_filters_by_account(
     wrong = soup(operator.get("/audit", params={"account": "12345"}))
     assert wrong.select_one("#audit-account-error").get_text() == "An AWS account id: 12 digits."
     assert wrong.select_one("#audit-account")["aria-invalid"] == "true"
+
+
+@pytest.fixture
+def fresh_viewer(org: Services) -> Iterator[TestClient]:
+    """A new app: every account's roles list read from AWS on first use."""
+    app = create_app(org)
+    app.state.account_hub = AccountHub(org.settings, fresh_clients(org), org.identity.account)
+    with signed_in(app, "vera", "viewer") as viewer:
+        yield viewer
+
+
+def test_roles_searched_across_every_account_with_an_account_column_and_filter(
+    fresh_viewer: TestClient, members: list[str], org: Services
+):
+    operator = fresh_viewer
+    response = operator.get("/all-accounts/roles", params={"q": "DEPLOY"})
+    assert response.status_code == 200
+    page = soup(response)
+    rows = [
+        [td.get_text(strip=True) for td in tr.select("td")]
+        for tr in page.select("#all-roles tbody tr")
+    ]
+    found = {(r[0], r[1]) for r in rows}
+    assert found == {
+        (f"Development ({members[DEV]})", "dev-deploy"),
+        (f"Staging ({members[STAGING]})", "staging-deploy"),
+        (f"Production ({members[PROD]})", "prod-deploy"),
+    } | {
+        (f"RoleDesk's own account ({org.identity.account})", n)
+        for n in role_names(org, org.identity.account)
+        if "deploy" in n.lower()
+    }
+    link = page.select_one(f"#all-roles a[href='/accounts/{members[PROD]}/roles/prod-deploy']")
+    assert link is not None
+    total = sum(len(role_names(org, a)) for a in (org.identity.account, *members))
+    assert (
+        page.select_one("#all-roles-count")
+        .get_text()
+        .endswith(f"of {total} roles in 4 of 4 accounts")
+    )
+    only = soup(
+        operator.get("/all-accounts/roles", params={"q": "deploy", "account": members[STAGING]})
+    )
+    assert [a.get_text() for a in only.select("#all-roles tbody a")] == ["staging-deploy"]
+    assert only.select_one("#all-roles-account option[selected]")["value"] == members[STAGING]
+    fragment = operator.get(
+        "/all-accounts/roles", params={"q": "auditor"}, headers={"HX-Request": "true"}
+    )
+    assert "<html" not in fragment.text
+    assert fragment.text.count("ReadOnlyAuditor") >= 3
+    wrong = operator.get("/all-accounts/roles", params={"account": "x", "q": "a" * 201})
+    assert wrong.status_code == 422
+    assert soup(wrong).select_one("#all-roles-account-error").get_text()
+    assert soup(wrong).select_one("#all-roles-q-error").get_text() == "At most 200 characters."
+
+
+def test_an_unavailable_account_is_named_in_the_search_and_the_others_are_searched(
+    org: Services, members: list[str]
+):
+    app = create_app(org)
+    hub = AccountHub(org.settings, fresh_clients(org), org.identity.account)
+    app.state.account_hub = hub
+    prod = account(hub, members[PROD])
+    hub.hub_clients.hook_every_client(
+        "before-call.sts.AssumeRole", Refuse({"RoleArn": prod.role_arn})
+    )
+    with signed_in(app, "vera", "viewer") as viewer:
+        page = soup(viewer.get("/all-accounts/roles", params={"q": "deploy"}))
+    warning = page.select_one("#all-roles-results article.warning").get_text(" ")
+    assert f"Production ({prod.account_id}) is unavailable" in warning and "AccessDenied" in warning
+    names = {a.get_text() for a in page.select("#all-roles tbody a")}
+    assert {"dev-deploy", "staging-deploy"} <= names and "prod-deploy" not in names
+    assert "in 3 of 4 accounts" in page.select_one("#all-roles-count").get_text()

@@ -49,6 +49,7 @@ EXPECTED = {
     # Accounts and the cross-account role pair (issue 17).
     ("GET", "/accounts"): Role.VIEWER,
     ("GET", "/accounts/switch"): Role.VIEWER,
+    ("GET", "/all-accounts/roles"): Role.VIEWER,
     ("GET", "/accounts/pairs/new"): Role.OPERATOR,
     ("POST", "/accounts/pairs/review"): Role.OPERATOR,
     ("POST", "/accounts/pairs"): Role.OPERATOR,
