@@ -374,3 +374,12 @@ def test_an_unavailable_account_is_named_in_the_search_and_the_others_are_search
     names = {a.get_text() for a in page.select("#all-roles tbody a")}
     assert {"dev-deploy", "staging-deploy"} <= names and "prod-deploy" not in names
     assert "in 3 of 4 accounts" in page.select_one("#all-roles-count").get_text()
+
+
+def test_signing_in_from_a_member_accounts_page_comes_back_to_it(
+    app_hub: tuple[Any, AccountHub], members: list[str]
+):
+    with TestClient(app_hub[0]) as anonymous:
+        response = anonymous.get(f"/accounts/{members[DEV]}/roles", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == (f"/sign-in?next=%2Faccounts%2F{members[DEV]}%2Froles")
