@@ -40,7 +40,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 NAVIGATION: list[tuple[str, str]] = [
     ("Roles", "/roles"),
-    ("All accounts' roles", "/all-accounts/roles"),
+    ("Search every account", "/all-accounts/roles"),
     ("Create role", "/create-role"),
     ("EC2 instances", "/instances"),
     ("Access review", "/access-review"),
