@@ -10,7 +10,11 @@ from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.accounts.context import AccountServices
+from app.accounts.errors import install_account_errors
+from app.accounts.routes import app_hub
 from app.accounts.routes import router as accounts_router
+from app.accounts.urls import ACCOUNT_ID, AccountPrefix, account_base, in_account
 from app.audit.routes import router as audit_router
 from app.auth.admin import router as users_router
 from app.auth.guard import authorize, build_auth, install_auth
@@ -36,6 +40,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 NAVIGATION: list[tuple[str, str]] = [
     ("Roles", "/roles"),
+    ("Search every account", "/all-accounts/roles"),
     ("Create role", "/create-role"),
     ("EC2 instances", "/instances"),
     ("Access review", "/access-review"),
@@ -49,7 +54,22 @@ def may_change(request: Request) -> bool:
     return user is not None and user.role >= Role.OPERATOR
 
 
-def layout_context(services: Services) -> Any:
+def account_layout(request: Request, accounts: AccountServices) -> dict[str, Any]:
+    """The account the page is in: its prefix for every link, its name for the title and
+    the header, and the accounts the switcher offers."""
+    base = account_base(request.scope)
+    account_id = request.scope.get(ACCOUNT_ID) or accounts.hub_id
+    listed = accounts.listed()
+    return {
+        "account_base": base,
+        "account_id": account_id,
+        "account_label": accounts.label(account_id),
+        "switch_accounts": listed.accounts if listed is not None else (),
+        "navigation": [(label, in_account(request.scope, href)) for label, href in NAVIGATION],
+    }
+
+
+def layout_context(services: Services, accounts: AccountServices) -> Any:
     def for_request(request: Request) -> dict[str, Any]:
         return {
             "identity": services.identity,
@@ -57,13 +77,13 @@ def layout_context(services: Services) -> Any:
             "is_sandbox": services.settings.is_sandbox,
             "sandbox_endpoint": services.sandbox_endpoint,
             "region": services.settings.aws_region,
-            "navigation": NAVIGATION,
-            "current_path": request.url.path,
+            "current_path": account_base(request.scope) + request.url.path,
             "csrf_token": csrf_token(request),
             "user": getattr(request.state, "user", None),
             # Whether to offer buttons that change something (operator and admin): a viewer
             # is not shown buttons that would only answer "not allowed".
             "may_change": may_change(request),
+            **account_layout(request, accounts),
         }
 
     return for_request
@@ -81,13 +101,17 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     app.state.auth = build_auth(services)
-    app.state.renderer = Renderer(make_environment(), layout_context(services))
+    accounts = AccountServices(services, lambda: app_hub(app))
+    app.state.account_services = accounts
+    app.state.renderer = Renderer(make_environment(), layout_context(services, accounts))
     app.state.lookup_budget = LookupBudget()  # GetRole calls per user (roles list activity)
     # Innermost: a 500 page passes through every middleware below, security headers included.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.https)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.host_allowlist())
     app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
+    # /accounts/<id>/... answered by today's routes, in that account (app.accounts.urls).
+    app.add_middleware(AccountPrefix, hub_id=services.identity.account)
     app.add_middleware(ServerTimingMiddleware)  # outermost: times everything else
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth_router)
@@ -116,5 +140,6 @@ def create_app(services: Services) -> FastAPI:
             return JSONResponse(app.openapi())
 
     install_error_handlers(app)
+    install_account_errors(app)
     install_auth(app)
     return app

@@ -47,6 +47,10 @@ class Services:
     runs: BackgroundRuns = field(default_factory=BackgroundRuns)
     settler: Settler = field(default_factory=Settler)
     _ec2: dict[str, Ec2Gateway] = field(default_factory=dict)
+    # A member account's objects that routers build on first use (its wizard, its EC2
+    # page's state); the hub account's stay on app.state (app.accounts.context).
+    per_account: dict[str, object] = field(default_factory=dict)
+    is_member: bool = False
     instances: InstanceInventory = field(init=False)
     access_scan: AccountScan = field(init=False)
     reviews: ReviewRecords = field(init=False)

@@ -10,16 +10,19 @@ command and profile that use the pair).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from app.accounts.context import UnknownAccount
 from app.accounts.hub import AccountHub
 from app.accounts.model import AccountList
 from app.accounts.pair import KIND, assume_policy, pair_plan, trust_policy, usage
 from app.accounts.pair_form import FIELDS, PairForm
+from app.accounts.search import search_all
 from app.auth.permissions import Role, require
 from app.aws.errors import AwsError
 from app.instances.forms import valid_operation_id
@@ -27,22 +30,31 @@ from app.operations import progress
 from app.operations.engine import Engine
 from app.services import Services
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
+from app.web.params import ascii_int
 from app.web.templating import Renderer, redirect_after_post
 from app.wizard.rules import DESCRIPTION, EXTERNAL_ID, ROLE_NAME
 from app.wizard.web import FormDep
 
 router = APIRouter()
 
+ACCOUNT_FORMAT = re.compile(r"\d{12}")
+MAX_SEARCH = 200
+
 _HUB_LOCK = threading.Lock()
 
 
 def account_hub(request: Request, services: Services) -> AccountHub:
     """One hub per app: its credential cache is shared by every request."""
+    return app_hub(request.app)
+
+
+def app_hub(app: Any) -> AccountHub:
     with _HUB_LOCK:
-        hub: AccountHub | None = getattr(request.app.state, "account_hub", None)
+        hub: AccountHub | None = getattr(app.state, "account_hub", None)
         if hub is None:
-            hub = AccountHub(services.settings, services.clients, services.identity.account)
-            request.app.state.account_hub = hub
+            base: Services = app.state.services  # the hub account's own
+            hub = AccountHub(base.settings, base.clients, base.identity.account)
+            app.state.account_hub = hub
         return hub
 
 
@@ -51,6 +63,58 @@ def _accounts(hub: AccountHub) -> tuple[AccountList | None, AwsError | None]:
         return hub.accounts(), None
     except AwsError as exc:  # source `organizations` and Organizations failed
         return None, exc
+
+
+# Where the switcher lands in the chosen account: the same section, at its start (a role
+# page or a draft of one account has no twin in another).
+SECTIONS = ("/roles", "/create-role", "/instances", "/access-review", "/audit")
+
+
+def section_of(page: str) -> str:
+    return next((s for s in SECTIONS if page == s or page.startswith(s + "/")), "/roles")
+
+
+@router.get("/accounts/switch", response_class=HTMLResponse)
+def switch_account(
+    request: Request, services: ServicesDep, account: str = "", page: str = "/roles"
+) -> Response:
+    """The header's account switcher (a plain GET form): the same section, in `account`."""
+    if not ACCOUNT_FORMAT.fullmatch(account):  # no account chosen: the list of them
+        return RedirectResponse("/accounts", status_code=303)
+    chosen = request.app.state.account_services.find(account)
+    if chosen is None:
+        raise UnknownAccount(account)
+    base = "" if chosen.is_hub else f"/accounts/{chosen.account_id}"
+    return RedirectResponse(base + section_of(page), status_code=303)
+
+
+@router.get("/all-accounts/roles", response_class=HTMLResponse)
+def roles_in_all_accounts(
+    request: Request,
+    services: ServicesDep,
+    render: RendererDep,
+    q: str = "",
+    account: str = "",
+    page: str = "",
+) -> Response:
+    """Every account's roles at once (app.accounts.search): an Account column and filter."""
+    errors: dict[str, str] = {}
+    q = q.strip()
+    if len(q) > MAX_SEARCH:
+        errors["q"] = f"At most {MAX_SEARCH} characters."
+    if account and not ACCOUNT_FORMAT.fullmatch(account):
+        errors["account"] = "Choose one of the listed accounts."
+    accounts = request.app.state.account_services
+    result = None
+    if not errors:
+        result = search_all(accounts, actor_name(request), q, account, ascii_int(page) or 1)
+    return render.page(
+        request,
+        "accounts/roles.html",
+        {"q": q, "account": account, "errors": errors, "result": result},
+        block="all_roles_results",
+        status_code=422 if errors else 200,
+    )
 
 
 @router.get("/accounts", response_class=HTMLResponse)

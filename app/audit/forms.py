@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,8 @@ from app.web.params import ascii_int
 
 MAX_TEXT = 200
 TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
-FIELDS = ("actor", "action", "outcome", "target", "since", "until", "q")
+FIELDS = ("actor", "action", "outcome", "target", "since", "until", "q", "account")
+ACCOUNT_ID = re.compile(r"\d{12}")
 
 
 @dataclass
@@ -45,6 +47,8 @@ def parse_filters(params: dict[str, str]) -> AuditForm:
     for name in ("actor", "action", "target", "q"):
         if len(values[name]) > MAX_TEXT:
             errors[name] = f"At most {MAX_TEXT} characters."
+    if values["account"] and not ACCOUNT_ID.fullmatch(values["account"]):
+        errors["account"] = "An AWS account id: 12 digits."
     if values["outcome"] and values["outcome"] not in OUTCOMES:
         errors["outcome"] = "Choose one of the listed outcomes."
     times: dict[str, datetime | None] = {}
@@ -65,6 +69,7 @@ def parse_filters(params: dict[str, str]) -> AuditForm:
         since=since,
         until=until,
         q=values["q"],
+        account=values["account"],
     )
     return AuditForm(values, filters)
 

@@ -90,11 +90,20 @@ class AuditFilters:
     until: datetime | None = None
     q: str = ""
     operation_id: str = ""
+    account: str = ""  # the AWS account the call went to (issue 17)
 
     @property
     def active(self) -> bool:
         return any(
-            (self.actor, self.action, self.outcome, self.target, self.q, self.operation_id)
+            (
+                self.actor,
+                self.action,
+                self.outcome,
+                self.target,
+                self.q,
+                self.operation_id,
+                self.account,
+            )
         ) or bool(self.since or self.until)
 
 
@@ -175,6 +184,8 @@ def _ledger_conditions(
         found.append(AuditEvent.recorded_at >= filters.since)
     if filters.until:
         found.append(AuditEvent.recorded_at < filters.until)
+    if filters.account:
+        found.append(AuditEvent.account_id == filters.account)
     if _ledger_text(filters, indexed_search):
         found.append(_text_match(f"%{_escape_like(filters.q)}%"))
     return found

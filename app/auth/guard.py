@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
+from app.accounts.urls import in_account
 from app.auth.permissions import Forbidden, Role, is_public, required_role
 from app.auth.sessions import SessionStore, SignedIn
 from app.auth.setup import SetupTokens
@@ -113,7 +114,8 @@ def _return_path(request: Request) -> str:
         parts = urlsplit(request.headers.get("HX-Current-URL", ""))
         return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
     query = request.url.query
-    return safe_next(request.url.path + (f"?{query}" if query else ""))
+    path = in_account(request.scope, request.url.path)  # a member account's page stays one
+    return safe_next(path + (f"?{query}" if query else ""))
 
 
 def sign_in_url(request: Request) -> str:

@@ -69,6 +69,15 @@ class InstancesState:
 
 def instances_state(request: Request, services: Services) -> InstancesState:
     with _STATE_LOCK:
+        if services.is_member:  # a member account's own profiles (app.accounts.context)
+            held = services.per_account.get("instances")
+            if held is None:
+                held = services.per_account["instances"] = InstancesState(
+                    ProfileCatalog(services.iam)
+                )
+                services.audited.on_success(held.catalog.on_change)
+            assert isinstance(held, InstancesState)
+            return held
         state: InstancesState | None = getattr(request.app.state, "instances", None)
         if state is None:
             state = InstancesState(ProfileCatalog(services.iam))

@@ -3,6 +3,7 @@ run is still going here (a run in another worker process is judged from the ledg
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 
@@ -13,7 +14,12 @@ class BackgroundRuns:
         self._lock = threading.Lock()
 
     def start(self, operation_id: str, run: Callable[[], object], name: str) -> None:
-        thread = threading.Thread(target=run, name=f"{name}-{operation_id[:8]}", daemon=True)
+        # The run keeps the request's context: a member account's calls go out as the
+        # RoleDesk user who started it (app.accounts.context.acting_user).
+        context = contextvars.copy_context()
+        thread = threading.Thread(
+            target=context.run, args=(run,), name=f"{name}-{operation_id[:8]}", daemon=True
+        )
         with self._lock:
             self._threads[operation_id] = thread
         thread.start()

@@ -10,14 +10,31 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
+from app.accounts.context import acting_user
+from app.accounts.urls import ACCOUNT_ID
 from app.audit.audited import AuditContext, os_user
 from app.services import Services
 from app.web.templating import Renderer
 
+RESOLVED = "roledesk.services"  # scope key: the objects get_services picked for the request
+
 
 def get_services(request: Request) -> Services:
+    """The objects for the account the request works in (app.accounts.context): the hub's
+    own, or a member account's when the URL starts with /accounts/<id>/. Raises
+    UnknownAccount or AccountUnavailable (each has its page) for a member account."""
+    resolved: Services | None = request.scope.get(RESOLVED)
+    if resolved is not None:
+        return resolved
     services: Services = request.app.state.services
+    account_id = request.scope.get(ACCOUNT_ID)
+    user = actor_name(request)
+    acting_user.set(user)
+    if account_id:
+        services = request.app.state.account_services.for_account(account_id, user)
+    request.scope[RESOLVED] = services
     return services
 
 
@@ -45,6 +62,11 @@ def audit_context(request: Request) -> AuditContext:
 
 
 async def _services(request: Request) -> Services:
+    acting_user.set(actor_name(request))  # the endpoint's thread copies this context
+    account_id = request.scope.get(ACCOUNT_ID)
+    if account_id and request.scope.get(RESOLVED) is None:
+        # A member account: its first request may call AssumeRole; not on the event loop.
+        return await run_in_threadpool(get_services, request)
     return get_services(request)
 
 

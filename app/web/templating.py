@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2_fragments import render_block
 
+from app.accounts.urls import RenderingBase, account_base, in_account, rendering_base
 from app.policy import managed_descriptions
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -59,6 +60,8 @@ def make_environment(directory: Path = TEMPLATES_DIR) -> Environment:
     env.filters["utc"] = _utc
     # Where policy descriptions come from, for the note under every policy search.
     env.globals["description_source"] = managed_descriptions.source
+    # The account's prefix for every link (app.accounts.urls), macros included.
+    env.globals["account_base"] = RenderingBase()
     return env
 
 
@@ -97,17 +100,23 @@ class Renderer:
     ) -> HTMLResponse:
         """The whole page, or only `block` when the request wants a fragment."""
         full = {**self._globals_for(request), **context, "request": request}
-        if block is not None and is_partial(request):
-            html = render_block(self.env, template, block, **full)
-        else:
-            html = self.env.get_template(template).render(full)
+        token = rendering_base.set(account_base(request.scope))
+        try:
+            if block is not None and is_partial(request):
+                html = render_block(self.env, template, block, **full)
+            else:
+                html = self.env.get_template(template).render(full)
+        finally:
+            rendering_base.reset(token)
         response = HTMLResponse(html, status_code=status_code)
         response.headers["Vary"] = "HX-Request"
         return response
 
 
 def redirect_after_post(request: Request, url: str) -> Response:
-    """Post/redirect/get: 303 for plain forms, HX-Location for htmx (no full reload)."""
+    """Post/redirect/get: 303 for plain forms, HX-Location for htmx (no full reload). A
+    path of RoleDesk's stays in the request's account (app.accounts.urls)."""
+    url = in_account(request.scope, url)
     if is_htmx(request):
         return Response(status_code=200, headers={"HX-Location": url})
     return RedirectResponse(url, status_code=303)

@@ -112,11 +112,17 @@ _lock = threading.Lock()
 
 
 def wizard_for(state: Any, services: Services) -> Wizard:
-    """The Wizard stored on `app.state`, created on first use."""
+    """The Wizard stored on `app.state` (a member account's: on its Services), created on
+    first use."""
     with _lock:
-        found = getattr(state, "wizard", None)
-        if found is None:
-            found = Wizard(services)
-            state.wizard = found
+        if services.is_member:
+            found = services.per_account.get("wizard")
+            if found is None:
+                found = services.per_account["wizard"] = Wizard(services)
+        else:
+            found = getattr(state, "wizard", None)
+            if found is None:
+                found = Wizard(services)
+                state.wizard = found
         assert isinstance(found, Wizard)
         return found

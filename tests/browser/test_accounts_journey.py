@@ -1,9 +1,11 @@
-"""Accounts and a cross-account role pair in the browser, with and without JavaScript, on a
+"""Accounts, the account switcher, the search across accounts and a cross-account role pair
+in the browser, with and without JavaScript, on a
 server whose sandbox holds the seeded organization; the outcome checked with boto3. (axe-core
 checks these pages in tests/browser/test_accessibility.py.)"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import boto3
@@ -73,3 +75,27 @@ def test_make_a_cross_account_pair(live_server, page):
     assert trust["Statement"][0]["Principal"] == {
         "AWS": f"arn:aws:iam::{ids['Development']}:role/dev-deploy"
     }
+
+
+@pytest.mark.timeout(900)
+def test_switch_account_and_search_every_account(live_server, page):
+    page.goto(f"{live_server.url}/roles")
+    # The switcher lists the hub first, then by name: Development, Production, Staging.
+    page.get_by_label("Work in account").select_option(index=3)
+    page.get_by_role("button", name="Switch account").click()
+    expect(page).to_have_url(re.compile(r"/accounts/\d{12}/roles$"))
+    expect(page.locator(".current-account")).to_contain_text("Staging")
+    expect(page).to_have_title(re.compile(r"Staging \(\d{12}\)"))
+    expect(page.get_by_role("link", name="staging-deploy")).to_be_visible()
+    expect(page.get_by_role("link", name="dev-deploy")).to_have_count(0)
+
+    page.get_by_role("link", name="Search every account").click()
+    page.get_by_label("Role name contains").fill("deploy")
+    page.get_by_role("button", name="Search roles").click()
+    rows = page.locator("#all-roles tbody tr")
+    expect(rows.filter(has_text="Development")).to_have_count(1)
+    expect(rows.filter(has_text="Staging")).to_have_count(1)
+    expect(rows.filter(has_text="Production")).to_have_count(1)
+    rows.filter(has_text="Production").get_by_role("link", name="prod-deploy").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("prod-deploy")
+    expect(page.locator(".current-account")).to_contain_text("Production")

@@ -48,6 +48,8 @@ EXPECTED = {
     # Changing a role (issue 11): every form and action is an operator's.
     # Accounts and the cross-account role pair (issue 17).
     ("GET", "/accounts"): Role.VIEWER,
+    ("GET", "/accounts/switch"): Role.VIEWER,
+    ("GET", "/all-accounts/roles"): Role.VIEWER,
     ("GET", "/accounts/pairs/new"): Role.OPERATOR,
     ("POST", "/accounts/pairs/review"): Role.OPERATOR,
     ("POST", "/accounts/pairs"): Role.OPERATOR,

@@ -1,0 +1,139 @@
+"""Roles of many accounts at once (issue 17): 20 accounts with 500 roles each.
+
+Measures, in one run:
+1. the first cross-account roles list (GET /all-accounts/roles with nothing loaded: an
+   AssumeRole and a ListRoles pagination per member account, side by side) against its
+   critical path, the slowest single account's AssumeRole + ListRoles pagination, with the
+   latency model of bench/latency.py (target: ratio <= 1.2);
+2. warm searches across all 10,000 roles: p50/p95 server time (target p95 < 50 ms).
+
+Accounts come from configuration (the sandbox's default account is the hub and 19 more ids);
+moto makes each member's IAM backend on first use and accepts the assumed role.
+
+    .venv/bin/python -m bench.accounts [--accounts 20] [--roles 500] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from app import migrate
+from app.aws.sandbox import Sandbox
+from app.services import build_services
+from app.settings import Settings
+from bench import latency
+from bench._client import signed_in_client
+from bench._setup import percentile, sandbox_client
+from bench.roles import TRUST
+
+ROLE = "RoleDeskAccess"
+
+
+def member_iam(endpoint: str, account_id: str) -> Any:
+    sts = sandbox_client("sts", endpoint)
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/{ROLE}", RoleSessionName="bench-setup"
+    )["Credentials"]
+    return boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def create_roles(iam: Any, prefix: str, count: int) -> None:
+    # Sequential: moto's IAM backend is not safe for concurrent writes.
+    for i in range(count):
+        iam.create_role(RoleName=f"{prefix}-role-{i:04d}", AssumeRolePolicyDocument=TRUST)
+
+
+def server_seconds(response: Any) -> float:
+    return float(response.headers["server-timing"].split("dur=")[1]) / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--accounts", type=int, default=20)
+    parser.add_argument("--roles", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--queries", type=int, default=100)
+    latency.add_arguments(parser)
+    args = parser.parse_args()
+
+    sandbox = Sandbox(0)
+    endpoint = sandbox.start()
+    members = [f"{100000000000 + i:012d}" for i in range(1, args.accounts)]
+    started = time.perf_counter()
+    create_roles(sandbox_client("iam", endpoint), "hub", args.roles)
+    for i, account_id in enumerate(members):
+        create_roles(member_iam(endpoint, account_id), f"a{i:02d}", args.roles)
+    print(
+        f"created {args.roles} roles in each of {args.accounts} accounts "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
+    configured = json.dumps([{"id": m, "name": f"member-{m[-2:]}"} for m in members])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        migrate.upgrade(url)
+        settings = Settings(
+            database_url=url, accounts_source="configuration", accounts=json.loads(configured)
+        )
+        services = build_services(settings, sandbox_endpoint=endpoint)
+        client = signed_in_client(services)
+        app: Any = client.app
+        model = latency.from_args(args)
+        model.attach(services.clients)  # the member accounts' clients are its children
+
+        def cold() -> None:
+            """Nothing loaded: no member credentials, no roles list in any account."""
+            app.state.account_services.forget()
+            app.state.account_hub = None
+            services.inventory.invalidate()
+
+        def first_list() -> float:
+            response = client.get("/all-accounts/roles?q=role-0499")
+            assert response.status_code == 200, response.text[:300]
+            assert f"{args.accounts} of {args.accounts} accounts" in response.text
+            return server_seconds(response)
+
+        result = model.measure(
+            first_list,
+            after={"ListRoles": {"AssumeRole"}},
+            repeats=args.repeat,
+            prepare=cold,
+        )
+        print(result.line(f"first list, {args.accounts} accounts x {args.roles}"))
+        print(f"  critical path: {result.example.critical.describe()}")
+
+        first_list()  # warm
+        queries = [f"role-0{i:03d}" for i in range(0, 500, 7)] + ["a07-role", "zzz", "ROLE-04"]
+        times = []
+        for i in range(args.queries):
+            for headers in ({}, {"HX-Request": "true"}):
+                response = client.get(
+                    f"/all-accounts/roles?q={queries[i % len(queries)]}", headers=headers
+                )
+                assert response.status_code == 200
+                times.append(server_seconds(response) * 1000)
+        print(
+            f"warm search across {args.accounts * args.roles} roles: p50 "
+            f"{percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms over "
+            f"{len(times)} requests (target p95 < 50 ms)"
+        )
+        services.db.dispose()
+    sandbox.stop()
+
+
+if __name__ == "__main__":
+    main()
