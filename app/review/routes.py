@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from app.accounts.urls import in_account
 from app.auth.permissions import Role as UserRole
 from app.auth.permissions import require
 from app.aws.errors import NotFound
@@ -370,7 +371,8 @@ def last_accessed(
     back = _back(back)
     if not is_htmx(request):
         page = "/roles/" if back == "role" else "/access-review/roles/"
-        return RedirectResponse(f"{page}{quote(name, safe='')}#last-accessed", status_code=303)
+        url = in_account(request.scope, f"{page}{quote(name, safe='')}#last-accessed")
+        return RedirectResponse(url, status_code=303)
     role = _role_for_report(services, name)
     return render.page(
         request, "review/_last_accessed.html", last_accessed_context(services, role, back)
