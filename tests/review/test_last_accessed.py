@@ -24,7 +24,15 @@ from app.review.last_accessed import LastAccessedReports
 from app.services import Services
 from tests.conftest import SANDBOX_REGION, csrf_token_for
 
+# The reports' times, relative to when each test runs (the page says "5 minutes ago"):
+# set afresh before every test, not at import, which can be many minutes earlier.
 NOW = datetime.now(UTC)
+
+
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    global NOW
+    NOW = datetime.now(UTC)
 # Job ids as AWS gives them (36 characters).
 JOBS = {
     k: f"{i:08d}-1111-2222-3333-444455556666"
