@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -56,6 +57,34 @@ SQLITE_LOCK_POLL = 0.05
 # (key, item): `item` of the inventory keyed `key` changed, or None: the whole inventory
 # was reloaded.
 Handler = Callable[[str, str | None], None]
+
+
+class RequestScope:
+    """One request's record of the processes' views that caught up during it."""
+
+    def __init__(self) -> None:
+        self.caught_up: set[str] = set()  # SharedState origins
+        self.open = True
+
+
+# A page reads several inventories (the EC2 page: the roles list, the instances, the
+# profiles), and each catches up before it answers; within one request the first catch-up
+# covers the others (notices committed later are for the next request).
+_REQUEST: ContextVar[RequestScope | None] = ContextVar("roledesk_shared_request", default=None)
+
+
+@contextmanager
+def request_scope() -> Iterator[RequestScope]:
+    """While one request is answered: `SharedState.catch_up` queries the change log once.
+    Closed when the request ends, so a thread that copied the request's context (and outlives
+    it) catches up every time again."""
+    scope = RequestScope()
+    token = _REQUEST.set(scope)
+    try:
+        yield scope
+    finally:
+        scope.open = False
+        _REQUEST.reset(token)
 
 
 def utc(moment: datetime) -> datetime:
@@ -88,6 +117,7 @@ class SharedState:
         self._handlers: dict[str, list[Handler]] = {}
         self._catch_lock = threading.Lock()
         self._seen = self.last_change_id()
+        self.change_log_reads = 0  # catch-ups that queried the change log (tests count them)
         self._listener: NoticeListener | None = None
         if listen and not db.is_sqlite:
             self._listener = NoticeListener(db.url, self.catch_up)
@@ -105,8 +135,15 @@ class SharedState:
             return int(session.scalar(select(func.max(SharedChange.id))) or 0)
 
     def catch_up(self) -> None:
-        """Apply the notices other processes wrote since the last catch-up, in order."""
+        """Apply the notices other processes wrote since the last catch-up, in order (once
+        per request, `request_scope`)."""
+        scope = _REQUEST.get()
+        if scope is not None and scope.open:
+            if self.origin in scope.caught_up:
+                return
+            scope.caught_up.add(self.origin)
         with self._catch_lock:
+            self.change_log_reads += 1
             with self.db.session() as session:
                 rows = session.execute(
                     select(
