@@ -298,10 +298,26 @@ class SharedState:
             )
             self._notice(session, inventory, key, None)
 
+    def keep_item(self, inventory: str, key: str, item: str, data: str) -> None:
+        """Store one item with no notice: for rows every process reads from the database
+        when it needs them, never from memory (the role-name claims, app.shared.names)."""
+        with self.db.write_session() as session:
+            found = session.get(SharedItem, (inventory, key, item))
+            if found is None:
+                session.add(SharedItem(inventory=inventory, key=key, item=item, data=data))
+            else:
+                found.data = data
+
     @contextmanager
     def refresh_lock(self, inventory: str, key: str) -> Iterator[None]:
         """Held while one process reads the inventory from AWS; others wait here."""
-        name = f"{inventory}:{key}"
+        with self.lock(f"{inventory}:{key}"):
+            yield
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """One holder at a time across every process and thread: a PostgreSQL advisory lock
+        (on a connection of its own), on SQLite a lock row with a lease."""
         if self.db.is_sqlite:
             with self._sqlite_lock(name):
                 yield

@@ -31,12 +31,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.audit.audited import AuditContext
-from app.aws.errors import AwsError, InvalidInput, NotFound
+from app.aws.errors import AlreadyExists, AwsError, InvalidInput, NotFound
 from app.operations.engine import DONE, UNDO_FAILED, UNDONE, Engine, RunResult
 from app.operations.plan import Plan, Step, Undo
 from app.operations.retry import RetryPolicy
 from app.policy import size_of
 from app.services import Services
+from app.shared.names import NameClaims
 from app.wizard.steps import CreatePlan, Quotas
 
 RETRY_FOR_SECONDS = 120.0
@@ -144,6 +145,10 @@ def existing_role_name(services: Services, name: str) -> str | None:
     here instead (all pages of ListRoles) cost one call per 1,000 roles on each create. A
     role made outside RoleDesk since the list was loaded, under another spelling, is not
     seen here; CreateRole then fails with EntityAlreadyExists and nothing is created.
+
+    The spelling RoleDesk created through any process is also looked up in the shared name
+    claims (app.shared.names): the create run repeats this check holding the name's lock,
+    so two processes creating `App` and `app` at once cannot both pass it.
     """
     iam = services.iam
     try:
@@ -151,12 +156,28 @@ def existing_role_name(services: Services, name: str) -> str | None:
     except NotFound:
         pass
     row = services.inventory.find(name)
-    if row is None or row.name == name:
-        return None
-    try:
-        return iam.get_role(row.name).name
-    except NotFound:
-        return None
+    claimed = name_claims(services).claimed(name)
+    others = [n for n in (row.name if row else None, claimed) if n is not None and n != name]
+    for other in dict.fromkeys(others):  # each spelling once, the roles list's first
+        try:
+            return iam.get_role(other).name
+        except NotFound:
+            continue
+    return None
+
+
+def name_claims(services: Services) -> NameClaims:
+    return NameClaims(services.shared, services.identity.account)
+
+
+def name_taken_error(taken: str) -> AlreadyExists:
+    """What the run reports when the check under the name's lock finds the name taken: the
+    words and code IAM uses, with no request id (RoleDesk refused before calling AWS)."""
+    return AlreadyExists(
+        "EntityAlreadyExists",
+        f"A role named {taken} already exists; role names are unique regardless of case.",
+        operation="CreateRole",
+    )
 
 
 def plan_steps(services: Services, plan: CreatePlan) -> list[Step]:
@@ -326,14 +347,31 @@ class RoleCreator:
             ),
         )
         operation = create_plan(self._services, plan, retry=self._retry, review=review)
-        engine.record_start(ctx, operation)
         role_arn = plan.role_arn(self._services.identity.account)
 
         def settled(result: RunResult) -> None:
             if finish is not None:
                 finish(outcome_of(result, role_arn))
 
-        return outcome_of(engine.run(ctx, operation, finish=settled), role_arn)
+        claims = name_claims(self._services)
+        # The name (any spelling) is checked again, and created, by one run at a time in
+        # every process: the check before the run (preflight) cannot see a create that
+        # another process is making at this instant.
+        with claims.held(plan.name):
+            taken = existing_role_name(self._services, plan.name)
+            if taken is not None:
+                refused = CreateOutcome(
+                    role_arn=None, failed_step="Create the role", error=name_taken_error(taken)
+                )
+                if finish is not None:
+                    finish(refused)
+                return refused
+            engine.record_start(ctx, operation)
+            result = engine.run(ctx, operation, finish=settled)
+            created = result.steps.get("create_role")
+            if created is not None and created.error is None and created.status in DID_RUN:
+                claims.claim(plan.name)
+        return outcome_of(result, role_arn)
 
 
 def outcome_of(result: RunResult, role_arn: str) -> CreateOutcome:
