@@ -150,17 +150,26 @@ def existing_role_name(services: Services, name: str) -> str | None:
     claims (app.shared.names): the create run repeats this check holding the name's lock,
     so two processes creating `App` and `app` at once cannot both pass it.
     """
-    iam = services.iam
     try:
-        return iam.get_role(name).name
+        return services.iam.get_role(name).name
     except NotFound:
-        pass
+        return other_spelling_taken(services, name)
+
+
+def other_spelling_taken(services: Services, name: str) -> str | None:
+    """An existing role named like `name` in another spelling (from the roles list and the
+    shared name claims, confirmed with GetRole), or None. No AWS call unless one is found:
+    the exact spelling is refused by CreateRole itself."""
     row = services.inventory.find(name)
     claimed = name_claims(services).claimed(name)
-    others = [n for n in (row.name if row else None, claimed) if n is not None and n != name]
-    for other in dict.fromkeys(others):  # each spelling once, the roles list's first
+    return confirmed(services, [n for n in (row.name if row else None, claimed) if n != name])
+
+
+def confirmed(services: Services, names: list[str | None]) -> str | None:
+    """The first of these role names that GetRole still finds (each asked once)."""
+    for name in dict.fromkeys(n for n in names if n is not None):
         try:
-            return iam.get_role(other).name
+            return services.iam.get_role(name).name
         except NotFound:
             continue
     return None
@@ -358,7 +367,11 @@ class RoleCreator:
         # every process: the check before the run (preflight) cannot see a create that
         # another process is making at this instant.
         with claims.held(plan.name):
-            taken = existing_role_name(self._services, plan.name)
+            # The exact spelling and the roles list were checked before the run (and
+            # CreateRole refuses the exact one); what another process created since is
+            # claimed in the database.
+            taken = confirmed(self._services, [name_claims(self._services).claimed(plan.name)])
+            taken = taken if taken != plan.name else None
             if taken is not None:
                 refused = CreateOutcome(
                     role_arn=None, failed_step="Create the role", error=name_taken_error(taken)
