@@ -53,6 +53,7 @@ LEASE = timedelta(seconds=300)
 # missed a pruned notice has an expired copy anyway and reloads it.
 KEEP_CHANGES = timedelta(days=1)
 SQLITE_LOCK_POLL = 0.05
+_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)  # an expired stored inventory's read time
 
 # (key, item): `item` of the inventory keyed `key` changed, or None: the whole inventory
 # was reloaded.
@@ -296,6 +297,16 @@ class SharedState:
                     SharedChange.recorded_at < datetime.now(UTC) - KEEP_CHANGES
                 )
             )
+            self._notice(session, inventory, key, None)
+
+    def expire(self, inventory: str, key: str) -> None:
+        """The stored inventory may be wrong: mark it out of date and tell every process, so
+        the next read of it reads AWS (once, under the refresh lock)."""
+        with self.db.write_session() as session:
+            self._begin_change(session)
+            stored = session.get(SharedInventory, (inventory, key))
+            if stored is not None:
+                stored.loaded_at = _LONG_AGO
             self._notice(session, inventory, key, None)
 
     def keep_item(self, inventory: str, key: str, item: str, data: str) -> None:
