@@ -245,9 +245,7 @@ def test_the_instances_list_is_shared_like_the_roles_list(processes, services, c
 
     # An attach made through the first process: it reads the instance back once and
     # stores it; the other applies the stored row without asking AWS.
-    ec2.associate_iam_instance_profile(
-        IamInstanceProfile={"Arn": profile["Arn"]}, InstanceId=first
-    )
+    ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile["Arn"]}, InstanceId=first)
     reads = calls.count("DescribeIamInstanceProfileAssociations")
     one.on_change(
         "ec2:AssociateIamInstanceProfile", f"arn:aws:ec2:us-east-1:123456789012:instance/{first}"
@@ -276,9 +274,7 @@ def test_the_instances_list_is_shared_like_the_roles_list(processes, services, c
     assert calls.count("DescribeInstances") == 2
 
 
-def test_a_failed_read_back_makes_every_process_read_the_region_again(
-    processes, services, calls
-):
+def test_a_failed_read_back_makes_every_process_read_the_region_again(processes, services, calls):
     from app.instances.inventory import InstanceInventory
 
     ec2 = ec2_outside(services)
