@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -340,7 +341,10 @@ class SharedState:
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:space, :key)"), params)
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:space, :key)"), params)
+                except SQLAlchemyError as exc:  # the server let it go with the connection
+                    log.warning("lock %s: connection lost before unlocking (%s)", name, exc)
 
     @contextmanager
     def _sqlite_lock(self, name: str) -> Iterator[None]:
@@ -359,10 +363,15 @@ class SharedState:
         try:
             yield
         finally:
-            with self.db.write_session() as session:
-                session.execute(
-                    delete(SharedLock).where(SharedLock.name == name, SharedLock.holder == holder)
-                )
+            try:
+                with self.db.write_session() as session:
+                    session.execute(
+                        delete(SharedLock).where(
+                            SharedLock.name == name, SharedLock.holder == holder
+                        )
+                    )
+            except SQLAlchemyError as exc:  # the lease ends it
+                log.warning("lock %s: not released (%s); its lease ends it", name, exc)
 
 
 class NoticeListener(threading.Thread):

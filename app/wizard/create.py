@@ -24,11 +24,15 @@ sleep and the clock are injected so tests never wait.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit.audited import AuditContext
 from app.aws.errors import AlreadyExists, AwsError, InvalidInput, NotFound
@@ -41,6 +45,7 @@ from app.shared.names import NameClaims
 from app.wizard.steps import CreatePlan, Quotas
 
 RETRY_FOR_SECONDS = 120.0
+log = logging.getLogger(__name__)
 
 
 def is_propagation_error(exc: AwsError, step: str) -> bool:
@@ -363,28 +368,48 @@ class RoleCreator:
                 finish(outcome_of(result, role_arn))
 
         claims = name_claims(self._services)
-        # The name (any spelling) is checked again, and created, by one run at a time in
-        # every process: the check before the run (preflight) cannot see a create that
-        # another process is making at this instant.
-        with claims.held(plan.name):
-            # The exact spelling and the roles list were checked before the run (and
-            # CreateRole refuses the exact one); what another process created since is
-            # claimed in the database.
-            taken = confirmed(self._services, [name_claims(self._services).claimed(plan.name)])
-            taken = taken if taken != plan.name else None
-            if taken is not None:
-                refused = CreateOutcome(
-                    role_arn=None, failed_step="Create the role", error=name_taken_error(taken)
-                )
-                if finish is not None:
-                    finish(refused)
-                return refused
+        with ExitStack() as held:
+            # The name (any spelling) is checked again, and created, by one run at a time
+            # in every process: the check before the run (preflight) cannot see a create
+            # that another process is making at this instant. The exact spelling and the
+            # roles list were checked before the run (and CreateRole refuses the exact one);
+            # what another process created since is claimed in the database.
+            try:
+                held.enter_context(claims.held(plan.name))
+                taken = confirmed(self._services, [claims.claimed(plan.name)])
+            except SQLAlchemyError as exc:  # nothing was called: the ledger could not be
+                return self._refused(finish, ledger_fault=f"the database did not answer: {exc}")
+            except AwsError as exc:  # confirming a claimed spelling with GetRole failed
+                return self._refused(finish, error=exc)
+            if taken is not None and taken != plan.name:
+                return self._refused(finish, error=name_taken_error(taken))
             engine.record_start(ctx, operation)
             result = engine.run(ctx, operation, finish=settled)
             created = result.steps.get("create_role")
             if created is not None and created.error is None and created.status in DID_RUN:
-                claims.claim(plan.name)
+                try:
+                    claims.claim(plan.name)
+                except SQLAlchemyError:  # the roles list still names it for the next check
+                    log.warning("could not record the claim of role name %s", plan.name)
         return outcome_of(result, role_arn)
+
+    @staticmethod
+    def _refused(
+        finish: Callable[[CreateOutcome], None] | None,
+        *,
+        error: AwsError | None = None,
+        ledger_fault: str | None = None,
+    ) -> CreateOutcome:
+        """The run stopped before any AWS call."""
+        outcome = CreateOutcome(
+            role_arn=None,
+            failed_step="Create the role" if error is not None else None,
+            error=error,
+            ledger_fault=ledger_fault,
+        )
+        if finish is not None:
+            finish(outcome)
+        return outcome
 
 
 def outcome_of(result: RunResult, role_arn: str) -> CreateOutcome:
