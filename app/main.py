@@ -31,6 +31,7 @@ from app.services import Services
 from app.web.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
 from app.web.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.web.headers import SecurityHeadersMiddleware
+from app.web.shared_scope import SharedRequestMiddleware
 from app.web.templating import Renderer, make_environment
 from app.web.timing import ServerTimingMiddleware
 from app.wizard.permissions_routes import router as wizard_permissions_router
@@ -107,6 +108,8 @@ def create_app(services: Services) -> FastAPI:
     app.state.lookup_budget = LookupBudget()  # GetRole calls per user (roles list activity)
     # Innermost: a 500 page passes through every middleware below, security headers included.
     app.add_middleware(UnhandledErrorMiddleware)
+    # Other processes' changes are applied once per request, not once per inventory read.
+    app.add_middleware(SharedRequestMiddleware)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.https)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.host_allowlist())
     app.add_middleware(SecurityHeadersMiddleware, https=settings.https)

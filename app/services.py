@@ -22,6 +22,7 @@ from app.operations.settle import Settler
 from app.review.last_accessed import LastAccessedReports
 from app.review.records import ReviewRecords
 from app.review.scan import AccountScan
+from app.review.shared_scan import follow_role_notices
 from app.roles.inventory import RoleInventory
 from app.settings import Settings
 from app.shared.state import SharedState
@@ -68,6 +69,8 @@ class Services:
             self.iam, self.identity.account, ttl_seconds=self.settings.role_cache_seconds
         )
         self.audited.on_success(self.access_scan.on_change)
+        if self.shared is not None:  # and the roles other processes changed
+            follow_role_notices(self.access_scan, self.shared, self.identity.account)
         self.reviews = ReviewRecords(self.db, self.audit_log, self.identity.account)
         # Which services each role used (IAM Access Advisor), asked for per role.
         self.last_accessed = LastAccessedReports(self.iam)

@@ -9,7 +9,8 @@ Measures, in one run, on a fresh PostgreSQL database and the sandbox holding `--
 3. "Refresh list" on one of 4 processes: ListRoles calls in total (the others reload the
    stored list when the notice arrives);
 4. change notices: 100 role changes through one process (GetRole, stored, notice), the time
-   until another process (idle, listening) has applied each, p50/p99 (target p99 < 1 s).
+   from the end of each change's run (the re-read stored, as the operations engine waits
+   for) until another process (idle, listening) has applied it, p50/p99 (target p99 < 1 s).
 
 AWS calls carry the modelled latency of bench/latency.py (--latency-ms, default 50).
 
@@ -81,8 +82,12 @@ def _process(
             elif command == "listroles":
                 results.put(calls.count("ListRoles"))
             elif command == "change":  # RoleDesk changed role `arg`: the audited path's call
+                began = time.perf_counter()
                 roles.on_change("iam:CreateRole", f"arn:aws:iam::123456789012:role/{arg}")
-                results.put(time.time())
+                # The run ends once the re-read is stored (the operations engine settles the
+                # roles list before it ends a run): that is when RoleDesk reports it done.
+                roles.settle()
+                results.put((time.time(), time.perf_counter() - began))
             elif command == "applied":
                 results.put(dict(applied))
             elif command == "stop":
@@ -204,9 +209,11 @@ def main() -> None:
 
             names = [f"bench-change-{i:03d}" for i in range(args.changes)]
             done: dict[str, float] = {}
+            rereads: list[float] = []
             for name in names:
                 iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)
-                done[name] = group[0].ask("change", name)
+                done[name], reread = group[0].ask("change", name)
+                rereads.append(reread)
                 time.sleep(0.02)  # changes a moment apart, as people make them
             deadline = time.monotonic() + 30
             while True:
@@ -220,7 +227,9 @@ def main() -> None:
             print(
                 f"4. {args.changes} changes through one process, applied by another (idle, "
                 f"LISTEN): p50 {statistics.median(lags) * 1000:.1f} ms, p99 {p99 * 1000:.1f} "
-                f"ms, max {lags[-1] * 1000:.1f} ms, not applied {missing} (target p99 < 1 s)"
+                f"ms, max {lags[-1] * 1000:.1f} ms, not applied {missing} (target p99 < 1 s); "
+                f"each measured from the end of its run, after the changing process's re-read "
+                f"and store (p50 {statistics.median(rereads) * 1000:.1f} ms)"
             )
             late.stop()
         finally:

@@ -15,18 +15,24 @@ DescribeIamInstanceProfileAssociations filtered by their ids) before it answers.
 free, so a bulk change of 50 instances costs its own calls and one read afterwards, not a read
 per instance. Changes made outside RoleDesk show after a refresh or when the copy expires.
 
-With several processes (issue 16) a change is also a notice naming (region, instance id)
-that every other process applies (`changed`: it re-reads that instance's association before
-its next view answers), and a "Refresh list" on one process makes the others reload that
-region at their next view (app.shared.state).
+With several processes (issue 16) each region's list is shared through the database like
+the roles list (app.shared.state): a full read is stored, so a new process (or one whose copy
+expired) takes the stored list while it is fresh; one process reads a region from AWS at a
+time (the refresh lock) and the others take its result; "Refresh list" on one process stores
+a new read that every process adopts. RoleDesk's own attach, replace and detach are read back
+off the run's path (one filtered DescribeIamInstanceProfileAssociations for every instance
+changed meanwhile), stored, and announced; every other process applies the stored row, not
+AWS. A run is over only once those read-backs are stored (`settle`, called by the engine).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -34,8 +40,9 @@ from typing import Any
 from app.aws.ec2 import Ec2Gateway
 from app.aws.types import Instance, InstanceProfile, ProfileAssociation
 from app.instances.listing import InstanceRow, current_associations
-from app.shared.state import SharedState
+from app.shared.state import SharedState, Stored
 
+log = logging.getLogger(__name__)
 # Audited actions that change which profile an instance carries.
 ASSOCIATION_ACTIONS = frozenset(
     {
@@ -83,6 +90,60 @@ class RegionSnapshot:
         ]
 
 
+def instance_to_json(instance: Instance, association: ProfileAssociation | None) -> str:
+    """One instance and its live association, as stored in the shared inventory."""
+    return json.dumps(
+        {
+            "instance": {
+                "instance_id": instance.instance_id,
+                "name": instance.name,
+                "state": instance.state,
+                "instance_type": instance.instance_type,
+                "availability_zone": instance.availability_zone,
+                "launched": instance.launched.isoformat() if instance.launched else None,
+                "profile_arn": instance.profile_arn,
+            },
+            "association": (
+                {
+                    "association_id": association.association_id,
+                    "profile_arn": association.profile_arn,
+                    "state": association.state,
+                }
+                if association is not None
+                else None
+            ),
+        },
+        separators=(",", ":"),
+    )
+
+
+def instance_from_json(data: str) -> tuple[Instance, ProfileAssociation | None]:
+    raw = json.loads(data)
+    fields = dict(raw["instance"])
+    launched = fields.pop("launched")
+    instance = Instance(
+        **fields, launched=datetime.fromisoformat(launched) if launched is not None else None
+    )
+    held = raw["association"]
+    association = (
+        ProfileAssociation(
+            held["association_id"], instance.instance_id, held["profile_arn"], held["state"]
+        )
+        if held is not None
+        else None
+    )
+    return instance, association
+
+
+def snapshot_of(stored: Stored) -> RegionSnapshot:
+    pairs = [instance_from_json(data) for data in stored.items.values()]
+    return RegionSnapshot(
+        tuple(sorted((i for i, _ in pairs), key=sort_key)),
+        {i.instance_id: a for i, a in pairs if a is not None},
+        stored.loaded_at,
+    )
+
+
 def sort_key(instance: Instance) -> tuple[str, str]:
     return (instance.name.lower() or "\uffff", instance.instance_id)
 
@@ -92,6 +153,7 @@ class _Region:
     snapshot: RegionSnapshot | None = None
     loaded_clock: float = 0.0
     changed: set[str] = field(default_factory=set)  # instance ids to re-read
+    to_store: set[str] = field(default_factory=set)  # changed here: read back and store
     load_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -112,6 +174,8 @@ class InstanceInventory:
         self._regions: dict[str, _Region] = {}
         self._lock = threading.Lock()
         self._shared = shared
+        self._rereader: ThreadPoolExecutor | None = None
+        self._rereads: list[Future[None]] = []
         if shared is not None:
             shared.subscribe(INVENTORY, self._on_notice)
 
@@ -122,14 +186,15 @@ class InstanceInventory:
     # Loading -----------------------------------------------------------------------------
 
     def refresh(self, region: str, warm: Callable[[], Any] | None = None) -> RegionSnapshot:
-        """Reload the region now (the "Refresh list" button), and tell the other processes
-        to reload it too."""
+        """Reload the region now (the "Refresh list" button); with other processes, stored
+        for all of them (one reads AWS at a time; a read that finished while this one waited
+        its turn is taken instead of reading again)."""
+        asked = datetime.now(UTC)
         state = self._region(region)
         with state.load_lock:
-            found = self._load(region, state, warm)
-        if self._shared is not None:
-            self._shared.publish(INVENTORY, region, None)
-        return found
+            if self._shared is None:
+                return self._load(region, state, warm)
+            return self._load_shared(region, state, warm, asked)
 
     def snapshot(self, region: str, warm: Callable[[], Any] | None = None) -> RegionSnapshot:
         """The region's copy: loaded if missing or expired, with RoleDesk's own changes
@@ -137,14 +202,58 @@ class InstanceInventory:
 
         Loads and read-backs of a region take turns (its load lock), so a load that began
         before a change can never overwrite the read-back of that change."""
+        if self._rereads:
+            self.settle()
         if self._shared is not None:
             self._shared.catch_up()
         state = self._region(region)
         with state.load_lock:
             found = state.snapshot
             if found is None or self._clock() - state.loaded_clock >= self._ttl:
-                found = self._load(region, state, warm)
+                if self._shared is None:
+                    found = self._load(region, state, warm)
+                else:
+                    found = self._load_shared(region, state, warm, None)
             return self._read_back_changes(region, state, found)
+
+    def _load_shared(
+        self,
+        region: str,
+        state: _Region,
+        warm: Callable[[], Any] | None,
+        asked: datetime | None,
+    ) -> RegionSnapshot:
+        """The stored list while it is fresh (or, for a refresh, stored after `asked`);
+        otherwise AWS, read by one process while the others wait for its result."""
+        assert self._shared is not None
+
+        def usable(stored: Stored | None) -> bool:
+            if stored is None:
+                return False
+            return stored.loaded_at >= asked if asked is not None else stored.age() < self._ttl
+
+        stored = self._shared.load(INVENTORY, region)
+        if not usable(stored):
+            with self._shared.refresh_lock(INVENTORY, region):
+                stored = self._shared.load(INVENTORY, region)
+                if not usable(stored):
+                    since = self._shared.last_change_id()
+                    began = datetime.now(UTC)
+                    read = self._load(region, state, warm)
+                    items = {
+                        i.instance_id: instance_to_json(i, read.associations.get(i.instance_id))
+                        for i in read.instances
+                    }
+                    self._shared.replace_items(INVENTORY, region, items, began, since)
+                    stored = self._shared.load(INVENTORY, region)
+        assert stored is not None
+        if warm is not None and state.snapshot is None:
+            warm()  # what a read from AWS would have loaded beside it (the profiles)
+        snapshot = snapshot_of(stored)
+        with self._lock:
+            state.snapshot = snapshot
+            state.loaded_clock = self._clock() - stored.age()
+        return snapshot
 
     def _load(self, region: str, state: _Region, warm: Callable[[], Any] | None) -> RegionSnapshot:
         """DescribeInstances and DescribeIamInstanceProfileAssociations side by side (and
@@ -186,10 +295,20 @@ class InstanceInventory:
             with self._lock:  # still to do; the error reaches the page (shown, not hidden)
                 state.changed.update(ids)
             raise
+        return self._apply(state, ids, fresh) or snapshot
+
+    def _apply(
+        self, state: _Region, ids: Iterable[str], fresh: dict[str, ProfileAssociation]
+    ) -> RegionSnapshot | None:
+        """These instances' associations are now `fresh` (absent: none)."""
+        gone = set(ids)
         with self._lock:
-            associations = {k: v for k, v in snapshot.associations.items() if k not in ids}
-            associations.update(fresh)
-            state.snapshot = replace(snapshot, associations=associations)
+            if state.snapshot is None:
+                return None
+            held = state.snapshot.associations
+            associations = {k: v for k, v in held.items() if k not in gone}
+            associations.update({k: v for k, v in fresh.items() if k in gone})
+            state.snapshot = replace(state.snapshot, associations=associations)
             return state.snapshot
 
     def loaded_at(self, region: str) -> datetime | None:
@@ -205,19 +324,75 @@ class InstanceInventory:
             state.changed.update(instance_ids)
 
     def on_change(self, action: str, target: str | None) -> None:
-        """AuditedAws listener: a successful attach, replace or detach marks its instance."""
+        """AuditedAws listener: a successful attach, replace or detach marks its instance
+        (with other processes: to be read back, stored and announced, off the run's path)."""
         found = instance_of_target(target) if action in ASSOCIATION_ACTIONS else None
-        if found is not None:
-            self.changed(found[0], [found[1]])
-            if self._shared is not None:
-                self._shared.publish(INVENTORY, found[0], found[1])
+        if found is None:
+            return
+        region, instance_id = found
+        if self._shared is None:
+            self.changed(region, [instance_id])
+            return
+        state = self._region(region)
+        with self._lock:
+            state.to_store.add(instance_id)
+            if self._rereader is None:
+                self._rereader = ThreadPoolExecutor(1, thread_name_prefix="instances-reread")
+            # One thread; each read-back takes every instance marked until then, so a bulk
+            # change of 50 instances costs a few reads, not 50.
+            self._rereads.append(self._rereader.submit(self._store_changes, region))
+
+    def settle(self) -> None:
+        """Wait for the read-backs of RoleDesk's own changes started so far (and so for
+        their notices to the other processes). The operations engine calls it before a run
+        ends."""
+        with self._lock:
+            started = list(self._rereads)
+        for future in started:
+            future.exception()  # waits; _store_changes handles its own errors
+        with self._lock:
+            self._rereads = [f for f in self._rereads if not f.done()]
+
+    def _store_changes(self, region: str) -> None:
+        assert self._shared is not None
+        state = self._region(region)
+        with self._lock:
+            ids, state.to_store = sorted(state.to_store), set()
+        if not ids:
+            return
+        try:
+            fresh = current_associations(self._ec2_for(region).list_associations(ids))
+        except Exception:
+            # The stored list cannot be brought up to date: every process reads the region
+            # from AWS at its next view (which shows the error if AWS still fails).
+            log.exception("reading back the instances RoleDesk changed failed")
+            self.invalidate(region)
+            self._shared.expire(INVENTORY, region)
+            return
+        with state.load_lock:
+            for instance_id in ids:
+                data = self._shared.load_item(INVENTORY, region, instance_id)
+                if data is None:  # not in the stored list: the next full read has it
+                    continue
+                instance, _ = instance_from_json(data)
+                new = instance_to_json(instance, fresh.get(instance_id))
+                self._shared.put_item(INVENTORY, region, instance_id, new)
+            self._apply(state, ids, fresh)
 
     def _on_notice(self, region: str, instance_id: str | None) -> None:
-        """Another process changed an instance's role, or reloaded the region."""
+        """Another process changed an instance's role (its stored row), or stored a new
+        read of the region (adopted at the next view)."""
         if instance_id is None:
             self.invalidate(region)
-        else:
-            self.changed(region, [instance_id])
+            return
+        assert self._shared is not None
+        data = self._shared.load_item(INVENTORY, region, instance_id)
+        if data is None:
+            self.changed(region, [instance_id])  # not stored: read it from AWS
+            return
+        _, association = instance_from_json(data)
+        fresh = {instance_id: association} if association is not None else {}
+        self._apply(self._region(region), [instance_id], fresh)
 
     def invalidate(self, region: str | None = None) -> None:
         with self._lock:

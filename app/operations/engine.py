@@ -165,6 +165,7 @@ class Engine:
         # The roles list re-reads each changed role off the run's path; the run is not over
         # until those reads are stored, so every process shows the change once it is done.
         self.services.inventory.settle()
+        self.services.instances.settle()  # the same for the EC2 instances list
         unwritten = side_unwritten + calls.unwritten
         if result.ledger_fault is None and unwritten:
             result.ledger_fault = "the outcome of the last call could not be written"

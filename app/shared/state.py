@@ -29,10 +29,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -52,10 +54,39 @@ LEASE = timedelta(seconds=300)
 # missed a pruned notice has an expired copy anyway and reloads it.
 KEEP_CHANGES = timedelta(days=1)
 SQLITE_LOCK_POLL = 0.05
+_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)  # an expired stored inventory's read time
 
 # (key, item): `item` of the inventory keyed `key` changed, or None: the whole inventory
 # was reloaded.
 Handler = Callable[[str, str | None], None]
+
+
+class RequestScope:
+    """One request's record of the processes' views that caught up during it."""
+
+    def __init__(self) -> None:
+        self.caught_up: set[str] = set()  # SharedState origins
+        self.open = True
+
+
+# A page reads several inventories (the EC2 page: the roles list, the instances, the
+# profiles), and each catches up before it answers; within one request the first catch-up
+# covers the others (notices committed later are for the next request).
+_REQUEST: ContextVar[RequestScope | None] = ContextVar("roledesk_shared_request", default=None)
+
+
+@contextmanager
+def request_scope() -> Iterator[RequestScope]:
+    """While one request is answered: `SharedState.catch_up` queries the change log once.
+    Closed when the request ends, so a thread that copied the request's context (and outlives
+    it) catches up every time again."""
+    scope = RequestScope()
+    token = _REQUEST.set(scope)
+    try:
+        yield scope
+    finally:
+        scope.open = False
+        _REQUEST.reset(token)
 
 
 def utc(moment: datetime) -> datetime:
@@ -88,6 +119,7 @@ class SharedState:
         self._handlers: dict[str, list[Handler]] = {}
         self._catch_lock = threading.Lock()
         self._seen = self.last_change_id()
+        self.change_log_reads = 0  # catch-ups that queried the change log (tests count them)
         self._listener: NoticeListener | None = None
         if listen and not db.is_sqlite:
             self._listener = NoticeListener(db.url, self.catch_up)
@@ -105,8 +137,15 @@ class SharedState:
             return int(session.scalar(select(func.max(SharedChange.id))) or 0)
 
     def catch_up(self) -> None:
-        """Apply the notices other processes wrote since the last catch-up, in order."""
+        """Apply the notices other processes wrote since the last catch-up, in order (once
+        per request, `request_scope`)."""
+        scope = _REQUEST.get()
+        if scope is not None and scope.open:
+            if self.origin in scope.caught_up:
+                return
+            scope.caught_up.add(self.origin)
         with self._catch_lock:
+            self.change_log_reads += 1
             with self.db.session() as session:
                 rows = session.execute(
                     select(
@@ -261,10 +300,36 @@ class SharedState:
             )
             self._notice(session, inventory, key, None)
 
+    def expire(self, inventory: str, key: str) -> None:
+        """The stored inventory may be wrong: mark it out of date and tell every process, so
+        the next read of it reads AWS (once, under the refresh lock)."""
+        with self.db.write_session() as session:
+            self._begin_change(session)
+            stored = session.get(SharedInventory, (inventory, key))
+            if stored is not None:
+                stored.loaded_at = _LONG_AGO
+            self._notice(session, inventory, key, None)
+
+    def keep_item(self, inventory: str, key: str, item: str, data: str) -> None:
+        """Store one item with no notice: for rows every process reads from the database
+        when it needs them, never from memory (the role-name claims, app.shared.names)."""
+        with self.db.write_session() as session:
+            found = session.get(SharedItem, (inventory, key, item))
+            if found is None:
+                session.add(SharedItem(inventory=inventory, key=key, item=item, data=data))
+            else:
+                found.data = data
+
     @contextmanager
     def refresh_lock(self, inventory: str, key: str) -> Iterator[None]:
         """Held while one process reads the inventory from AWS; others wait here."""
-        name = f"{inventory}:{key}"
+        with self.lock(f"{inventory}:{key}"):
+            yield
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """One holder at a time across every process and thread: a PostgreSQL advisory lock
+        (on a connection of its own), on SQLite a lock row with a lease."""
         if self.db.is_sqlite:
             with self._sqlite_lock(name):
                 yield
@@ -276,7 +341,10 @@ class SharedState:
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:space, :key)"), params)
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:space, :key)"), params)
+                except SQLAlchemyError as exc:  # the server let it go with the connection
+                    log.warning("lock %s: connection lost before unlocking (%s)", name, exc)
 
     @contextmanager
     def _sqlite_lock(self, name: str) -> Iterator[None]:
@@ -295,10 +363,15 @@ class SharedState:
         try:
             yield
         finally:
-            with self.db.write_session() as session:
-                session.execute(
-                    delete(SharedLock).where(SharedLock.name == name, SharedLock.holder == holder)
-                )
+            try:
+                with self.db.write_session() as session:
+                    session.execute(
+                        delete(SharedLock).where(
+                            SharedLock.name == name, SharedLock.holder == holder
+                        )
+                    )
+            except SQLAlchemyError as exc:  # the lease ends it
+                log.warning("lock %s: not released (%s); its lease ends it", name, exc)
 
 
 class NoticeListener(threading.Thread):

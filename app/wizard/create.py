@@ -24,22 +24,28 @@ sleep and the clock are injected so tests never wait.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from app.audit.audited import AuditContext
-from app.aws.errors import AwsError, InvalidInput, NotFound
+from app.aws.errors import AlreadyExists, AwsError, InvalidInput, NotFound
 from app.operations.engine import DONE, UNDO_FAILED, UNDONE, Engine, RunResult
 from app.operations.plan import Plan, Step, Undo
 from app.operations.retry import RetryPolicy
 from app.policy import size_of
 from app.services import Services
+from app.shared.names import NameClaims
 from app.wizard.steps import CreatePlan, Quotas
 
 RETRY_FOR_SECONDS = 120.0
+log = logging.getLogger(__name__)
 
 
 def is_propagation_error(exc: AwsError, step: str) -> bool:
@@ -148,19 +154,48 @@ def existing_role_name(services: Services, name: str) -> str | None:
     here instead (all pages of ListRoles) cost one call per 1,000 roles on each create. A
     role made outside RoleDesk since the list was loaded, under another spelling, is not
     seen here; CreateRole then fails with EntityAlreadyExists and nothing is created.
+
+    The spelling RoleDesk created through any process is also looked up in the shared name
+    claims (app.shared.names): the create run repeats this check holding the name's lock,
+    so two processes creating `App` and `app` at once cannot both pass it.
     """
-    iam = services.iam
     try:
-        return iam.get_role(name).name
+        return services.iam.get_role(name).name
     except NotFound:
-        pass
+        return other_spelling_taken(services, name)
+
+
+def other_spelling_taken(services: Services, name: str) -> str | None:
+    """An existing role named like `name` in another spelling (from the roles list and the
+    shared name claims, confirmed with GetRole), or None. No AWS call unless one is found:
+    the exact spelling is refused by CreateRole itself."""
     row = services.inventory.find(name)
-    if row is None or row.name == name:
-        return None
-    try:
-        return iam.get_role(row.name).name
-    except NotFound:
-        return None
+    claimed = name_claims(services).claimed(name)
+    return confirmed(services, [n for n in (row.name if row else None, claimed) if n != name])
+
+
+def confirmed(services: Services, names: list[str | None]) -> str | None:
+    """The first of these role names that GetRole still finds (each asked once)."""
+    for name in dict.fromkeys(n for n in names if n is not None):
+        try:
+            return services.iam.get_role(name).name
+        except NotFound:
+            continue
+    return None
+
+
+def name_claims(services: Services) -> NameClaims:
+    return NameClaims(services.shared, services.identity.account)
+
+
+def name_taken_error(taken: str) -> AlreadyExists:
+    """What the run reports when the check under the name's lock finds the name taken: the
+    words and code IAM uses, with no request id (RoleDesk refused before calling AWS)."""
+    return AlreadyExists(
+        "EntityAlreadyExists",
+        f"A role named {taken} already exists; role names are unique regardless of case.",
+        operation="CreateRole",
+    )
 
 
 def plan_steps(services: Services, plan: CreatePlan) -> list[Step]:
@@ -330,14 +365,55 @@ class RoleCreator:
             ),
         )
         operation = create_plan(self._services, plan, retry=self._retry, review=review)
-        engine.record_start(ctx, operation)
         role_arn = plan.role_arn(self._services.identity.account)
 
         def settled(result: RunResult) -> None:
             if finish is not None:
                 finish(outcome_of(result, role_arn))
 
-        return outcome_of(engine.run(ctx, operation, finish=settled), role_arn)
+        claims = name_claims(self._services)
+        with ExitStack() as held:
+            # The name (any spelling) is checked again, and created, by one run at a time
+            # in every process: the check before the run (preflight) cannot see a create
+            # that another process is making at this instant. The exact spelling and the
+            # roles list were checked before the run (and CreateRole refuses the exact one);
+            # what another process created since is claimed in the database.
+            try:
+                held.enter_context(claims.held(plan.name))
+                taken = confirmed(self._services, [claims.claimed(plan.name)])
+            except SQLAlchemyError as exc:  # nothing was called: the ledger could not be
+                return self._refused(finish, ledger_fault=f"the database did not answer: {exc}")
+            except AwsError as exc:  # confirming a claimed spelling with GetRole failed
+                return self._refused(finish, error=exc)
+            if taken is not None and taken != plan.name:
+                return self._refused(finish, error=name_taken_error(taken))
+            engine.record_start(ctx, operation)
+            result = engine.run(ctx, operation, finish=settled)
+            created = result.steps.get("create_role")
+            if created is not None and created.error is None and created.status in DID_RUN:
+                try:
+                    claims.claim(plan.name)
+                except SQLAlchemyError:  # the roles list still names it for the next check
+                    log.warning("could not record the claim of role name %s", plan.name)
+        return outcome_of(result, role_arn)
+
+    @staticmethod
+    def _refused(
+        finish: Callable[[CreateOutcome], None] | None,
+        *,
+        error: AwsError | None = None,
+        ledger_fault: str | None = None,
+    ) -> CreateOutcome:
+        """The run stopped before any AWS call."""
+        outcome = CreateOutcome(
+            role_arn=None,
+            failed_step="Create the role" if error is not None else None,
+            error=error,
+            ledger_fault=ledger_fault,
+        )
+        if finish is not None:
+            finish(outcome)
+        return outcome
 
 
 def outcome_of(result: RunResult, role_arn: str) -> CreateOutcome:

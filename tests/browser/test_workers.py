@@ -1,15 +1,18 @@
 """Several RoleDesk processes show one state (issue 16): `roledesk serve --workers 2` on SQLite
 and PostgreSQL, and two separate `roledesk serve` processes on different ports sharing one
 PostgreSQL database and one sandbox. Real processes over HTTP: a role created through one is
-listed, offered to EC2 and its name (any spelling) refused by the others at once; a refresh
-on one shows a role made outside RoleDesk on all."""
+listed, offered to EC2 and its name (any spelling) refused by the others at once; two
+spellings of one name created through both servers at the same instant make one role; a
+refresh on one shows a role made outside RoleDesk on all."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import boto3
@@ -98,6 +101,23 @@ def make_role_outside(server: LiveServer, name: str) -> None:
     ).create_role(RoleName=name, AssumeRolePolicyDocument=EC2_TRUST)
 
 
+def roles_named(server: LiveServer, name: str) -> list[str]:
+    """Every role in the sandbox whose name is `name` in any spelling (boto3, not RoleDesk)."""
+    iam = boto3.client(
+        "iam",
+        endpoint_url=server.sandbox_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return [
+        r["RoleName"]
+        for page in iam.get_paginator("list_roles").paginate()
+        for r in page["Roles"]
+        if r["RoleName"].lower() == name.lower()
+    ]
+
+
 def refresh(browser: httpx.Client) -> None:
     browser.get("/roles")  # its CSRF cookie
     response = browser.post(
@@ -160,6 +180,20 @@ def test_two_servers_on_one_postgresql_show_one_state(tmp_path, postgres_url):
                 assert offered_to_ec2(other, "mw-ec2-b") and offered_to_ec2(one, "mw-ec2-b")
                 variant = create_ec2_role(other, "MW-EC2-B")
                 assert refused_as_taken(variant, "mw-ec2-b"), variant.text
+
+                # Both servers asked at the same instant for one name in two spellings:
+                # both pass the check before the run, one run creates the role.
+                race = threading.Barrier(2)
+
+                def create_at_once(pair: tuple[httpx.Client, str]) -> int:
+                    browser, name = pair
+                    race.wait()
+                    return create_ec2_role(browser, name).status_code
+
+                with ThreadPoolExecutor(2) as pool:
+                    codes = list(pool.map(create_at_once, [(one, "MW-EC2-C"), (other, "mw-ec2-c")]))
+                assert all(code in (303, 422) for code in codes), codes
+                assert roles_named(first, "mw-ec2-c") in (["MW-EC2-C"], ["mw-ec2-c"])
 
                 make_role_outside(first, "mw-outside-b")
                 assert not listed(other, "mw-outside-b")  # the held copy, until a refresh

@@ -214,27 +214,89 @@ def test_postgresql_notice_is_applied_without_a_request(postgres_url, services):
         b.db.dispose()
 
 
-def test_instance_changes_and_refreshes_reach_the_other_processes(processes, services, calls):
+def ec2_outside(services: Services):  # type: ignore[no-untyped-def]
+    return boto3.client(
+        "ec2",
+        endpoint_url=services.sandbox_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def test_the_instances_list_is_shared_like_the_roles_list(processes, services, calls):
+    """Stored (a new process starts warm), read from AWS once, changes applied from the
+    stored row by every other process, "Refresh list" on one refreshes all."""
     from app.instances.inventory import InstanceInventory
 
-    a, b, *_ = processes
+    ec2, iam = ec2_outside(services), iam_outside(services)
+    launched = ec2.run_instances(ImageId="ami-12c6146b", MinCount=2, MaxCount=2)["Instances"]
+    first, second = (i["InstanceId"] for i in launched)
+    iam.create_role(RoleName="Shared-Ec2", AssumeRolePolicyDocument=TRUST)
+    profile = iam.create_instance_profile(InstanceProfileName="Shared-Ec2")["InstanceProfile"]
+    iam.add_role_to_instance_profile(InstanceProfileName="Shared-Ec2", RoleName="Shared-Ec2")
+    a, b, c, _ = processes
     one = InstanceInventory(services.ec2, shared=a.shared)
     other = InstanceInventory(services.ec2, shared=b.shared)
-    other.snapshot("us-east-1")
-    loads = calls.count("DescribeInstances")
+    one.snapshot("us-east-1")
+    assert calls.count("DescribeInstances") == 1
+    other.snapshot("us-east-1")  # took the stored list
+    assert calls.count("DescribeInstances") == 1
+
+    # An attach made through the first process: it reads the instance back once and
+    # stores it; the other applies the stored row without asking AWS.
+    ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile["Arn"]}, InstanceId=first)
     reads = calls.count("DescribeIamInstanceProfileAssociations")
-    other.snapshot("us-east-1")  # held: no AWS call
-    assert calls.count("DescribeIamInstanceProfileAssociations") == reads
-
-    # An attach through the first process: the other re-reads that instance's association.
     one.on_change(
-        "ec2:AssociateIamInstanceProfile", "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc"
+        "ec2:AssociateIamInstanceProfile", f"arn:aws:ec2:us-east-1:123456789012:instance/{first}"
     )
-    other.snapshot("us-east-1")
+    one.settle()  # what the operations engine does before a run ends
     assert calls.count("DescribeIamInstanceProfileAssociations") == reads + 1
-    assert calls.count("DescribeInstances") == loads
+    for inventory in (one, other):
+        held = inventory.snapshot("us-east-1").associations
+        assert held[first].profile_arn == profile["Arn"] and second not in held
+    assert calls.count("DescribeIamInstanceProfileAssociations") == reads + 1
 
-    # "Refresh list" on the first process: the other reloads the region at its next view.
+    # A process started now takes the stored list, the attach included.
+    late = InstanceInventory(services.ec2, shared=c.shared)
+    assert late.snapshot("us-east-1").associations[first].profile_arn == profile["Arn"]
+    assert calls.count("DescribeInstances") == 1
+
+    # A change made outside RoleDesk; "Refresh list" on the first process reads AWS once and
+    # every process shows it at its next view.
+    ec2.associate_iam_instance_profile(
+        IamInstanceProfile={"Arn": profile["Arn"]}, InstanceId=second
+    )
     one.refresh("us-east-1")
+    assert calls.count("DescribeInstances") == 2
+    for inventory in (one, other, late):
+        assert second in inventory.snapshot("us-east-1").associations
+    assert calls.count("DescribeInstances") == 2
+
+
+def test_a_failed_read_back_makes_every_process_read_the_region_again(processes, services, calls):
+    from app.instances.inventory import InstanceInventory
+
+    ec2 = ec2_outside(services)
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
+    a, b, *_ = processes
+    failing = {"on": False}
+
+    def ec2_for(region: str):  # type: ignore[no-untyped-def]
+        gateway = services.ec2(region)
+        if failing["on"]:
+            raise RuntimeError("the network failed")
+        return gateway
+
+    one = InstanceInventory(ec2_for, shared=a.shared)
+    other = InstanceInventory(services.ec2, shared=b.shared)
     other.snapshot("us-east-1")
-    assert calls.count("DescribeInstances") == loads + 2
+    failing["on"] = True
+    one.on_change(
+        "ec2:AssociateIamInstanceProfile",
+        f"arn:aws:ec2:us-east-1:123456789012:instance/{instance['InstanceId']}",
+    )
+    one.settle()
+    loads = calls.count("DescribeInstances")
+    other.snapshot("us-east-1")  # the stored list was marked out of date: AWS again
+    assert calls.count("DescribeInstances") == loads + 1
