@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from app.aws.latency import apply_sandbox_latency
 from app.main import create_app
 from app.server import connect
 from app.settings import Settings
@@ -23,4 +24,6 @@ def create_app_from_env() -> FastAPI:
             "sandbox mode in a worker process needs ROLEDESK_AWS_ENDPOINT_URL "
             "(use `roledesk serve --workers N`, which sets it)"
         )
-    return create_app(connect(settings, None))
+    services = connect(settings, None)
+    apply_sandbox_latency(settings, services.clients)  # the first process seeded the sandbox
+    return create_app(services)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import migrate
 from app.audit.reconcile import reconcile_at_start
 from app.aws.errors import AwsError, CredentialsProblem
+from app.aws.latency import apply_sandbox_latency
 from app.aws.sandbox import Sandbox
 from app.operations.settle import close_interrupted
 from app.services import Services, build_services
@@ -141,6 +142,8 @@ def start_services(settings: Settings) -> tuple[Services, Sandbox | None]:
         if settings.sandbox_organization:
             # Three member accounts for the multi-account parts (issue 17).
             seed_organization(services)
+    # After the seed: the modelled latency is for the person trying RoleDesk, not its start.
+    apply_sandbox_latency(settings, services.clients)
     return services, sandbox
 
 

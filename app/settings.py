@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -60,6 +60,14 @@ class Settings(BaseSettings):
         True,
         description="With the seed, also make the sandbox an organization with three seeded "
         "member accounts (docs/multi-account.md).",
+    )
+    sandbox_latency_ms: int = Field(
+        0,
+        ge=0,
+        le=5000,
+        description="Sandbox mode only: add this many milliseconds to every AWS call RoleDesk "
+        "makes, to see how it behaves against real AWS (50 to 300 ms a call; more with "
+        "retries); 0 adds nothing.",
     )
     role_cache_seconds: int = Field(
         900, ge=0, description="How long the roles list is served from memory before a reload."
@@ -154,6 +162,16 @@ class Settings(BaseSettings):
         if problems := rule_problems(rules):
             raise ValueError("; ".join(problems))
         return rules
+
+    @model_validator(mode="after")
+    def _latency_only_in_sandbox(self) -> Settings:
+        # Real AWS has latency of its own: adding more there would only slow people down.
+        if self.sandbox_latency_ms and not self.is_sandbox:
+            raise ValueError(
+                "ROLEDESK_SANDBOX_LATENCY_MS is for sandbox mode only; set it to 0 (or unset "
+                "it) with ROLEDESK_MODE=aws"
+            )
+        return self
 
     def host_allowlist(self) -> list[str]:
         """The Host header values TrustedHostMiddleware accepts."""

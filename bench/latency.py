@@ -3,8 +3,9 @@
 The sandbox answers an AWS call in about 5 ms; real IAM and EC2 answer in 50 to 300 ms. A page
 that makes its calls one after another looks fast in the sandbox and is slow on AWS. This
 module adds a fixed delay (default 50 ms, with jitter) to every AWS call RoleDesk makes, through
-a botocore `before-send` hook on RoleDesk's own boto3 clients (so a benchmark's set-up calls,
-made with clients of its own, are not delayed), and records every call: its operation, when
+the botocore `before-send` hook of app/aws/latency.py (the one `ROLEDESK_SANDBOX_LATENCY_MS`
+uses) on RoleDesk's own boto3 clients (so a benchmark's set-up calls, made with clients of its
+own, are not delayed), and records every call: its operation, when
 it started and ended, on which thread, and whether it continued a paginated listing.
 
 From those records it computes the critical path: the chain of calls that must follow one
@@ -32,7 +33,6 @@ or None to be timed around the call. `add_arguments`/`from_args` give every benc
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import threading
 import time
@@ -40,6 +40,8 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from app.aws.latency import AddedLatency
 
 DEFAULT_DELAY_MS = 50.0
 DEFAULT_JITTER_MS = 5.0
@@ -153,9 +155,10 @@ class Recording:
         return longest_chain(self.calls, lambda later, earlier: True)
 
 
-class LatencyModel:
-    """Adds `delay_ms` (plus or minus up to `jitter_ms`) to every AWS call of the clients it
-    is attached to while `enabled`, and records calls while a recording is active."""
+class LatencyModel(AddedLatency):
+    """RoleDesk's own added latency (app/aws/latency.py, the hook behind
+    `ROLEDESK_SANDBOX_LATENCY_MS`), with a recording of every call while a recording is
+    active."""
 
     def __init__(
         self,
@@ -165,13 +168,7 @@ class LatencyModel:
         seed: int = 15,
         enabled: bool = True,
     ) -> None:
-        if delay_ms < 0 or jitter_ms < 0 or jitter_ms > delay_ms:
-            raise ValueError("need 0 <= jitter_ms <= delay_ms")
-        self.delay_ms = delay_ms
-        self.jitter_ms = jitter_ms
-        self.enabled = enabled
-        self._random = random.Random(seed)
-        self._lock = threading.Lock()
+        super().__init__(delay_ms, jitter_ms, seed=seed, enabled=enabled)
         self._local = threading.local()
         self._recordings: list[Recording] = []
 
@@ -180,15 +177,9 @@ class LatencyModel:
     def attach(self, clients: Any) -> None:
         """Hook every boto3 client of an `app.aws.clients.AwsClients`, now and later."""
         clients.hook_every_client("provide-client-params", self._started)
-        clients.hook_every_client("before-send", self._delay)
+        super().attach(clients)  # the delay, before every HTTP attempt (retries too)
         clients.hook_every_client("after-call", self._ended)
         clients.hook_every_client("after-call-error", self._ended)
-
-    def delay(self) -> float:
-        """One call's modelled delay in seconds."""
-        with self._lock:
-            jitter = self._random.uniform(-self.jitter_ms, self.jitter_ms)
-        return (self.delay_ms + jitter) / 1000
 
     def _started(self, params: Any = None, model: Any = None, **_: Any) -> None:
         keys = params if isinstance(params, dict) else {}
@@ -197,11 +188,6 @@ class LatencyModel:
             time.perf_counter(),
             any(keys.get(k) for k in CONTINUATION_KEYS),
         )
-
-    def _delay(self, **_: Any) -> None:
-        # Before every HTTP attempt, as a network round trip would add it (retries too).
-        if self.enabled:
-            time.sleep(self.delay())
 
     def _ended(self, **_: Any) -> None:
         started = getattr(self._local, "call", None)

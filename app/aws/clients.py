@@ -133,7 +133,7 @@ class AwsClients:
 
     def hook_every_client(self, event: str, handler: Any) -> None:
         """Register a botocore event handler on every client, built now or later (the
-        benchmarks' latency model uses this; RoleDesk itself registers nothing here)."""
+        sandbox's added latency and the benchmarks' latency model use this)."""
         with self._lock:
             self._hooks.append((event, handler))
             for found in self._cache.values():
