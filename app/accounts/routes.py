@@ -155,6 +155,11 @@ def _form_page(
     form: PairForm,
     status: int = 200,
 ) -> Response:
+    if accounts is not None:  # a limited user is offered only their accounts
+        mine = set(allowed_accounts(request, [a.account_id for a in accounts.accounts]))
+        accounts = replace(
+            accounts, accounts=tuple(a for a in accounts.accounts if a.account_id in mine)
+        )
     return render.page(
         request,
         "accounts/pair_form.html",

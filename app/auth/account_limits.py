@@ -57,8 +57,8 @@ class OutsideAccountLimit(HTTPException):
         super().__init__(
             403,
             f"Your RoleDesk user may work only in account{'s' if len(limit) > 1 else ''} "
-            f"{allowed}, not in account {account_id}. An admin can change this on the "
-            "Users page.",
+            f"{allowed}, not in account {account_id}. Pick one of yours on the Accounts "
+            "page (/accounts); an admin can change this on the Users page.",
         )
 
 

@@ -154,6 +154,9 @@ def test_own_account_works_and_shows_only_own_accounts(
     search = limited.get("/all-accounts/roles?q=")
     assert search.status_code == 200
     assert members[DEV] in search.text and members[PROD] not in search.text
+    pair_form = limited.get("/accounts/pairs/new")
+    assert pair_form.status_code == 200
+    assert members[DEV] in pair_form.text and members[PROD] not in pair_form.text
     # An unlimited operator still sees every account.
     other = client_for(app, "any-operator", "operator")
     assert members[PROD] in other.get("/all-accounts/roles?q=").text
