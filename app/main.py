@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,13 @@ from fastapi.staticfiles import StaticFiles
 
 from app.accounts.context import AccountServices
 from app.accounts.errors import install_account_errors
+from app.accounts.model import Account
 from app.accounts.routes import app_hub
 from app.accounts.routes import router as accounts_router
 from app.accounts.urls import ACCOUNT_ID, AccountPrefix, account_base, in_account
 from app.audit.routes import router as audit_router
 from app.auth.admin import router as users_router
-from app.auth.guard import authorize, build_auth, install_auth
+from app.auth.guard import allowed_accounts, authorize, build_auth, install_auth
 from app.auth.permissions import PUBLIC, Role
 from app.auth.routes import router as auth_router
 from app.instances.routes import router as instances_router
@@ -55,6 +57,11 @@ def may_change(request: Request) -> bool:
     return user is not None and user.role >= Role.OPERATOR
 
 
+def _switchable(request: Request, accounts: Sequence[Account]) -> list[Account]:
+    allowed = set(allowed_accounts(request, [a.account_id for a in accounts]))
+    return [a for a in accounts if a.account_id in allowed]
+
+
 def account_layout(request: Request, accounts: AccountServices) -> dict[str, Any]:
     """The account the page is in: its prefix for every link, its name for the title and
     the header, and the accounts the switcher offers."""
@@ -65,7 +72,8 @@ def account_layout(request: Request, accounts: AccountServices) -> dict[str, Any
         "account_base": base,
         "account_id": account_id,
         "account_label": accounts.label(account_id),
-        "switch_accounts": listed.accounts if listed is not None else (),
+        # A limited user is offered only their accounts (app.auth.account_limits).
+        "switch_accounts": _switchable(request, listed.accounts if listed is not None else ()),
         "navigation": [(label, in_account(request.scope, href)) for label, href in NAVIGATION],
     }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -23,6 +24,7 @@ from app.accounts.model import AccountList
 from app.accounts.pair import KIND, assume_policy, pair_plan, trust_policy, usage
 from app.accounts.pair_form import FIELDS, PairForm
 from app.accounts.search import search_all
+from app.auth.guard import allowed_accounts, refuse_other_accounts
 from app.auth.permissions import Role, require
 from app.aws.errors import AwsError
 from app.instances.forms import valid_operation_id
@@ -84,6 +86,7 @@ def switch_account(
     chosen = request.app.state.account_services.find(account)
     if chosen is None:
         raise UnknownAccount(account)
+    refuse_other_accounts(request, account)
     base = "" if chosen.is_hub else f"/accounts/{chosen.account_id}"
     return RedirectResponse(base + section_of(page), status_code=303)
 
@@ -107,7 +110,17 @@ def roles_in_all_accounts(
     accounts = request.app.state.account_services
     result = None
     if not errors:
-        result = search_all(accounts, actor_name(request), q, account, ascii_int(page) or 1)
+        listed = accounts.listed()
+        every = [a.account_id for a in listed.accounts] if listed is not None else []
+        allowed = allowed_accounts(request, every)
+        result = search_all(
+            accounts,
+            actor_name(request),
+            q,
+            account,
+            ascii_int(page) or 1,
+            None if allowed is every else allowed,
+        )
     return render.page(
         request,
         "accounts/roles.html",
@@ -121,6 +134,11 @@ def roles_in_all_accounts(
 def list_accounts(request: Request, services: ServicesDep, render: RendererDep) -> Response:
     hub = account_hub(request, services)
     accounts, problem = _accounts(hub)
+    if accounts is not None:  # a limited user sees (and RoleDesk checks) only theirs
+        mine = set(allowed_accounts(request, [a.account_id for a in accounts.accounts]))
+        accounts = replace(
+            accounts, accounts=tuple(a for a in accounts.accounts if a.account_id in mine)
+        )
     statuses = hub.statuses(accounts, actor_name(request)) if accounts else []
     return render.page(
         request,
@@ -137,6 +155,11 @@ def _form_page(
     form: PairForm,
     status: int = 200,
 ) -> Response:
+    if accounts is not None:  # a limited user is offered only their accounts
+        mine = set(allowed_accounts(request, [a.account_id for a in accounts.accounts]))
+        accounts = replace(
+            accounts, accounts=tuple(a for a in accounts.accounts if a.account_id in mine)
+        )
     return render.page(
         request,
         "accounts/pair_form.html",
@@ -177,6 +200,8 @@ def review_pair(
     request: Request, form: FormDep, services: ServicesDep, render: RendererDep
 ) -> Response:
     parsed = PairForm.parse(form)
+    # Both accounts the pair changes must be the user's (the URL names neither).
+    refuse_other_accounts(request, parsed.values["source_account"], parsed.values["target_account"])
     accounts, problem, pair = _checked(request, services, parsed)
     if pair is None:
         return _form_page(request, render, accounts, problem, parsed, 422)
@@ -203,6 +228,8 @@ def create_pair(
     ctx: AuditContextDep,
 ) -> Response:
     parsed = PairForm.parse(form)
+    # Both accounts the pair changes must be the user's (the URL names neither).
+    refuse_other_accounts(request, parsed.values["source_account"], parsed.values["target_account"])
     accounts, problem, pair = _checked(request, services, parsed)
     if pair is None:
         return _form_page(request, render, accounts, problem, parsed, 422)

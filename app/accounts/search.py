@@ -10,6 +10,7 @@ with AWS's error; the others are searched.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -67,15 +68,22 @@ def _one(
 
 
 def search_all(
-    accounts: AccountServices, user: str, needle: str, account_id: str = "", page: int = 1
+    accounts: AccountServices,
+    user: str,
+    needle: str,
+    account_id: str = "",
+    page: int = 1,
+    allowed: Collection[str] | None = None,
 ) -> SearchResult:
     """Roles whose name contains `needle` (any case) in every account, or in `account_id`
-    only; sorted by account (hub first, then by name, as the switcher lists them) and name."""
+    only; sorted by account (hub first, then by name, as the switcher lists them) and name.
+    `allowed`: the accounts a limited user may work in (None: every one)."""
     listed = accounts.listed()
     chosen = [
         a
         for a in (listed.accounts if listed else ())
-        if not account_id or a.account_id == account_id
+        if (not account_id or a.account_id == account_id)
+        and (allowed is None or a.account_id in allowed)
     ]
     with ThreadPoolExecutor(max(1, min(SEARCH_WORKERS, len(chosen)))) as pool:
         # Each account in the request's context: its calls go out as the RoleDesk user.

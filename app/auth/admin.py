@@ -25,6 +25,7 @@ NOTICES = {
     "disabled": "User disabled and signed out.",
     "enabled": "User enabled.",
     "password": "Password reset; the user's sessions ended.",
+    "accounts": "Accounts changed.",
 }
 FormText = Annotated[str, Form()]
 
@@ -37,8 +38,12 @@ def _page(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
+    listed = request.app.state.account_services.listed()
     values = {
         "users": auth.users.list(),
+        # The accounts an admin may limit a user to (None: the list cannot be read now).
+        "known_accounts": listed.accounts if listed is not None else None,
+        "account_errors": {},
         "roles": ROLE_CHOICES,
         "new": {"name": "", "role": "viewer"},
         "errors": {},
@@ -149,3 +154,34 @@ def reset_user_password(
         auth.sessions.destroy_for_user(user.id)  # whoever knew the old password is out
 
     return _row_change(request, render, auth, name, reset, "password")
+
+
+@router.post("/users/{name}/accounts", response_class=HTMLResponse)
+def set_user_accounts(
+    request: Request,
+    name: str,
+    auth: AuthDep,
+    render: RendererDep,
+    ctx: AuditContextDep,
+    accounts: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies defaults)
+) -> Response:
+    """Limit a viewer or operator to the ticked accounts (none ticked: every account). Each
+    id must be one RoleDesk knows now (the registry), so a typo cannot lock someone out."""
+    listed = request.app.state.account_services.listed()
+    error = ""
+    if listed is None:
+        error = "The list of accounts cannot be read now (see the Accounts page); try again."
+    else:
+        known = {a.account_id for a in listed.accounts}
+        unknown = [a for a in dict.fromkeys(accounts) if a not in known]
+        if unknown:
+            shown = ", ".join(a[:40] for a in unknown[:3])
+            error = f"Not an account RoleDesk manages: {shown}. Tick accounts from the list."
+    if not error:
+        try:
+            auth.users.set_accounts(ctx, name, tuple(accounts))
+        except UserError as exc:
+            error = str(exc)
+    if error:
+        return _page(request, render, auth, status_code=422, account_errors={name: error})
+    return redirect_after_post(request, "/users?done=accounts")

@@ -74,7 +74,9 @@ def users_list() -> None:
     if not rows:
         click.echo("No users yet: run `roledesk users add NAME --role admin`.")
     for user in rows:
-        click.echo(f"{user.name}\t{user.role.label}\t{'disabled' if user.disabled else 'active'}")
+        state = "disabled" if user.disabled else "active"
+        where = ",".join(user.accounts) if user.limited else "all accounts"
+        click.echo(f"{user.name}\t{user.role.label}\t{state}\t{where}")
 
 
 @users.command("set-role")
@@ -109,3 +111,23 @@ def users_reset_password(name: str, password_stdin: bool) -> None:
         user = service.reset_password(_ctx(), name, password)
         sessions.destroy_for_user(user.id)
     click.echo(f"New password set for {user.name}.")
+
+
+@users.command("limit")
+@click.argument("name")
+@click.option("--accounts", default="", help="Comma-separated 12-digit AWS account ids.")
+@click.option("--all", "every", is_flag=True, help="Remove the limit: every account.")
+def users_limit(name: str, accounts: str, every: bool) -> None:
+    """Limit user NAME (a viewer or operator) to some AWS accounts, or --all of them.
+
+    The ids are checked for shape here; unlike the Users page the shell does not read the
+    account list from AWS, so make sure they are accounts RoleDesk manages."""
+    ids = tuple(a for a in (part.strip() for part in accounts.split(",")) if a)
+    if every == bool(ids):
+        raise click.UsageError("Give either --accounts ID,ID,... or --all.")
+    with _users() as (service, _):
+        user = service.set_accounts(_ctx(), name, () if every else ids)
+    if user.accounts:
+        click.echo(f"{user.name} may work in {', '.join(user.accounts)} only.")
+    else:
+        click.echo(f"{user.name} may work in every account.")

@@ -16,7 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from app.accounts.urls import in_account
+from app.accounts.urls import ACCOUNT_ID, GLOBAL, in_account
+from app.auth.account_limits import refuse_unless_allowed
 from app.auth.permissions import Forbidden, Role, is_public, required_role
 from app.auth.sessions import SessionStore, SignedIn
 from app.auth.setup import SetupTokens
@@ -97,6 +98,41 @@ def authorize(request: Request) -> None:
     needed = required_role(route, request.method)
     if signed_in.user.role < needed:
         raise Forbidden(signed_in.user.role, needed)
+    if signed_in.user.limited:
+        account_id = request_account(request)
+        if account_id is not None:
+            refuse_unless_allowed(signed_in.user.role, signed_in.user.accounts, [account_id])
+
+
+def request_account(request: Request) -> str | None:
+    """The AWS account the request works in: a member account's id from its URL prefix, the
+    hub's for the other account pages, None for pages of no account (users, sign-in, the
+    account list, the search across accounts, the cross-account pair: those that name
+    accounts check them themselves)."""
+    account_id: str | None = request.scope.get(ACCOUNT_ID)
+    if account_id:
+        return account_id
+    path = request.scope.get("path", "")
+    if any(path == g or path.startswith(g + "/") for g in GLOBAL):
+        return None
+    hub: str = request.app.state.services.identity.account
+    return hub
+
+
+def refuse_other_accounts(request: Request, *account_ids: str) -> None:
+    """For routes that name accounts in their form (the cross-account pair): a limited
+    user is refused unless every one of them is theirs."""
+    signed_in = current_session(request)
+    if signed_in is not None and signed_in.user.limited:
+        refuse_unless_allowed(signed_in.user.role, signed_in.user.accounts, account_ids)
+
+
+def allowed_accounts(request: Request, account_ids: list[str]) -> list[str]:
+    """The ones of `account_ids` the signed-in user may work in (the switcher, lists)."""
+    user = getattr(request.state, "user", None)
+    if user is None or not user.limited:
+        return account_ids
+    return [a for a in account_ids if a in user.accounts]
 
 
 def safe_next(value: str | None) -> str:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, select, update
 
+from app.auth.account_limits import parse_limit
 from app.auth.clock import Clock, as_utc, utc_now
 from app.auth.models import User, UserSession
 from app.auth.permissions import Role
@@ -35,6 +36,7 @@ _RESOLVE = (
         User.name,
         User.role,
         User.disabled,
+        User.account_limit,  # read every request: a new limit applies at once
     )
     .join(User, User.id == UserSession.user_id)
     .where(UserSession.id_hash == bindparam("id_hash"))
@@ -123,7 +125,13 @@ class SessionStore:
                     .values(last_seen_at=now)
                 )
                 conn.commit()
-            user = UserView(row.user_id, row.name, Role.parse(row.role), row.disabled)
+            user = UserView(
+                row.user_id,
+                row.name,
+                Role.parse(row.role),
+                row.disabled,
+                parse_limit(row.account_limit),
+            )
             return SignedIn(user, row.csrf_hash, expires_at)
 
     def destroy(self, token: str) -> None:

@@ -14,6 +14,12 @@ from sqlalchemy.orm import Session
 
 from app.audit.audited import AuditContext
 from app.audit.log import AuditLog
+from app.auth.account_limits import (
+    AccountLimitError,
+    clean_accounts,
+    format_limit,
+    parse_limit,
+)
 from app.auth.clock import Clock, utc_now
 from app.auth.models import User
 from app.auth.password_strength import weak_password_problem
@@ -46,10 +52,19 @@ class UserView:
     name: str
     role: Role
     disabled: bool
+    # The accounts the user may work in; empty: every account (app.auth.account_limits).
+    accounts: tuple[str, ...] = ()
+
+    @property
+    def limited(self) -> bool:
+        """Whether the account limit applies (admins are never limited)."""
+        return bool(self.accounts) and self.role < Role.ADMIN
 
 
 def _view(user: User) -> UserView:
-    return UserView(user.id, user.name, Role.parse(user.role), user.disabled)
+    return UserView(
+        user.id, user.name, Role.parse(user.role), user.disabled, parse_limit(user.account_limit)
+    )
 
 
 def check_name(name: str) -> str:
@@ -167,6 +182,35 @@ class UsersService:
             view = _view(user)
         action = "roledesk:DisableUser" if disabled else "roledesk:EnableUser"
         self._record(ctx, action, view.name, None)
+        return view
+
+    def set_accounts(self, ctx: AuditContext, name: str, accounts: tuple[str, ...]) -> UserView:
+        """Limit user NAME to `accounts` (empty: every account). Admins are never limited,
+        so limiting one is refused rather than stored to no effect."""
+        try:
+            cleaned = clean_accounts(accounts)
+        except AccountLimitError as exc:
+            raise UserError(str(exc), field="accounts") from exc
+        with self._db.write_session() as s:
+            user = self._existing(s, name)
+            if cleaned and user.role == Role.ADMIN.label:
+                raise UserError(
+                    f"{user.name} is an admin: admins work in every account. Make them an "
+                    "operator or viewer first.",
+                    field="accounts",
+                )
+            before = user.account_limit
+            user.account_limit = format_limit(cleaned)
+            user.updated_at = self._clock()
+            view = _view(user)
+        self._audit.append(
+            ctx.record(
+                "roledesk:SetUserAccounts",
+                target=f"roledesk:user/{view.name}",
+                params={"accounts": format_limit(cleaned) or "all"},
+                before={"accounts": before or "all"},
+            )
+        )
         return view
 
     def reset_password(self, ctx: AuditContext, name: str, password: str) -> UserView:

@@ -48,3 +48,26 @@ def test_ledger_refuses_update_and_delete(any_db_url):
             assert conn.execute(text("SELECT actor FROM audit_events")).scalar_one() == "a"
     finally:
         db.dispose()
+
+
+def test_account_limits_migration_keeps_users_unlimited(any_db_url):
+    """0010 adds the account limit empty for existing users (every account) and drops it."""
+    migrate.upgrade(any_db_url, "0009_search_words")
+    engine = create_engine(any_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (name, name_key, role, password_hash, disabled, "
+                    "created_at, updated_at) VALUES ('op', 'op', 'operator', 'x', false, "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+        migrate.upgrade(any_db_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT account_limit FROM users")).scalar_one() == ""
+        migrate.downgrade(any_db_url, "0009_search_words")
+        columns = {c["name"] for c in inspect(engine).get_columns("users")}
+        assert "account_limit" not in columns and "role" in columns
+    finally:
+        engine.dispose()

@@ -40,6 +40,7 @@ EXPECTED = {
     ("POST", "/users/{name}/disable"): Role.ADMIN,
     ("POST", "/users/{name}/enable"): Role.ADMIN,
     ("POST", "/users/{name}/password"): Role.ADMIN,
+    ("POST", "/users/{name}/accounts"): Role.ADMIN,
     # EC2 instances (issue 4): reading is a viewer's, attaching roles an operator's.
     ("GET", "/instances"): Role.VIEWER,
     ("POST", "/instances/review"): Role.OPERATOR,

@@ -161,7 +161,10 @@ def test_cli_users_commands(settings, monkeypatch, services):
     )
     assert reset.exit_code == 0
     listed = runner.invoke(main, ["users", "list"]).output.splitlines()
-    assert listed == ["carol\toperator\tdisabled", "dave\tadmin\tactive"]
+    assert listed == [
+        "carol\toperator\tdisabled\tall accounts",
+        "dave\tadmin\tactive\tall accounts",
+    ]
     short = runner.invoke(
         main, ["users", "add", "eve", "--role", "viewer", "--password-stdin"], input="short\n"
     )
