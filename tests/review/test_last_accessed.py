@@ -33,6 +33,8 @@ NOW = datetime.now(UTC)
 def _now() -> None:
     global NOW
     NOW = datetime.now(UTC)
+
+
 # Job ids as AWS gives them (36 characters).
 JOBS = {
     k: f"{i:08d}-1111-2222-3333-444455556666"
