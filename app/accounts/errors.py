@@ -8,19 +8,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from app.accounts.context import AccountUnavailable, UnknownAccount
-from app.web.templating import Renderer, is_htmx
-
-
-def _render(request: Request, status: int, context: dict[str, object]) -> Response:
-    renderer: Renderer = request.app.state.renderer
-    template = "errors/_alert.html" if is_htmx(request) else "errors/error.html"
-    return renderer.page(request, template, context, status_code=status)
+from app.web.errors import render_error
 
 
 def install_account_errors(app: FastAPI) -> None:
     @app.exception_handler(UnknownAccount)
     async def unknown_account(request: Request, exc: UnknownAccount) -> Response:
-        return _render(
+        return render_error(
             request,
             404,
             {
@@ -34,7 +28,7 @@ def install_account_errors(app: FastAPI) -> None:
 
     @app.exception_handler(AccountUnavailable)
     async def unavailable(request: Request, exc: AccountUnavailable) -> Response:
-        return _render(
+        return render_error(
             request,
             503,
             {

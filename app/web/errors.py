@@ -35,21 +35,22 @@ def _status_for(exc: AwsError) -> int:
     return 502
 
 
-def _render(request: Request, status: int, context: dict[str, object]) -> Response:
+def render_error(request: Request, status: int, context: dict[str, object]) -> Response:
+    """The error page, or for htmx the message alone, shown in the page's alert area
+    instead of the element that asked."""
     renderer: Renderer = request.app.state.renderer
-    response = renderer.page(request, "errors/error.html", context, status_code=status)
-    if is_htmx(request):
-        # Show the message in the page's alert area instead of the element that asked.
-        response = renderer.page(request, "errors/_alert.html", context, status_code=status)
-        response.headers["HX-Retarget"] = "#alerts"
-        response.headers["HX-Reswap"] = "innerHTML"
+    if not is_htmx(request):
+        return renderer.page(request, "errors/error.html", context, status_code=status)
+    response = renderer.page(request, "errors/_alert.html", context, status_code=status)
+    response.headers["HX-Retarget"] = "#alerts"
+    response.headers["HX-Reswap"] = "innerHTML"
     return response
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AwsError)
     async def aws_error(request: Request, exc: AwsError) -> Response:
-        return _render(
+        return render_error(
             request, _status_for(exc), {"title": "AWS answered with an error", "aws_error": exc}
         )
 
@@ -65,7 +66,7 @@ def install_error_handlers(app: FastAPI) -> None:
             from app.auth.guard import current_session
 
             current_session(request)
-        return _render(
+        return render_error(
             request,
             exc.status_code,
             {
@@ -77,7 +78,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
-        return _render(
+        return render_error(
             request,
             422,
             {

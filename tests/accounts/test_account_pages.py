@@ -171,6 +171,11 @@ def test_the_switcher_is_a_plain_form_that_keeps_the_section(
     unknown = operator.get("/accounts/switch", params={"account": "999999999999"})
     assert unknown.status_code == 404
     assert operator.get("/accounts/999999999999/roles").status_code == 404
+    # Asked by htmx: the message goes to the page's alert area, as every error page's does.
+    fragment = operator.get("/accounts/999999999999/roles", headers={"HX-Request": "true"})
+    assert fragment.status_code == 404
+    assert fragment.headers["HX-Retarget"] == "#alerts"
+    assert "No such account" in fragment.text
     odd = operator.get("/accounts/switch", params={"account": "<b>"}, follow_redirects=False)
     assert odd.headers["location"] == "/accounts"
 
