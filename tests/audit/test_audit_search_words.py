@@ -32,21 +32,6 @@ VALUE = st.text(alphabet=ALPHABET, min_size=0, max_size=14)
 TERM = st.text(alphabet=ALPHABET, min_size=1, max_size=6)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request):
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    migrate.upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def log(db):
-    """One log for every example (each keeps a writer connection on PostgreSQL)."""
-    return AuditLog(db)
-
-
 def brute_force(db: Database, term: str) -> list[int]:
     """Events (newest first) one of whose searchable fields contains the term, from the
     ledger's own columns, read without the search column or any index."""

@@ -20,21 +20,6 @@ from app.models import AuditEventStatus
 from tests.audit.helpers import change
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request):
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    migrate.upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def log(db):
-    """One log per database, as in the app (each keeps a writer connection on PostgreSQL)."""
-    return AuditLog(db)
-
-
 def found(db: Database, term: str, **filters) -> list[int]:
     return [r.seq for r in AuditQueries(db).page(AuditFilters(q=term, **filters)).rows]
 
