@@ -10,6 +10,8 @@ own AwsClients, so hooks do not outlive them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,6 +51,20 @@ def org(org_seeded: tuple[Services, list[str]]) -> Services:
 def members(org_seeded: tuple[Services, list[str]]) -> list[str]:
     """The member account ids, in MEMBER_ACCOUNTS order (Development, Staging, Production)."""
     return org_seeded[1]
+
+
+@contextmanager
+def own_database(seeded: Services, folder: Path) -> Iterator[Services]:
+    """Services on the package's organization with a database of their own (for modules
+    whose audit records must not mix with the others')."""
+    url = f"sqlite:///{folder / 'roledesk.sqlite3'}"
+    migrate.upgrade(url)
+    built = build_services(
+        seeded.settings.model_copy(update={"database_url": url}),
+        sandbox_endpoint=seeded.sandbox_endpoint,
+    )
+    yield built
+    built.db.dispose()
 
 
 def fresh_clients(services: Services) -> AwsClients:

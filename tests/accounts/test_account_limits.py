@@ -15,7 +15,6 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app import migrate
 from app.accounts.hub import AccountHub
 from app.accounts.urls import GLOBAL
 from app.audit.audited import AuditContext
@@ -23,8 +22,8 @@ from app.auth.permissions import Role, is_public, required_role
 from app.cli import main
 from app.main import create_app
 from app.models import AuditEvent
-from app.services import Services, build_services
-from tests.accounts.conftest import fresh_clients
+from app.services import Services
+from tests.accounts.conftest import fresh_clients, own_database
 from tests.conftest import add_user, csrf_token_for, sign_in
 from tests.web.test_auth_route_walk import concrete, endpoints
 
@@ -36,15 +35,8 @@ REFUSED = "Your RoleDesk user may work only in"
 def org(
     org_seeded: tuple[Services, list[str]], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Services]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('limits') / 'roledesk.sqlite3'}"
-    migrate.upgrade(url)
-    seeded = org_seeded[0]
-    built = build_services(
-        seeded.settings.model_copy(update={"database_url": url}),
-        sandbox_endpoint=seeded.sandbox_endpoint,
-    )
-    yield built
-    built.db.dispose()
+    with own_database(org_seeded[0], tmp_path_factory.mktemp("limits")) as built:
+        yield built
 
 
 class Calls:

@@ -18,12 +18,11 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app import migrate
 from app.accounts.hub import AccountHub
 from app.main import create_app
 from app.models import AuditEvent
-from app.services import Services, build_services
-from tests.accounts.conftest import Refuse, account, fresh_clients
+from app.services import Services
+from tests.accounts.conftest import Refuse, account, fresh_clients, own_database
 from tests.conftest import csrf_token_for, signed_in
 
 DEV, STAGING, PROD = 0, 1, 2
@@ -35,15 +34,8 @@ def org(
 ) -> Iterator[Services]:
     """The package's organization, with a database of this module's own: other modules
     count the seed's audit records exactly."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'roledesk.sqlite3'}"
-    migrate.upgrade(url)
-    seeded = org_seeded[0]
-    built = build_services(
-        seeded.settings.model_copy(update={"database_url": url}),
-        sandbox_endpoint=seeded.sandbox_endpoint,
-    )
-    yield built
-    built.db.dispose()
+    with own_database(org_seeded[0], tmp_path_factory.mktemp("pages")) as built:
+        yield built
 
 
 @pytest.fixture(scope="module")
