@@ -24,6 +24,7 @@ from app.accounts.model import AccountList
 from app.accounts.pair import KIND, assume_policy, pair_plan, trust_policy, usage
 from app.accounts.pair_form import FIELDS, PairForm
 from app.accounts.search import search_all
+from app.accounts.urls import prefix_of
 from app.auth.guard import allowed_accounts, refuse_other_accounts
 from app.auth.permissions import Role, require
 from app.aws.errors import AwsError
@@ -87,7 +88,7 @@ def switch_account(
     if chosen is None:
         raise UnknownAccount(account)
     refuse_other_accounts(request, account)
-    base = "" if chosen.is_hub else f"/accounts/{chosen.account_id}"
+    base = prefix_of(None if chosen.is_hub else chosen.account_id)
     return RedirectResponse(base + section_of(page), status_code=303)
 
 

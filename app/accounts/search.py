@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from app.accounts.context import AccountServices, AccountUnavailable
 from app.accounts.model import Account
+from app.accounts.urls import prefix_of
 from app.aws.errors import AwsError
 from app.roles.inventory import RoleRow
 from app.web.paging import paged
@@ -34,7 +35,7 @@ class Found:
     @property
     def base(self) -> str:
         """The prefix of the role's page (app.accounts.urls): empty for the hub."""
-        return "" if self.account.is_hub else f"/accounts/{self.account.account_id}"
+        return prefix_of(None if self.account.is_hub else self.account.account_id)
 
 
 @dataclass(frozen=True)

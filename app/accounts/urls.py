@@ -30,10 +30,15 @@ GLOBAL = (
 )
 
 
+def prefix_of(member_id: str | None) -> str:
+    """The prefix of every link in member account `member_id` (None: the hub, which has no
+    prefix)."""
+    return f"/accounts/{member_id}" if member_id else ""
+
+
 def account_base(scope: Mapping[str, Any]) -> str:
     """The prefix of every link in the request's account: empty for the hub."""
-    account_id = scope.get(ACCOUNT_ID)
-    return f"/accounts/{account_id}" if account_id else ""
+    return prefix_of(scope.get(ACCOUNT_ID))
 
 
 # The prefix of the page being rendered, for macros imported without the page's context
