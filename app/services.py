@@ -16,6 +16,7 @@ from app.aws.iam import IamGateway
 from app.aws.sts import StsGateway
 from app.aws.types import CallerIdentity
 from app.db import Database
+from app.instances.catalog import is_profile_change
 from app.instances.inventory import InstanceInventory
 from app.operations.background import BackgroundRuns
 from app.operations.settle import Settler
@@ -78,7 +79,9 @@ class Services:
 
     def _profiles_changed(self, action: str, _target: str | None) -> None:
         """An instance profile changed: every process reads the profile list again."""
-        if "InstanceProfile" in action and self.shared is not None:
+        # iam: only: EC2's Associate/Replace/DisassociateIamInstanceProfile change an
+        # instance's association, not the profile list, and a bulk change makes 50 of them.
+        if is_profile_change(action) and self.shared is not None:
             self.shared.publish(PROFILES, "", None)
 
     def catch_up(self) -> None:

@@ -116,8 +116,15 @@ class ProfileCatalog:
         """After RoleDesk changed an instance profile (the wizard making an EC2 role's, for
         one), read the list again, so the picker offers it at once (the audited path calls
         this)."""
-        if "InstanceProfile" in action:
+        if is_profile_change(action):
             self.invalidate()
+
+
+def is_profile_change(action: str) -> bool:
+    """An IAM change to an instance profile (create, delete, its role added or removed);
+    not EC2's Associate/Replace/DisassociateIamInstanceProfile, which change an instance's
+    association and leave the list of profiles as it was."""
+    return action.startswith("iam:") and "InstanceProfile" in action
 
 
 def fresh_choices(
