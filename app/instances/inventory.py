@@ -370,13 +370,13 @@ class InstanceInventory:
             self._shared.expire(INVENTORY, region)
             return
         with state.load_lock:
-            for instance_id in ids:
-                data = self._shared.load_item(INVENTORY, region, instance_id)
-                if data is None:  # not in the stored list: the next full read has it
-                    continue
+            # Instances not in the stored list are left out: the next full read has them.
+            stored = self._shared.load_items(INVENTORY, region, ids)
+            updates: dict[str, str | None] = {}
+            for instance_id, data in stored.items():
                 instance, _ = instance_from_json(data)
-                new = instance_to_json(instance, fresh.get(instance_id))
-                self._shared.put_item(INVENTORY, region, instance_id, new)
+                updates[instance_id] = instance_to_json(instance, fresh.get(instance_id))
+            self._shared.put_items(INVENTORY, region, updates)
             self._apply(state, ids, fresh)
 
     def _on_notice(self, region: str, instance_id: str | None) -> None:

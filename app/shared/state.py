@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -235,19 +235,43 @@ class SharedState:
             found = session.get(SharedItem, (inventory, key, item))
             return found.data if found is not None else None
 
+    def load_items(self, inventory: str, key: str, items: Iterable[str]) -> dict[str, str]:
+        """The stored state of each of `items` that is stored (one query)."""
+        wanted = list(items)
+        if not wanted:
+            return {}
+        with self.db.session() as session:
+            rows = session.execute(
+                select(SharedItem.item, SharedItem.data).where(
+                    SharedItem.inventory == inventory,
+                    SharedItem.key == key,
+                    SharedItem.item.in_(wanted),
+                )
+            ).all()
+            return {row.item: row.data for row in rows}
+
     def put_item(self, inventory: str, key: str, item: str, data: str | None) -> None:
         """Store one item's new state (None: it is gone) and tell every process."""
+        self.put_items(inventory, key, {item: data})
+
+    def put_items(self, inventory: str, key: str, items: Mapping[str, str | None]) -> None:
+        """Store several items' new states (None: gone) and tell every process, in one
+        transaction: a bulk change's read-back of 50 instances is one commit, not 50 (on
+        SQLite each would queue behind, and hold up, the audit ledger's commits)."""
+        if not items:
+            return
         with self.db.write_session() as session:
             self._begin_change(session)
-            found = session.get(SharedItem, (inventory, key, item))
-            if data is None:
-                if found is not None:
-                    session.delete(found)
-            elif found is None:
-                session.add(SharedItem(inventory=inventory, key=key, item=item, data=data))
-            else:
-                found.data = data
-            self._notice(session, inventory, key, item)
+            for item, data in items.items():
+                found = session.get(SharedItem, (inventory, key, item))
+                if data is None:
+                    if found is not None:
+                        session.delete(found)
+                elif found is None:
+                    session.add(SharedItem(inventory=inventory, key=key, item=item, data=data))
+                else:
+                    found.data = data
+                self._notice(session, inventory, key, item)
 
     def replace_items(
         self,
