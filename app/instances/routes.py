@@ -8,7 +8,9 @@ GET /instances/operations/{id} (progress until every association is `associated`
 
 from __future__ import annotations
 
+import contextvars
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -30,6 +32,7 @@ from app.instances.forms import ChangeForm, clean_query, valid_operation_id
 from app.instances.listing import (
     INSTANCE_STATES,
     NO_ROLE,
+    InstanceRow,
     InstancesQuery,
     fetch_rows,
     page_of,
@@ -242,6 +245,18 @@ def _role_risks(services: Services, form: ChangeForm, choice: RoleChoice | None)
     return [f for f in found if f.level == "security_warning"]
 
 
+def _rows_and_risks(
+    services: Services, state: InstancesState, form: ChangeForm, choice: RoleChoice | None
+) -> tuple[list[InstanceRow], list[Finding]]:
+    """The selected instances as AWS holds them and the attached role's warnings, read side
+    by side: on real AWS the review and the start of a change wait for the longer of the two
+    (issue 15), not their sum."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="role-risks") as pool:
+        risks_f = pool.submit(contextvars.copy_context().run, _role_risks, services, form, choice)
+        rows = fetch_rows(services.ec2(form.region), state.catalog.by_arn, form.instance_ids)
+        return rows, risks_f.result()
+
+
 def _render_review(
     request: Request,
     services: Services,
@@ -252,9 +267,8 @@ def _render_review(
     acknowledged: frozenset[str] = frozenset(),
 ) -> Response:
     state = instances_state(request, services)
-    rows = fetch_rows(services.ec2(form.region), state.catalog.by_arn, form.instance_ids)
+    rows, risks = _rows_and_risks(services, state, form, choice)
     plan = plan_change(form.region, form.action, form.instance_ids, rows, choice)
-    risks = _role_risks(services, form, choice)
     return render.page(
         request,
         "instances/review.html",
@@ -281,11 +295,10 @@ def _apply(
         return _invalid(request, services, render, form)
     form.check_confirmation()
     acknowledged = frozenset(v for v in form_data.getlist("acknowledge") if isinstance(v, str))
-    risks = _role_risks(services, form, choice)
+    state = instances_state(request, services)
+    rows, risks = _rows_and_risks(services, state, form, choice)
     if any(f.key not in acknowledged for f in risks):
         form.errors["acknowledge"] = "Acknowledge each security warning of the role first."
-    state = instances_state(request, services)
-    rows = fetch_rows(services.ec2(form.region), state.catalog.by_arn, form.instance_ids)
     plan = plan_change(form.region, form.action, form.instance_ids, rows, choice)
     if not plan.changing:
         form.errors["instance_id"] = "None of these instances can be changed (see below)."
