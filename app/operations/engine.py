@@ -1,9 +1,10 @@
 """Runs a Plan through the audited path: intent durable before each call, outcome after.
 
-Steps run in dependency order (`Plan.waves`); with `workers` > 1 the independent steps of a
-wave run side by side, each thread with its own audited sequence (the ledger's group commit
-lets their entries share transactions). Each step's intent carries the step's key, so the
-progress page (app.operations.progress) rebuilds the run from the ledger alone.
+Steps run in dependency order (`Plan.waves`); with `workers` > 1 side by side, each as soon
+as the steps it depends on are done and a worker is free, each worker with its own audited
+sequence (the ledger's group commit lets their entries share transactions). Each step's
+intent carries the step's key, so the progress page (app.operations.progress) rebuilds the
+run from the ledger alone.
 
 A failed step follows the plan's rule (app.operations.plan): undo its unit, newest first, or
 stop. If the ledger cannot be written (the database failed), the next call is not made: the
@@ -18,7 +19,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,20 @@ def undo_change(step: Step) -> Change:
 
 
 Finish = Callable[[RunResult], None]
+
+
+def _chain_depths(plan: Plan) -> dict[str, int]:
+    """For each step, the most steps in a chain that starts with it (itself and what
+    depends on it, transitively): a step heading a long chain should start first."""
+    dependents: dict[str, list[str]] = {s.key: [] for s in plan.steps}
+    for s in plan.steps:
+        for d in s.depends_on:
+            dependents[d].append(s.key)
+    depth: dict[str, int] = {}
+    for wave in reversed(plan.waves()):
+        for s in wave:
+            depth[s.key] = 1 + max((depth[k] for k in dependents[s.key]), default=0)
+    return depth
 
 
 class Engine:
@@ -206,16 +221,15 @@ class Engine:
         unwritten: list[Any],
     ) -> None:
         state = _RunState(self, plan, calls, result, completed)
-        for wave in plan.waves():
-            if self._workers > 1:
-                runnable = [s for s in wave if state.may_start(s)]
-                state.settle(self._side_by_side(ctx, runnable, result, unwritten))
-                continue
-            for s in wave:
-                if state.may_start(s):
-                    state.settle(
-                        [(s, self._attempt(functools.partial(self._call, calls, s), s, result))]
-                    )
+        if self._workers > 1:
+            self._side_by_side(ctx, state, unwritten)
+        else:
+            for wave in plan.waves():
+                for s in wave:
+                    if state.may_start(s):
+                        state.settle(
+                            [(s, self._attempt(functools.partial(self._call, calls, s), s, result))]
+                        )
         for r in result.steps.values():
             if r.status == WAITING:
                 r.status = NOT_STARTED
@@ -236,35 +250,86 @@ class Engine:
         record.status = DONE
         return None
 
-    def _side_by_side(
-        self, ctx: AuditContext, steps: list[Step], result: RunResult, unwritten: list[Any]
-    ) -> list[tuple[Step, AwsError | None]]:
-        """Each step on its own thread, at most `workers` at a time, each call audited on
-        its own: its intent is durable before it is sent and its outcome is written after.
-        Intents and outcomes written at the same moment share one ledger commit (the audit
-        log's group commit), so side-by-side calls do not queue behind one another's commits.
-        A wave of one step runs on this thread (no hand-off)."""
+    def _side_by_side(self, ctx: AuditContext, state: _RunState, unwritten: list[Any]) -> None:
+        """Steps on a pool of `workers` threads, each started as soon as the steps it depends
+        on are done and a worker is free: no step waits for unrelated steps that happen to
+        be as deep in the plan (a stopped instance's attach follows its own detach, not the
+        slowest replace of 50). Steps heading the longest chains of dependents start first
+        (plan order among equals), so those chains overlap the rest.
+
+        Each call is audited: its intent is durable before it is sent. A worker keeps one
+        audited sequence for the steps it runs, so a step's outcome is committed with the
+        worker's next intent (one commit per call instead of two, as on a single thread),
+        and intents and outcomes of different workers written at the same moment share a
+        commit (the audit log's group commit). The outcome of a step that others depend on
+        is written before they start, a failure's at once, and a failed unit is undone (on
+        this thread) once none of its steps is running; the workers' last outcomes are
+        written when the run's steps are over."""
+        plan, result = state.plan, state.result
         audited = self.services.audited
+        depth = _chain_depths(plan)
+        position = {s.key: n for n, s in enumerate(plan.steps)}
+        waiting = sorted(plan.steps, key=lambda s: (-depth[s.key], position[s.key]))
+        local = threading.local()
+        sequences: list[AuditedSequence] = []
 
         def one(step: Step) -> AwsError | None:
-            with audited.sequence(ctx) as calls:
-                error = self._attempt(functools.partial(self._call, calls, step), step, result)
-            if calls.unwritten:  # AWS answered, but its outcome could not be written
+            calls: AuditedSequence | None = getattr(local, "calls", None)
+            if calls is None:
+                calls = local.calls = AuditedSequence(audited, ctx)
                 with self._unwritten_lock:
-                    unwritten.extend(calls.unwritten)
-                    result.ledger_fault = "the outcome of a call could not be written"
+                    sequences.append(calls)
+            error = self._attempt(functools.partial(self._call, calls, step), step, result)
+            if error is not None or depth[step.key] > 1:
+                # In the ledger before the unit's undo, or before the intents of the steps
+                # that depend on it (the ledger shows what each call waited for).
+                calls.flush()
             return error
 
-        if not steps:
-            return []
-        if len(steps) == 1:
-            return [(steps[0], one(steps[0]))]
-        with ThreadPoolExecutor(min(self._workers, len(steps))) as pool:
-            # Each step in the run's context: a member account's calls go out as the
-            # RoleDesk user who started the run (app.accounts.context.acting_user).
-            futures = [pool.submit(contextvars.copy_context().run, one, s) for s in steps]
-            errors = [f.result() for f in futures]
-        return list(zip(steps, errors, strict=True))
+        running: dict[Future[AwsError | None], Step] = {}
+        failed: list[tuple[Step, AwsError]] = []
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="operation") as pool:
+            while True:
+                for step in self._start_ready(state, waiting, self._workers - len(running)):
+                    # In the run's context: a member account's calls go out as the RoleDesk
+                    # user who started the run (app.accounts.context).
+                    running[pool.submit(contextvars.copy_context().run, one, step)] = step
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    step = running.pop(future)
+                    error = future.result()
+                    if error is None:
+                        state.settle([(step, None)])
+                    else:
+                        state.failed_units.add(step.unit)  # nothing more of it starts
+                        failed.append((step, error))
+                busy = {s.unit for s in running.values()}
+                for item in [f for f in failed if f[0].unit not in busy]:
+                    failed.remove(item)
+                    state.settle([item])
+        for calls in sequences:
+            calls.flush()
+            if calls.unwritten:  # AWS answered, but its outcome could not be written
+                unwritten.extend(calls.unwritten)
+                result.ledger_fault = "the outcome of a call could not be written"
+
+    @staticmethod
+    def _start_ready(state: _RunState, waiting: list[Step], free: int) -> list[Step]:
+        """Up to `free` steps of `waiting` (in its order) that may start now, taken out of
+        it; steps that never will are taken out too (marked not started)."""
+        starting: list[Step] = []
+        for step in list(waiting):
+            if len(starting) >= free:
+                break
+            ready = state.readiness(step)
+            if ready is None:
+                continue  # what it depends on is still waiting or running
+            waiting.remove(step)
+            if ready:
+                starting.append(step)
+        return starting
 
     def _call(self, calls: AuditedSequence, step: Step) -> Any:
         return calls.call(step_change(step), step.call, **step.kwargs)
@@ -323,6 +388,13 @@ class _RunState:
     result: RunResult
     completed: list[Step]
     failed_units: set[str] = field(default_factory=set)
+    # Each step's place in the plan's order (wave, then plan order): completed steps are
+    # kept in it, so an undo goes newest first in the plan whichever call answered first.
+    rank: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ordered = [s.key for wave in self.plan.waves() for s in wave]
+        self.rank = {key: n for n, key in enumerate(ordered)}
 
     def may_start(self, step: Step) -> bool:
         steps = self.result.steps
@@ -335,10 +407,20 @@ class _RunState:
             steps[step.key].status = NOT_STARTED
         return not blocked
 
+    def readiness(self, step: Step) -> bool | None:
+        """True: `step` may start now; False: it never will (marked not started); None:
+        what it depends on is still waiting or running."""
+        steps = self.result.steps
+        pending = any(steps[d].status in (WAITING, RUNNING) for d in step.depends_on)
+        if pending and self.result.ledger_fault is None and step.unit not in self.failed_units:
+            return None
+        return self.may_start(step)
+
     def settle(self, outcomes: list[tuple[Step, AwsError | None]]) -> None:
         """Note what succeeded; apply the plan's rule to what failed."""
         result = self.result
         self.completed.extend(s for s, _ in outcomes if result.steps[s.key].status == DONE)
+        self.completed.sort(key=lambda s: self.rank[s.key])
         for step, error in outcomes:
             if error is None or result.ledger_fault is not None:
                 continue
