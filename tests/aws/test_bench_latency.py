@@ -110,3 +110,44 @@ def test_calls_sharing_bounded_workers_are_a_chain_of_rounds():
     assert len(recording.critical_path(after)) == 2  # unbounded: all changes at once
     bounded = recording.critical_path(after, bound=({"AssociateIamInstanceProfile"}, 8))
     assert len(bounded) == 4 and bounded.seconds == 4
+
+
+def test_bounded_path_is_the_ideal_run_at_that_concurrency():
+    """Calls of uneven length, 2 at a time: the least time with these calls is 4 (the long
+    first call keeps one worker while the other does two), although no chain of calls two
+    places apart is longer than 3."""
+    calls = [
+        Call("ReplaceIamInstanceProfileAssociation", 0, 2, 1),
+        Call("ReplaceIamInstanceProfileAssociation", 0, 1, 2),
+        Call("ReplaceIamInstanceProfileAssociation", 1, 3, 2),
+        Call("ReplaceIamInstanceProfileAssociation", 2, 4, 1),
+    ]
+    path = Recording(calls).critical_path(bound=({"ReplaceIamInstanceProfileAssociation"}, 2))
+    assert path.seconds == 4 and len(path) == 2
+    # With as many workers as calls, nothing waits: the longest call.
+    wide = Recording(calls).critical_path(bound=({"ReplaceIamInstanceProfileAssociation"}, 4))
+    assert wide.seconds == 2
+
+
+def test_bounded_path_keeps_declared_dependencies():
+    """A detach then its attach (a stopped instance) beside 3 replaces, 2 at a time, after a
+    read: the read, then the detach and the attach on one worker while the other takes
+    the replaces (3 calls), all of length 1: 1 + 3."""
+    read = Call("DescribeInstances", 0, 1, 9)
+    calls = [
+        read,
+        Call("DisassociateIamInstanceProfile", 1, 2, 1),
+        Call("ReplaceIamInstanceProfileAssociation", 1, 2, 2),
+        Call("AssociateIamInstanceProfile", 2, 3, 1),
+        Call("ReplaceIamInstanceProfileAssociation", 2, 3, 2),
+        Call("ReplaceIamInstanceProfileAssociation", 3, 4, 2),
+    ]
+    changes = {
+        "DisassociateIamInstanceProfile",
+        "AssociateIamInstanceProfile",
+        "ReplaceIamInstanceProfileAssociation",
+    }
+    after = {c: {"DescribeInstances"} for c in changes}
+    after["AssociateIamInstanceProfile"] = {"DescribeInstances", "DisassociateIamInstanceProfile"}
+    path = Recording(calls).critical_path(after, bound=(changes, 2))
+    assert path.seconds == 4 and path.calls[0] is read
