@@ -218,6 +218,9 @@ def test_users_page_sets_the_limit_against_the_account_list(
 
 def test_cli_limit(org: Services, monkeypatch: pytest.MonkeyPatch, members: list[str]) -> None:
     monkeypatch.setenv("ROLEDESK_DATABASE_URL", org.settings.database_url)
+    # The sandbox of the running RoleDesk: the shell reads the account list from it.
+    assert org.sandbox_endpoint
+    monkeypatch.setenv("ROLEDESK_AWS_ENDPOINT_URL", org.sandbox_endpoint)
     from app.auth.users import UsersService
 
     users = UsersService(org.db, org.audit_log)
@@ -234,6 +237,20 @@ def test_cli_limit(org: Services, monkeypatch: pytest.MonkeyPatch, members: list
     )
     bad = runner.invoke(main, ["users", "limit", "cli-operator", "--accounts", "12345"])
     assert bad.exit_code != 0 and "12 digits" in bad.output
+    # A well-formed id of no account RoleDesk manages: refused, named, nothing stored.
+    unknown = runner.invoke(
+        main, ["users", "limit", "cli-operator", "--accounts", f"{members[DEV]},999999999999"]
+    )
+    assert unknown.exit_code != 0
+    assert "Not an account RoleDesk manages: 999999999999." in unknown.output
+    assert members[DEV] not in unknown.output.split("Nothing was")[0]
+    assert users.get("cli-operator").accounts == tuple(sorted((members[DEV], members[PROD])))
+    # Without the sandbox's endpoint the shell cannot see its accounts: it says so.
+    monkeypatch.delenv("ROLEDESK_AWS_ENDPOINT_URL")
+    blind = runner.invoke(main, ["users", "limit", "cli-operator", "--accounts", members[DEV]])
+    assert blind.exit_code != 0 and "ROLEDESK_AWS_ENDPOINT_URL" in blind.output
+    assert users.get("cli-operator").accounts == tuple(sorted((members[DEV], members[PROD])))
+    monkeypatch.setenv("ROLEDESK_AWS_ENDPOINT_URL", org.sandbox_endpoint)
     neither = runner.invoke(main, ["users", "limit", "cli-operator"])
     assert neither.exit_code != 0 and "--all" in neither.output
     every = runner.invoke(main, ["users", "limit", "cli-operator", "--all"])
