@@ -9,6 +9,7 @@ account's wizard is in that account and in no other."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,6 +69,18 @@ def operator(app_hub: tuple[Any, AccountHub]) -> Iterator[TestClient]:
 
 def soup(response: Any) -> BeautifulSoup:
     return BeautifulSoup(response.text, "html.parser")
+
+
+def searched(client: TestClient, **params: str) -> Any:
+    """GET /all-accounts/roles, then "Check progress" while the lists load (no JavaScript),
+    until the results show."""
+    response = client.get("/all-accounts/roles", params=params)
+    for _ in range(60):
+        check = soup(response).select_one("#all-roles-check")
+        if check is None:
+            return response
+        response = client.get(check["href"])
+    raise AssertionError("the roles of every account never finished loading")
 
 
 def boto_in(services: Services, account_id: str, service: str) -> Any:
@@ -313,7 +326,7 @@ def test_roles_searched_across_every_account_with_an_account_column_and_filter(
     fresh_viewer: TestClient, members: list[str], org: Services
 ):
     operator = fresh_viewer
-    response = operator.get("/all-accounts/roles", params={"q": "DEPLOY"})
+    response = searched(operator, q="DEPLOY")
     assert response.status_code == 200
     page = soup(response)
     rows = [
@@ -365,7 +378,7 @@ def test_an_unavailable_account_is_named_in_the_search_and_the_others_are_search
         "before-call.sts.AssumeRole", Refuse({"RoleArn": prod.role_arn})
     )
     with signed_in(app, "vera", "viewer") as viewer:
-        page = soup(viewer.get("/all-accounts/roles", params={"q": "deploy"}))
+        page = soup(searched(viewer, q="deploy"))
     warning = page.select_one("#all-roles-results article.warning").get_text(" ")
     assert f"Production ({prod.account_id}) is unavailable" in warning and "AccessDenied" in warning
     names = {a.get_text() for a in page.select("#all-roles tbody a")}
@@ -380,3 +393,75 @@ def test_signing_in_from_a_member_accounts_page_comes_back_to_it(
         response = anonymous.get(f"/accounts/{members[DEV]}/roles", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == (f"/sign-in?next=%2Faccounts%2F{members[DEV]}%2Froles")
+
+
+class Hold:
+    """Holds every call it is hooked on until released (an account still loading)."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.held = 0
+
+    def __call__(self, **_: Any) -> None:
+        self.held += 1
+        assert self.released.wait(60), "never released"
+
+
+def test_progress_while_the_lists_load_live_and_without_javascript(
+    org: Services, members: list[str]
+):
+    """Development loads, Production's role cannot be assumed, Staging's ListRoles is held:
+    the page says which is which (no results yet), with htmx asking again and a "Check
+    progress" link; once Staging is read, the results show."""
+    app = create_app(org)
+    hub = AccountHub(org.settings, fresh_clients(org), org.identity.account)
+    app.state.account_hub = hub
+    prod = account(hub, members[PROD])
+    hub.hub_clients.hook_every_client(
+        "before-call.sts.AssumeRole", Refuse({"RoleArn": prod.role_arn})
+    )
+    hold = Hold()
+    # Staging's clients for this user only (the ones the page will use): the hold is theirs.
+    hub.clients(account(hub, members[STAGING]), "vera").hook_every_client(
+        "before-call.iam.ListRoles", hold
+    )
+    try:
+        with signed_in(app, "vera", "viewer") as viewer:
+            first = viewer.get("/all-accounts/roles", params={"q": "deploy"})
+            assert first.status_code == 200
+            page = soup(first)
+            assert page.select_one("#all-roles") is None  # no results while one loads
+            states = {
+                tr.td.get_text(strip=True).rsplit("(", 1)[1].rstrip(")"): tr["data-state"]
+                for tr in page.select("#all-roles-accounts tbody tr")
+            }
+            assert states == {
+                org.identity.account: "loaded",
+                members[DEV]: "loaded",
+                members[STAGING]: "loading",
+                members[PROD]: "unavailable",
+            }
+            assert "AccessDenied" in page.select_one("tr[data-state=unavailable]").get_text()
+            bar = page.select_one("#all-roles-progress progress")
+            assert (bar["value"], bar["max"]) == ("3", "4")
+            assert page.select_one("label[for=all-roles-progress-bar]") is not None
+            assert page.select_one("meta[http-equiv]") is None  # no meta refresh
+            # Live: htmx asks again for the fragment, which waits for the next account.
+            section = page.select_one("#all-roles-progress")
+            assert section["hx-trigger"] == "load" and "check=1" in section["hx-get"]
+            polled = viewer.get(section["hx-get"], headers={"HX-Request": "true"})
+            assert "<html" not in polled.text and 'data-state="loading"' in polled.text
+            # Without JavaScript: the link asks again; the account is read meanwhile.
+            check = page.select_one("#all-roles-check")["href"]
+            assert "q=deploy" in check and "check=1" in check
+            assert hold.held == 1  # asked again, not read again: one load per account
+            hold.released.set()
+            done = soup(viewer.get(check))
+    finally:
+        hold.released.set()
+    assert done.select_one("#all-roles-progress") is None
+    names = {a.get_text() for a in done.select("#all-roles tbody a")}
+    assert {"dev-deploy", "staging-deploy"} <= names and "prod-deploy" not in names
+    warning = done.select_one("#all-roles-results article.warning").get_text(" ")
+    assert f"Production ({prod.account_id}) is unavailable" in warning
+    assert "in 3 of 4 accounts" in done.select_one("#all-roles-count").get_text()
