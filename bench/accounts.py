@@ -1,8 +1,9 @@
 """Roles of many accounts at once (issue 17): 20 accounts with 500 roles each.
 
 Measures, in one run:
-1. the first cross-account roles list (GET /all-accounts/roles with nothing loaded: an
-   AssumeRole and a ListRoles pagination per member account, side by side) against its
+1. the first cross-account roles list (GET /all-accounts/roles with nothing loaded, then
+   "Check progress" until the list shows, on the wall clock: an AssumeRole and a ListRoles
+   pagination per member account, side by side, in the background) against its
    critical path, the slowest single account's AssumeRole + ListRoles pagination, with the
    latency model of bench/latency.py (target: ratio <= 1.2);
 2. warm searches across all 10,000 roles: p50/p95 server time (target p95 < 50 ms).
@@ -16,6 +17,7 @@ moto makes each member's IAM backend on first use and accepts the assumed role.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import tempfile
 import time
@@ -101,11 +103,17 @@ def main() -> None:
             app.state.account_hub = None
             services.inventory.invalidate()
 
-        def first_list() -> float:
+        def first_list() -> None:
+            """Until the list shows: the page, then "Check progress" (the no-JavaScript
+            path; each request waits on the server for the loads) while the lists load.
+            Timed on the wall clock around all of it (None): the loads go on between the
+            requests, so the requests' server times would leave time out."""
             response = client.get("/all-accounts/roles?q=role-0499")
+            while 'id="all-roles-check"' in response.text:
+                check = response.text.split('id="all-roles-check"')[0].rsplit('href="', 1)[1]
+                response = client.get(html.unescape(check.split('"', 1)[0]))
             assert response.status_code == 200, response.text[:300]
             assert f"{args.accounts} of {args.accounts} accounts" in response.text
-            return server_seconds(response)
 
         result = model.measure(
             first_list,
