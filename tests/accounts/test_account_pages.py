@@ -219,6 +219,20 @@ def test_the_wizard_in_a_member_account_creates_the_role_there_only(
         {"entity_type": "service", "service": "lambda.amazonaws.com", "nav": "next"},
     )
     assert nxt.headers["location"] == f"{base}/{draft}/permissions"
+    # With htmx the next step comes in the same response: the address it puts in the
+    # browser's history stays in the member account (it used to lose the prefix).
+    htmx = {"HX-Request": "true", "HX-Target": "wizard-step"}
+    swapped = operator.post(
+        f"{base}/{draft}/trust",
+        data={
+            "csrf_token": csrf_token_for(operator),
+            "entity_type": "service",
+            "service": "lambda.amazonaws.com",
+            "nav": "next",
+        },
+        headers=htmx,
+    )
+    assert swapped.headers["HX-Push-Url"] == f"{base}/{draft}/permissions"
     added = post(
         operator,
         f"{base}/{draft}/permissions",
@@ -232,6 +246,12 @@ def test_the_wizard_in_a_member_account_creates_the_role_there_only(
         or link.startswith(("/accounts", "/all-accounts", "/users", "/sign-out"))
         for link in local_links(review)
     )
+    more = operator.post(
+        f"{base}/{draft}/review",
+        data={"csrf_token": csrf_token_for(operator), **details, "nav": "add_tag", "more": "1"},
+        headers=htmx,
+    )
+    assert more.headers["HX-Push-Url"] == f"{base}/{draft}/review?more=2"
     created = post(operator, f"{base}/{draft}/create", details)
     assert created.status_code == 303, created.text[:500]
     assert created.headers["location"] == f"{base}/{draft}/done"
