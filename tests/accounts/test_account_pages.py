@@ -485,3 +485,54 @@ def test_progress_while_the_lists_load_live_and_without_javascript(
     warning = done.select_one("#all-roles-results article.warning").get_text(" ")
     assert f"Production ({prod.account_id}) is unavailable" in warning
     assert "in 3 of 4 accounts" in done.select_one("#all-roles-count").get_text()
+
+
+def test_a_role_change_and_the_access_review_work_in_a_member_account(
+    operator: TestClient, members: list[str], org: Services
+):
+    """The role page's changes (tags here: review, then apply through the audited path) act
+    in the account of the URL only; the access review lists that account's roles."""
+    staging = members[STAGING]
+    base = f"/accounts/{staging}/roles/staging-deploy/tags"
+    page = soup(operator.get(f"{base}/edit"))
+    assert page.select_one(f"form[action='{base}/review']") is not None
+    review = post(
+        operator,
+        f"{base}/review",
+        {
+            "tag_key": "journey-tag",
+            "tag_value": "member",
+            "base": page.select_one('input[name="base"]')["value"],
+        },
+    )
+    assert review.status_code == 200, review.text[:300]
+    form = soup(review).select_one(f"form[action='{base}/apply']")
+    fields: dict[str, Any] = {}
+    for field in form.select("input[type=hidden]"):
+        fields.setdefault(field["name"], []).append(field.get("value", ""))
+    data = {k: v if k in ("tag_key", "tag_value") else v[0] for k, v in fields.items()}
+    applied = operator.post(f"{base}/apply", data=data, follow_redirects=False)
+    assert applied.status_code == 303, applied.text[:300]
+    iam = boto_in(org, staging, "iam")
+    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="staging-deploy")["Tags"]}
+    assert tags.get("journey-tag") == "member"
+    for elsewhere in (org.identity.account, members[DEV], members[PROD]):
+        other = boto_in(org, elsewhere, "iam")
+        for role in other.list_roles()["Roles"]:
+            listed = other.list_role_tags(RoleName=role["RoleName"])["Tags"]
+            assert "journey-tag" not in {t["Key"] for t in listed}, (elsewhere, role)
+    with org.db.session() as session:
+        recorded = set(
+            session.scalars(
+                select(AuditEvent.account_id).where(
+                    AuditEvent.action == "iam:TagRole",
+                    AuditEvent.target.endswith(":role/staging-deploy"),
+                )
+            )
+        )
+    assert recorded == {staging}
+    iam.untag_role(RoleName="staging-deploy", TagKeys=["journey-tag"])
+
+    review_page = operator.get(f"/accounts/{staging}/access-review")
+    assert review_page.status_code == 200
+    assert f"Staging ({staging})" in soup(review_page).title.get_text()
