@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -536,3 +537,39 @@ def test_a_role_change_and_the_access_review_work_in_a_member_account(
     review_page = operator.get(f"/accounts/{staging}/access-review")
     assert review_page.status_code == 200
     assert f"Staging ({staging})" in soup(review_page).title.get_text()
+
+
+def test_ec2_attach_in_a_member_account(operator: TestClient, members: list[str], org: Services):
+    """Attaching a role to an instance from a member account's EC2 page acts on that
+    account's instance (the instance ids are the account's own)."""
+    prod = members[PROD]
+    ec2 = boto_in(org, prod, "ec2")
+    worker = next(
+        i["InstanceId"]
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if {"Key": "Name", "Value": "prod-worker"} in i.get("Tags", [])
+    )
+    applied = post(
+        operator,
+        f"/accounts/{prod}/instances/apply",
+        {"action": "attach", "choice": "profile:prod-app-ec2", "instance_id": worker},
+    )
+    assert applied.status_code == 303, applied.text[:300]
+    location = applied.headers["location"]
+    assert location.startswith(f"/accounts/{prod}/instances/operations/")
+    for _ in range(100):  # the run is in the background: its page says when it is done
+        page = soup(operator.get(location))
+        summary = page.select_one(".outcome-summary")
+        if summary is not None and "Done." in summary.get_text():
+            break
+        time.sleep(0.1)
+    assert "Changed" in page.select_one(f"#outcome-{worker} .result").get_text()
+    associations = ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [worker]}]
+    )["IamInstanceProfileAssociations"]
+    assert [a["IamInstanceProfile"]["Arn"].rsplit("/", 1)[1] for a in associations] == [
+        "prod-app-ec2"
+    ]
+    for association in associations:  # the package's organization, as it was
+        ec2.disassociate_iam_instance_profile(AssociationId=association["AssociationId"])
