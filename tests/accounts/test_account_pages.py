@@ -534,9 +534,22 @@ def test_a_role_change_and_the_access_review_work_in_a_member_account(
     assert recorded == {staging}
     iam.untag_role(RoleName="staging-deploy", TagKeys=["journey-tag"])
 
+    # The access review: the first visit scans the account in the background; once done,
+    # its rows are the member account's roles, with links that stay in it.
     review_page = operator.get(f"/accounts/{staging}/access-review")
     assert review_page.status_code == 200
     assert f"Staging ({staging})" in soup(review_page).title.get_text()
+    for _ in range(300):
+        progress = operator.get(f"/accounts/{staging}/access-review/progress")
+        if progress.headers.get("HX-Refresh") == "true":
+            break
+        time.sleep(0.1)
+    reviewed = soup(operator.get(f"/accounts/{staging}/access-review", params={"per_page": 100}))
+    links = {a["href"] for a in reviewed.select("#review-results a[href*='/access-review/roles/']")}
+    prefix = f"/accounts/{staging}/access-review/roles/"
+    assert links >= {prefix + "staging-deploy", prefix + "staging-app-ec2"}
+    assert all(link.startswith(prefix) for link in links)
+    assert not any(n in link for link in links for n in ("dev-deploy", "prod-deploy"))
 
 
 def test_ec2_attach_in_a_member_account(operator: TestClient, members: list[str], org: Services):
