@@ -23,6 +23,7 @@ from sqlalchemy import select
 from app.accounts.hub import AccountHub
 from app.main import create_app
 from app.models import AuditEvent
+from app.sandbox_seed import SANDBOX_IMAGE_ID
 from app.services import Services
 from tests.accounts.conftest import Refuse, account, fresh_clients, own_database
 from tests.conftest import csrf_token_for, signed_in
@@ -84,10 +85,10 @@ def searched(client: TestClient, **params: str) -> Any:
     raise AssertionError("the roles of every account never finished loading")
 
 
-def boto_in(services: Services, account_id: str, service: str) -> Any:
+def boto_in(services: Services, account_id: str, service: str, region: str = "us-east-1") -> Any:
     """A plain boto3 client acting in `account_id` (the spoke role, assumed by hand)."""
     keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    common = {"endpoint_url": services.sandbox_endpoint, "region_name": "us-east-1"}
+    common = {"endpoint_url": services.sandbox_endpoint, "region_name": region}
     if account_id == services.identity.account:
         return boto3.client(service, **common, **keys)  # type: ignore[call-overload]
     sts = boto3.client("sts", **common, **keys)
@@ -193,6 +194,31 @@ def test_ec2_per_member_account(operator: TestClient, members: list[str]):
     text = soup(response).select_one("#instance-results").get_text(" ")
     assert "prod-app-1" in text and "prod-worker" in text
     assert "dev-app-1" not in text and "bastion" not in text
+
+
+def test_ec2_per_member_account_and_region(operator: TestClient, members: list[str], org: Services):
+    """Another region of a member account lists that region's instances of that account."""
+    prod = members[PROD]
+    eu = boto_in(org, prod, "ec2", "eu-west-1")
+    made = eu.run_instances(
+        ImageId=SANDBOX_IMAGE_ID,
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "prod-eu-1"}]}
+        ],
+    )["Instances"][0]["InstanceId"]
+    try:
+        europe = operator.get(f"/accounts/{prod}/instances", params={"region": "eu-west-1"})
+        assert europe.status_code == 200
+        text = soup(europe).select_one("#instance-results").get_text(" ")
+        assert "prod-eu-1" in text and "prod-app-1" not in text
+        for other in (f"/accounts/{prod}/instances", "/instances?region=eu-west-1"):
+            # The member's default region, and the hub's eu-west-1: not there.
+            listed = soup(operator.get(other)).select_one("#instance-results").get_text(" ")
+            assert "prod-eu-1" not in listed, other
+    finally:
+        eu.terminate_instances(InstanceIds=[made])
 
 
 def post(client: TestClient, url: str, data: dict[str, str]) -> Any:
