@@ -12,6 +12,11 @@ Accounts come from configuration (the sandbox's default account is the hub and 1
 moto makes each member's IAM backend on first use and accepts the assumed role.
 
     .venv/bin/python -m bench.accounts [--accounts 20] [--roles 500] [--repeat 3]
+        [--moto-process]
+
+`--moto-process` runs moto's server in a process of its own (`moto_server`) instead of in
+RoleDesk's, as AWS is: its work then no longer shares RoleDesk's GIL, which shows how much of
+the critical path's time is the sandbox's.
 """
 
 from __future__ import annotations
@@ -19,8 +24,13 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +79,13 @@ def main() -> None:
     parser.add_argument("--roles", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument(
+        "--moto-process", action="store_true", help="run moto in a process of its own"
+    )
     latency.add_arguments(parser)
     args = parser.parse_args()
 
-    sandbox = Sandbox(0)
-    endpoint = sandbox.start()
+    sandbox, endpoint = start_moto(args.moto_process)
     members = [f"{100000000000 + i:012d}" for i in range(1, args.accounts)]
     started = time.perf_counter()
     create_roles(sandbox_client("iam", endpoint), "hub", args.roles)
@@ -141,6 +153,48 @@ def main() -> None:
         )
         services.db.dispose()
     sandbox.stop()
+
+
+class MotoProcess:
+    """moto's server in a process of its own, on a free port."""
+
+    def __init__(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        server = str(Path(sys.executable).with_name("moto_server"))
+        # As app.aws.sandbox.Sandbox sets for the in-process server.
+        env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        env["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+        self.process = subprocess.Popen(
+            [server, "-p", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/"):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("moto_server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def start_moto(own_process: bool) -> tuple[Sandbox | MotoProcess, str]:
+    if own_process:
+        server = MotoProcess()
+        print(f"moto in its own process at {server.endpoint_url}")
+        return server, server.endpoint_url
+    sandbox = Sandbox(0)
+    return sandbox, sandbox.start()
 
 
 if __name__ == "__main__":
