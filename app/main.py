@@ -16,10 +16,16 @@ from app.accounts.errors import install_account_errors
 from app.accounts.model import Account
 from app.accounts.routes import app_hub
 from app.accounts.routes import router as accounts_router
-from app.accounts.urls import ACCOUNT_ID, AccountPrefix, account_base, in_account
+from app.accounts.urls import ACCOUNT_ID, AccountPrefix, account_base, with_base
 from app.audit.routes import router as audit_router
 from app.auth.admin import router as users_router
-from app.auth.guard import allowed_accounts, authorize, build_auth, install_auth
+from app.auth.guard import (
+    allowed_accounts,
+    authorize,
+    build_auth,
+    install_auth,
+    navigation_base,
+)
 from app.auth.permissions import PUBLIC, Role
 from app.auth.routes import router as auth_router
 from app.instances.routes import router as instances_router
@@ -68,13 +74,16 @@ def account_layout(request: Request, accounts: AccountServices) -> dict[str, Any
     base = account_base(request.scope)
     account_id = request.scope.get(ACCOUNT_ID) or accounts.hub_id
     listed = accounts.listed()
+    nav = navigation_base(request)
     return {
         "account_base": base,
         "account_id": account_id,
         "account_label": accounts.label(account_id),
         # A limited user is offered only their accounts (app.auth.account_limits).
         "switch_accounts": _switchable(request, listed.accounts if listed is not None else ()),
-        "navigation": [(label, in_account(request.scope, href)) for label, href in NAVIGATION],
+        # The header's links: in an account the user may work in (app.auth.guard).
+        "navigation_base": nav,
+        "navigation": [(label, with_base(nav, href)) for label, href in NAVIGATION],
     }
 
 

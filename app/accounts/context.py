@@ -193,6 +193,15 @@ class AccountServices:
             raise AccountUnavailable(account, status.error)
         return built
 
+    def in_memory(self, account_id: str) -> bool:
+        """Whether the account's roles list is loaded in this process (no AWS call: a
+        member account not yet used is not)."""
+        if account_id == self.hub_id:
+            return self.base.inventory.in_memory
+        with self._lock:
+            built = self._built.get(account_id)
+        return built is not None and built.inventory.in_memory
+
     def label(self, account_id: str | None) -> str:
         """The account's name and id, for titles and headings."""
         wanted = account_id or self.hub_id

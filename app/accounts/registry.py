@@ -8,8 +8,10 @@ credentials; every other account through its spoke role.
 from __future__ import annotations
 
 from app.accounts.model import CONFIGURATION, HUB, ORGANIZATIONS, Account, AccountList
+from app.aws.clients import AwsClients
 from app.aws.errors import AwsError
 from app.aws.organizations import OrganizationsGateway
+from app.aws.sts import StsGateway
 from app.settings import AccountsSource, Settings
 
 
@@ -58,3 +60,29 @@ def load_accounts(
             )
         return AccountList((hub_account(hub_id, hub_name), *members), ORGANIZATIONS)
     return AccountList((hub_account(hub_id), *from_configuration(settings, hub_id)), CONFIGURATION)
+
+
+class RegistryUnreadable(Exception):
+    """The account list cannot be read from this process (the shell, without a server)."""
+
+
+def read_accounts(settings: Settings) -> AccountList:
+    """The accounts as a RoleDesk server with `settings` lists them, read from this process
+    (`roledesk users limit` checks ids against it). Calls sts:GetCallerIdentity (the hub's
+    id) and, unless the source is `configuration`, organizations:ListAccounts. Raises
+    RegistryUnreadable in sandbox mode without ROLEDESK_AWS_ENDPOINT_URL (the sandbox lives
+    in the server's process) and AwsError when AWS cannot be read."""
+    if settings.is_sandbox and not settings.aws_endpoint_url:
+        raise RegistryUnreadable(
+            "In sandbox mode the accounts live in the running RoleDesk's sandbox: set "
+            "ROLEDESK_AWS_ENDPOINT_URL to the endpoint it printed at start (AWS sandbox (moto) "
+            "at ...), or limit the user on the Users page."
+        )
+    clients = AwsClients(
+        region=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        profile=None if settings.is_sandbox else settings.aws_profile,
+        sandbox=settings.is_sandbox,
+    )
+    hub_id = StsGateway(clients).caller_identity().account
+    return load_accounts(settings, OrganizationsGateway(clients), hub_id)

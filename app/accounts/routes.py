@@ -23,7 +23,14 @@ from app.accounts.hub import AccountHub
 from app.accounts.model import AccountList
 from app.accounts.pair import KIND, assume_policy, pair_plan, trust_policy, usage
 from app.accounts.pair_form import FIELDS, PairForm
-from app.accounts.search import search_all
+from app.accounts.search import (
+    CHECK_WAIT,
+    FIRST_WAIT,
+    HTMX_WAIT,
+    AccountLoads,
+    chosen_accounts,
+    search_all,
+)
 from app.accounts.urls import prefix_of
 from app.auth.guard import allowed_accounts, refuse_other_accounts
 from app.auth.permissions import Role, require
@@ -34,7 +41,7 @@ from app.operations.engine import Engine
 from app.services import Services
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.params import ascii_int
-from app.web.templating import Renderer, redirect_after_post
+from app.web.templating import Renderer, is_htmx, redirect_after_post
 from app.wizard.rules import DESCRIPTION, EXTERNAL_ID, ROLE_NAME
 from app.wizard.web import FormDep
 
@@ -59,6 +66,19 @@ def app_hub(app: Any) -> AccountHub:
             hub = AccountHub(base.settings, base.clients, base.identity.account)
             app.state.account_hub = hub
         return hub
+
+
+_LOADS_LOCK = threading.Lock()
+
+
+def account_loads(app: Any) -> AccountLoads:
+    """One set of background loads per app (its pool bounds the reads for everyone)."""
+    with _LOADS_LOCK:
+        loads: AccountLoads | None = getattr(app.state, "account_loads", None)
+        if loads is None or loads.accounts is not app.state.account_services:
+            loads = AccountLoads(app.state.account_services)
+            app.state.account_loads = loads
+        return loads
 
 
 def _accounts(hub: AccountHub) -> tuple[AccountList | None, AwsError | None]:
@@ -100,8 +120,10 @@ def roles_in_all_accounts(
     q: str = "",
     account: str = "",
     page: str = "",
+    check: str = "",
 ) -> Response:
-    """Every account's roles at once (app.accounts.search): an Account column and filter."""
+    """Every account's roles at once (app.accounts.search): an Account column and filter;
+    while the lists load, which accounts are loaded, loading or unavailable."""
     errors: dict[str, str] = {}
     q = q.strip()
     if len(q) > MAX_SEARCH:
@@ -109,23 +131,34 @@ def roles_in_all_accounts(
     if account and not ACCOUNT_FORMAT.fullmatch(account):
         errors["account"] = "Choose one of the listed accounts."
     accounts = request.app.state.account_services
-    result = None
+    result = progress = None
     if not errors:
         listed = accounts.listed()
         every = [a.account_id for a in listed.accounts] if listed is not None else []
         allowed = allowed_accounts(request, every)
-        result = search_all(
-            accounts,
-            actor_name(request),
-            q,
-            account,
-            ascii_int(page) or 1,
-            None if allowed is every else allowed,
+        chosen = chosen_accounts(accounts, account, None if allowed is every else allowed)
+        user = actor_name(request)
+        # The lists not in memory load in the background; wait for them a while, then show
+        # their progress (htmx asks again, until one more is done; "Check progress" waits
+        # longer). `check` only picks the wait, from the server's own constants.
+        htmx = is_htmx(request)
+        wait = HTMX_WAIT if htmx and check else CHECK_WAIT if check else FIRST_WAIT
+        progress = account_loads(request.app).progress(
+            chosen, user, wait, any_change=htmx and bool(check)
         )
+        if progress.done:
+            result = search_all(accounts, user, q, chosen, ascii_int(page) or 1, progress.unreached)
     return render.page(
         request,
         "accounts/roles.html",
-        {"q": q, "account": account, "errors": errors, "result": result},
+        {
+            "q": q,
+            "account": account,
+            "errors": errors,
+            "result": result,
+            "progress": progress,
+            "again": {"q": q, "account": account, "page": page, "check": "1"},
+        },
         block="all_roles_results",
         status_code=422 if errors else 200,
     )

@@ -61,13 +61,30 @@ class RenderingBase:
         return bool(rendering_base.get())
 
 
-def in_account(scope: Mapping[str, Any], url: str) -> str:
-    """`url` (a path of RoleDesk's) in the request's account."""
+def with_base(base: str, url: str) -> str:
+    """`url` (a path of RoleDesk's) in the account of prefix `base` (empty: the hub)."""
     if not url.startswith("/") or url.startswith("//"):
         return url
     if any(url == g or url.startswith((g + "/", g + "?")) for g in GLOBAL):
         return url
-    return account_base(scope) + url
+    return base + url
+
+
+def in_account(scope: Mapping[str, Any], url: str) -> str:
+    """`url` (a path of RoleDesk's) in the request's account."""
+    return with_base(account_base(scope), url)
+
+
+def account_of_path(path: str, hub_id: str) -> str | None:
+    """The account a path of RoleDesk's works in: a member's id from its prefix, None for
+    the pages of no account (GLOBAL, and `/`, which only sends a person where they start),
+    the hub's id otherwise."""
+    found = PREFIX.match(path)
+    if found:
+        return found.group(1)
+    if path == "/" or any(path == g or path.startswith(g + "/") for g in GLOBAL):
+        return None
+    return hub_id
 
 
 class AccountPrefix:

@@ -9,11 +9,14 @@ from contextlib import contextmanager
 
 import click
 
+from app.accounts.registry import RegistryUnreadable, read_accounts
 from app.audit.audited import AuditContext, os_user
 from app.audit.log import AuditLog
+from app.auth.account_limits import ACCOUNT_ID
 from app.auth.permissions import ROLE_CHOICES, Role
 from app.auth.sessions import SessionStore
 from app.auth.users import UserError, UsersService
+from app.aws.errors import AwsError
 from app.db import Database
 from app.settings import Settings
 
@@ -113,6 +116,30 @@ def users_reset_password(name: str, password_stdin: bool) -> None:
     click.echo(f"New password set for {user.name}.")
 
 
+def _check_known(ids: tuple[str, ...]) -> None:
+    """Refuse ids of the right shape that are not in the account registry (shape errors
+    are left to UsersService, which explains them the same way the Users page does)."""
+    shaped = [a for a in ids if ACCOUNT_ID.fullmatch(a)]
+    if not shaped:
+        return
+    try:
+        known = {a.account_id for a in read_accounts(Settings()).accounts}
+    except RegistryUnreadable as exc:
+        raise click.ClickException(f"Cannot check the accounts: {exc}") from exc
+    except AwsError as exc:
+        raise click.ClickException(
+            f"Cannot read the account list to check the ids: {exc}. Nothing was changed."
+        ) from exc
+    unknown = [a for a in dict.fromkeys(shaped) if a not in known]
+    if unknown:
+        listed = sorted(known)
+        more = f" and {len(listed) - 20} more" if len(listed) > 20 else ""
+        raise click.ClickException(
+            f"Not an account RoleDesk manages: {', '.join(unknown[:10])}. Nothing was "
+            f"changed; the accounts are {', '.join(listed[:20])}{more}."
+        )
+
+
 @users.command("limit")
 @click.argument("name")
 @click.option("--accounts", default="", help="Comma-separated 12-digit AWS account ids.")
@@ -120,11 +147,14 @@ def users_reset_password(name: str, password_stdin: bool) -> None:
 def users_limit(name: str, accounts: str, every: bool) -> None:
     """Limit user NAME (a viewer or operator) to some AWS accounts, or --all of them.
 
-    The ids are checked for shape here; unlike the Users page the shell does not read the
-    account list from AWS, so make sure they are accounts RoleDesk manages."""
+    Each id must be an account RoleDesk manages (read as the server reads them: the
+    organization's, or ROLEDESK_ACCOUNTS), so a typo cannot lock someone out. In sandbox
+    mode set ROLEDESK_AWS_ENDPOINT_URL to the running RoleDesk's sandbox."""
     ids = tuple(a for a in (part.strip() for part in accounts.split(",")) if a)
     if every == bool(ids):
         raise click.UsageError("Give either --accounts ID,ID,... or --all.")
+    if ids:
+        _check_known(ids)
     with _users() as (service, _):
         user = service.set_accounts(_ctx(), name, () if every else ids)
     if user.accounts:

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from app.accounts.urls import ACCOUNT_ID, GLOBAL, in_account
-from app.auth.account_limits import refuse_unless_allowed
+from app.accounts.urls import ACCOUNT_ID, account_base, account_of_path, in_account, prefix_of
+from app.auth.account_limits import may_work_in, refuse_unless_allowed
 from app.auth.permissions import Forbidden, Role, is_public, required_role
 from app.auth.sessions import SessionStore, SignedIn
 from app.auth.setup import SetupTokens
 from app.auth.throttle import SignInThrottle
-from app.auth.users import UsersService
+from app.auth.users import UsersService, UserView
 from app.services import Services
 from app.web.templating import Renderer, is_htmx
 
@@ -112,11 +113,48 @@ def request_account(request: Request) -> str | None:
     account_id: str | None = request.scope.get(ACCOUNT_ID)
     if account_id:
         return account_id
-    path = request.scope.get("path", "")
-    if any(path == g or path.startswith(g + "/") for g in GLOBAL):
-        return None
     hub: str = request.app.state.services.identity.account
-    return hub
+    return account_of_path(request.scope.get("path", ""), hub)
+
+
+def home_base(app: Any, user: UserView | None) -> str:
+    """The prefix of the account a user starts in: the hub's (none), or, for a user limited
+    to accounts that leave the hub out, the first of theirs in the switcher's order (else
+    sign-in, `/` and the header's links would take them to a 403 page)."""
+    if user is None or not user.limited:
+        return ""
+    hub: str = app.state.services.identity.account
+    if hub in user.accounts:
+        return ""
+    listed = app.state.account_services.listed()
+    order = [a.account_id for a in listed.accounts] if listed is not None else []
+    first = next((a for a in order if a in user.accounts), user.accounts[0])
+    return prefix_of(first)
+
+
+def landing(app: Any, user: UserView, target: str) -> str:
+    """Where sign-in sends `user` who asked for `target`: there, unless it is a page of an
+    account they may not work in; then their own start (home_base) roles page."""
+    if user.limited:
+        hub: str = app.state.services.identity.account
+        account_id = account_of_path(urlsplit(target).path, hub)
+        if account_id is not None and not may_work_in(user.role, user.accounts, account_id):
+            return home_base(app, user) + "/roles"
+    return target
+
+
+def navigation_base(request: Request) -> str:
+    """The prefix of the header's links: the page's account, unless the signed-in user may
+    not work in it (or the page is of no account) and is limited to accounts without the
+    hub: then their start account (home_base), so no header link leads to a 403 page."""
+    user: UserView | None = getattr(request.state, "user", None)
+    here = account_base(request.scope)
+    if user is None or not user.limited:
+        return here
+    account_id = request_account(request)
+    if account_id is not None and may_work_in(user.role, user.accounts, account_id):
+        return here
+    return home_base(request.app, user)
 
 
 def refuse_other_accounts(request: Request, *account_ids: str) -> None:

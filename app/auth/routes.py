@@ -11,7 +11,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.audit.audited import AuditContext
 from app.auth.cookies import clear_session_cookies, set_session_cookies
-from app.auth.guard import Auth, current_session, get_auth, safe_next, session_cookie_name
+from app.auth.guard import (
+    Auth,
+    current_session,
+    get_auth,
+    landing,
+    safe_next,
+    session_cookie_name,
+)
 from app.auth.permissions import PUBLIC, Role
 from app.auth.users import UserError, UserView, check_name, check_password
 from app.web.deps import RendererDep, audit_context
@@ -45,7 +52,7 @@ def _signed_in_redirect(request: Request, auth: Auth, user: UserView, to: str) -
     old = request.cookies.get(session_cookie_name(request))
     if old:
         auth.sessions.destroy(old)  # never keep a session id from before sign-in
-    response = RedirectResponse(safe_next(to), status_code=303)
+    response = RedirectResponse(landing(request.app, user, safe_next(to)), status_code=303)
     set_session_cookies(request, response, auth.sessions.create(user))
     return response
 
@@ -56,8 +63,11 @@ def sign_in_page(
     render: RendererDep,
     next_: Annotated[str, Query(alias="next", max_length=2000)] = "/roles",
 ) -> Response:
-    if current_session(request) is not None:
-        return RedirectResponse(safe_next(next_), status_code=303)
+    signed_in = current_session(request)
+    if signed_in is not None:
+        return RedirectResponse(
+            landing(request.app, signed_in.user, safe_next(next_)), status_code=303
+        )
     return render.page(request, "auth/sign_in.html", {"name": "", "next": safe_next(next_)})
 
 

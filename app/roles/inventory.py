@@ -237,6 +237,12 @@ class RoleInventory:
     def loaded_at(self) -> datetime:
         return self._loaded_at
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the list is loaded and fresh here: a query answers without reading AWS
+        (the cross-account search shows which accounts are still loading)."""
+        return self._fresh() is not None
+
     # Queries -----------------------------------------------------------------------------
 
     def page(

@@ -11,7 +11,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.accounts.urls import account_base
 from app.audit.activity import role_activity
+from app.auth.guard import home_base
 from app.aws.errors import NotFound
 from app.aws.types import (
     AttachedPolicy,
@@ -78,8 +80,13 @@ def favicon() -> Response:
 
 
 @router.get("/", include_in_schema=False)
-def home() -> Response:
-    return Response(status_code=303, headers={"Location": "/roles"})
+def home(request: Request) -> Response:
+    """The roles page of the account in the URL, else of where the user starts (the hub,
+    or a limited user's first account: app.auth.guard.home_base)."""
+    base = account_base(request.scope) or home_base(
+        request.app, getattr(request.state, "user", None)
+    )
+    return Response(status_code=303, headers={"Location": base + "/roles"})
 
 
 @router.get("/roles", response_class=HTMLResponse)

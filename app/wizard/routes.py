@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.accounts.urls import in_account
 from app.operations import progress
 from app.policy import Analysis, PolicyKind, analyse
 from app.policy.access_analyzer import merge
@@ -376,7 +377,9 @@ def save_review(
         query = f"?more={more}"
         if is_partial(request) and targets(request, "wizard-step"):
             response = _review_page(request, render, wizard, saved, errors={}, extra_rows=more)
-            response.headers["HX-Push-Url"] = step_url(draft.id, "review") + query
+            response.headers["HX-Push-Url"] = in_account(
+                request.scope, step_url(draft.id, "review") + query
+            )
             return response
         return redirect_after_post(request, step_url(draft.id, "review") + query)
     return go_to_step(request, wizard, saved, "review")

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 
+from app.accounts.urls import in_account
 from app.web.deps import actor_name, get_services
 from app.web.templating import is_partial, redirect_after_post, targets
 from app.wizard.drafts import Draft
@@ -124,6 +125,7 @@ def go_to_step(
     page = STEP_PAGES.get(step)
     if page is not None and is_partial(request) and targets(request, "wizard-step"):
         response = page(request, wizard, draft)
-        response.headers["HX-Push-Url"] = url
+        # The address in the request's account: a member account's wizard stays in it.
+        response.headers["HX-Push-Url"] = in_account(request.scope, url)
         return response
     return redirect_after_post(request, url)

@@ -218,6 +218,9 @@ def test_users_page_sets_the_limit_against_the_account_list(
 
 def test_cli_limit(org: Services, monkeypatch: pytest.MonkeyPatch, members: list[str]) -> None:
     monkeypatch.setenv("ROLEDESK_DATABASE_URL", org.settings.database_url)
+    # The sandbox of the running RoleDesk: the shell reads the account list from it.
+    assert org.sandbox_endpoint
+    monkeypatch.setenv("ROLEDESK_AWS_ENDPOINT_URL", org.sandbox_endpoint)
     from app.auth.users import UsersService
 
     users = UsersService(org.db, org.audit_log)
@@ -234,6 +237,20 @@ def test_cli_limit(org: Services, monkeypatch: pytest.MonkeyPatch, members: list
     )
     bad = runner.invoke(main, ["users", "limit", "cli-operator", "--accounts", "12345"])
     assert bad.exit_code != 0 and "12 digits" in bad.output
+    # A well-formed id of no account RoleDesk manages: refused, named, nothing stored.
+    unknown = runner.invoke(
+        main, ["users", "limit", "cli-operator", "--accounts", f"{members[DEV]},999999999999"]
+    )
+    assert unknown.exit_code != 0
+    assert "Not an account RoleDesk manages: 999999999999." in unknown.output
+    assert members[DEV] not in unknown.output.split("Nothing was")[0]
+    assert users.get("cli-operator").accounts == tuple(sorted((members[DEV], members[PROD])))
+    # Without the sandbox's endpoint the shell cannot see its accounts: it says so.
+    monkeypatch.delenv("ROLEDESK_AWS_ENDPOINT_URL")
+    blind = runner.invoke(main, ["users", "limit", "cli-operator", "--accounts", members[DEV]])
+    assert blind.exit_code != 0 and "ROLEDESK_AWS_ENDPOINT_URL" in blind.output
+    assert users.get("cli-operator").accounts == tuple(sorted((members[DEV], members[PROD])))
+    monkeypatch.setenv("ROLEDESK_AWS_ENDPOINT_URL", org.sandbox_endpoint)
     neither = runner.invoke(main, ["users", "limit", "cli-operator"])
     assert neither.exit_code != 0 and "--all" in neither.output
     every = runner.invoke(main, ["users", "limit", "cli-operator", "--all"])
@@ -247,3 +264,37 @@ def test_cli_limit(org: Services, monkeypatch: pytest.MonkeyPatch, members: list
             )
         ).all()
     assert len(actors) == 2 and all(a.startswith("cli:") for a in actors)
+
+
+def test_user_without_the_hub_starts_in_their_first_account(app: Any, members: list[str]) -> None:
+    """Limited to Staging and Production (not the hub): sign-in, `/` and the header's links
+    lead to their accounts, never to a 403 page of the hub's."""
+    add_user(app, "no-hub-viewer", "viewer")
+    app.state.auth.users.set_accounts(
+        AuditContext(actor="test"), "no-hub-viewer", (members[STAGING], members[PROD])
+    )
+    # The switcher's order is by name: Production comes before Staging.
+    first = f"/accounts/{members[PROD]}"
+    with TestClient(app) as client:
+        landed = sign_in(client, "no-hub-viewer")  # asks for /roles, the hub's
+        assert landed.status_code == 303 and landed.headers["location"] == f"{first}/roles"
+        assert client.get(landed.headers["location"]).status_code == 200
+        home = client.get("/", follow_redirects=False)
+        assert home.headers["location"] == f"{first}/roles"
+        # A page of one of their accounts asked for by name is kept.
+        again = sign_in(client, "no-hub-viewer", next_=f"/accounts/{members[STAGING]}/audit")
+        assert again.headers["location"] == f"/accounts/{members[STAGING]}/audit"
+        assert sign_in(client, "no-hub-viewer", next_="/audit").headers["location"] == (
+            f"{first}/roles"
+        )
+        # On pages of no account, and on the hub's 403 page, the header leads to theirs.
+        for url, status in (("/accounts", 200), ("/all-accounts/roles", 200), ("/roles", 403)):
+            page = client.get(url)
+            assert page.status_code == status, url
+            soup = BeautifulSoup(page.text, "html.parser")
+            links = [a["href"] for a in soup.select("nav[aria-label=Main] a")]
+            links.append(soup.select_one("a.brand")["href"])
+            for href in links:
+                assert href.startswith((first + "/", *GLOBAL)), (url, href)
+                if not href.startswith(GLOBAL):
+                    assert client.get(href).status_code == 200, href

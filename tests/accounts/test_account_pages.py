@@ -9,6 +9,8 @@ account's wizard is in that account and in no other."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from app.accounts.hub import AccountHub
 from app.main import create_app
 from app.models import AuditEvent
+from app.sandbox_seed import SANDBOX_IMAGE_ID
 from app.services import Services
 from tests.accounts.conftest import Refuse, account, fresh_clients, own_database
 from tests.conftest import csrf_token_for, signed_in
@@ -70,10 +73,22 @@ def soup(response: Any) -> BeautifulSoup:
     return BeautifulSoup(response.text, "html.parser")
 
 
-def boto_in(services: Services, account_id: str, service: str) -> Any:
+def searched(client: TestClient, **params: str) -> Any:
+    """GET /all-accounts/roles, then "Check progress" while the lists load (no JavaScript),
+    until the results show."""
+    response = client.get("/all-accounts/roles", params=params)
+    for _ in range(60):
+        check = soup(response).select_one("#all-roles-check")
+        if check is None:
+            return response
+        response = client.get(check["href"])
+    raise AssertionError("the roles of every account never finished loading")
+
+
+def boto_in(services: Services, account_id: str, service: str, region: str = "us-east-1") -> Any:
     """A plain boto3 client acting in `account_id` (the spoke role, assumed by hand)."""
     keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    common = {"endpoint_url": services.sandbox_endpoint, "region_name": "us-east-1"}
+    common = {"endpoint_url": services.sandbox_endpoint, "region_name": region}
     if account_id == services.identity.account:
         return boto3.client(service, **common, **keys)  # type: ignore[call-overload]
     sts = boto3.client("sts", **common, **keys)
@@ -181,6 +196,31 @@ def test_ec2_per_member_account(operator: TestClient, members: list[str]):
     assert "dev-app-1" not in text and "bastion" not in text
 
 
+def test_ec2_per_member_account_and_region(operator: TestClient, members: list[str], org: Services):
+    """Another region of a member account lists that region's instances of that account."""
+    prod = members[PROD]
+    eu = boto_in(org, prod, "ec2", "eu-west-1")
+    made = eu.run_instances(
+        ImageId=SANDBOX_IMAGE_ID,
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "prod-eu-1"}]}
+        ],
+    )["Instances"][0]["InstanceId"]
+    try:
+        europe = operator.get(f"/accounts/{prod}/instances", params={"region": "eu-west-1"})
+        assert europe.status_code == 200
+        text = soup(europe).select_one("#instance-results").get_text(" ")
+        assert "prod-eu-1" in text and "prod-app-1" not in text
+        for other in (f"/accounts/{prod}/instances", "/instances?region=eu-west-1"):
+            # The member's default region, and the hub's eu-west-1: not there.
+            listed = soup(operator.get(other)).select_one("#instance-results").get_text(" ")
+            assert "prod-eu-1" not in listed, other
+    finally:
+        eu.terminate_instances(InstanceIds=[made])
+
+
 def post(client: TestClient, url: str, data: dict[str, str]) -> Any:
     return client.post(
         url, data={"csrf_token": csrf_token_for(client), **data}, follow_redirects=False
@@ -206,6 +246,20 @@ def test_the_wizard_in_a_member_account_creates_the_role_there_only(
         {"entity_type": "service", "service": "lambda.amazonaws.com", "nav": "next"},
     )
     assert nxt.headers["location"] == f"{base}/{draft}/permissions"
+    # With htmx the next step comes in the same response: the address it puts in the
+    # browser's history stays in the member account (it used to lose the prefix).
+    htmx = {"HX-Request": "true", "HX-Target": "wizard-step"}
+    swapped = operator.post(
+        f"{base}/{draft}/trust",
+        data={
+            "csrf_token": csrf_token_for(operator),
+            "entity_type": "service",
+            "service": "lambda.amazonaws.com",
+            "nav": "next",
+        },
+        headers=htmx,
+    )
+    assert swapped.headers["HX-Push-Url"] == f"{base}/{draft}/permissions"
     added = post(
         operator,
         f"{base}/{draft}/permissions",
@@ -219,6 +273,12 @@ def test_the_wizard_in_a_member_account_creates_the_role_there_only(
         or link.startswith(("/accounts", "/all-accounts", "/users", "/sign-out"))
         for link in local_links(review)
     )
+    more = operator.post(
+        f"{base}/{draft}/review",
+        data={"csrf_token": csrf_token_for(operator), **details, "nav": "add_tag", "more": "1"},
+        headers=htmx,
+    )
+    assert more.headers["HX-Push-Url"] == f"{base}/{draft}/review?more=2"
     created = post(operator, f"{base}/{draft}/create", details)
     assert created.status_code == 303, created.text[:500]
     assert created.headers["location"] == f"{base}/{draft}/done"
@@ -313,7 +373,7 @@ def test_roles_searched_across_every_account_with_an_account_column_and_filter(
     fresh_viewer: TestClient, members: list[str], org: Services
 ):
     operator = fresh_viewer
-    response = operator.get("/all-accounts/roles", params={"q": "DEPLOY"})
+    response = searched(operator, q="DEPLOY")
     assert response.status_code == 200
     page = soup(response)
     rows = [
@@ -365,7 +425,7 @@ def test_an_unavailable_account_is_named_in_the_search_and_the_others_are_search
         "before-call.sts.AssumeRole", Refuse({"RoleArn": prod.role_arn})
     )
     with signed_in(app, "vera", "viewer") as viewer:
-        page = soup(viewer.get("/all-accounts/roles", params={"q": "deploy"}))
+        page = soup(searched(viewer, q="deploy"))
     warning = page.select_one("#all-roles-results article.warning").get_text(" ")
     assert f"Production ({prod.account_id}) is unavailable" in warning and "AccessDenied" in warning
     names = {a.get_text() for a in page.select("#all-roles tbody a")}
@@ -380,3 +440,175 @@ def test_signing_in_from_a_member_accounts_page_comes_back_to_it(
         response = anonymous.get(f"/accounts/{members[DEV]}/roles", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == (f"/sign-in?next=%2Faccounts%2F{members[DEV]}%2Froles")
+
+
+class Hold:
+    """Holds every call it is hooked on until released (an account still loading)."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.held = 0
+
+    def __call__(self, **_: Any) -> None:
+        self.held += 1
+        assert self.released.wait(60), "never released"
+
+
+def test_progress_while_the_lists_load_live_and_without_javascript(
+    org: Services, members: list[str]
+):
+    """Development loads, Production's role cannot be assumed, Staging's ListRoles is held:
+    the page says which is which (no results yet), with htmx asking again and a "Check
+    progress" link; once Staging is read, the results show."""
+    app = create_app(org)
+    hub = AccountHub(org.settings, fresh_clients(org), org.identity.account)
+    app.state.account_hub = hub
+    prod = account(hub, members[PROD])
+    hub.hub_clients.hook_every_client(
+        "before-call.sts.AssumeRole", Refuse({"RoleArn": prod.role_arn})
+    )
+    hold = Hold()
+    # Staging's clients for this user only (the ones the page will use): the hold is theirs.
+    hub.clients(account(hub, members[STAGING]), "vera").hook_every_client(
+        "before-call.iam.ListRoles", hold
+    )
+    try:
+        with signed_in(app, "vera", "viewer") as viewer:
+            first = viewer.get("/all-accounts/roles", params={"q": "deploy"})
+            assert first.status_code == 200
+            page = soup(first)
+            assert page.select_one("#all-roles") is None  # no results while one loads
+            states = {
+                tr.td.get_text(strip=True).rsplit("(", 1)[1].rstrip(")"): tr["data-state"]
+                for tr in page.select("#all-roles-accounts tbody tr")
+            }
+            assert states == {
+                org.identity.account: "loaded",
+                members[DEV]: "loaded",
+                members[STAGING]: "loading",
+                members[PROD]: "unavailable",
+            }
+            assert "AccessDenied" in page.select_one("tr[data-state=unavailable]").get_text()
+            bar = page.select_one("#all-roles-progress progress")
+            assert (bar["value"], bar["max"]) == ("3", "4")
+            assert page.select_one("label[for=all-roles-progress-bar]") is not None
+            assert page.select_one("meta[http-equiv]") is None  # no meta refresh
+            # Live: htmx asks again for the fragment, which waits for the next account.
+            section = page.select_one("#all-roles-progress")
+            assert section["hx-trigger"] == "load" and "check=1" in section["hx-get"]
+            polled = viewer.get(section["hx-get"], headers={"HX-Request": "true"})
+            assert "<html" not in polled.text and 'data-state="loading"' in polled.text
+            # Without JavaScript: the link asks again; the account is read meanwhile.
+            check = page.select_one("#all-roles-check")["href"]
+            assert "q=deploy" in check and "check=1" in check
+            assert hold.held == 1  # asked again, not read again: one load per account
+            hold.released.set()
+            done = soup(viewer.get(check))
+    finally:
+        hold.released.set()
+    assert done.select_one("#all-roles-progress") is None
+    names = {a.get_text() for a in done.select("#all-roles tbody a")}
+    assert {"dev-deploy", "staging-deploy"} <= names and "prod-deploy" not in names
+    warning = done.select_one("#all-roles-results article.warning").get_text(" ")
+    assert f"Production ({prod.account_id}) is unavailable" in warning
+    assert "in 3 of 4 accounts" in done.select_one("#all-roles-count").get_text()
+
+
+def test_a_role_change_and_the_access_review_work_in_a_member_account(
+    operator: TestClient, members: list[str], org: Services
+):
+    """The role page's changes (tags here: review, then apply through the audited path) act
+    in the account of the URL only; the access review lists that account's roles."""
+    staging = members[STAGING]
+    base = f"/accounts/{staging}/roles/staging-deploy/tags"
+    page = soup(operator.get(f"{base}/edit"))
+    assert page.select_one(f"form[action='{base}/review']") is not None
+    review = post(
+        operator,
+        f"{base}/review",
+        {
+            "tag_key": "journey-tag",
+            "tag_value": "member",
+            "base": page.select_one('input[name="base"]')["value"],
+        },
+    )
+    assert review.status_code == 200, review.text[:300]
+    form = soup(review).select_one(f"form[action='{base}/apply']")
+    fields: dict[str, Any] = {}
+    for field in form.select("input[type=hidden]"):
+        fields.setdefault(field["name"], []).append(field.get("value", ""))
+    data = {k: v if k in ("tag_key", "tag_value") else v[0] for k, v in fields.items()}
+    applied = operator.post(f"{base}/apply", data=data, follow_redirects=False)
+    assert applied.status_code == 303, applied.text[:300]
+    iam = boto_in(org, staging, "iam")
+    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="staging-deploy")["Tags"]}
+    assert tags.get("journey-tag") == "member"
+    for elsewhere in (org.identity.account, members[DEV], members[PROD]):
+        other = boto_in(org, elsewhere, "iam")
+        for role in other.list_roles()["Roles"]:
+            listed = other.list_role_tags(RoleName=role["RoleName"])["Tags"]
+            assert "journey-tag" not in {t["Key"] for t in listed}, (elsewhere, role)
+    with org.db.session() as session:
+        recorded = set(
+            session.scalars(
+                select(AuditEvent.account_id).where(
+                    AuditEvent.action == "iam:TagRole",
+                    AuditEvent.target.endswith(":role/staging-deploy"),
+                )
+            )
+        )
+    assert recorded == {staging}
+    iam.untag_role(RoleName="staging-deploy", TagKeys=["journey-tag"])
+
+    # The access review: the first visit scans the account in the background; once done,
+    # its rows are the member account's roles, with links that stay in it.
+    review_page = operator.get(f"/accounts/{staging}/access-review")
+    assert review_page.status_code == 200
+    assert f"Staging ({staging})" in soup(review_page).title.get_text()
+    for _ in range(300):
+        progress = operator.get(f"/accounts/{staging}/access-review/progress")
+        if progress.headers.get("HX-Refresh") == "true":
+            break
+        time.sleep(0.1)
+    reviewed = soup(operator.get(f"/accounts/{staging}/access-review", params={"per_page": 100}))
+    links = {a["href"] for a in reviewed.select("#review-results a[href*='/access-review/roles/']")}
+    prefix = f"/accounts/{staging}/access-review/roles/"
+    assert links >= {prefix + "staging-deploy", prefix + "staging-app-ec2"}
+    assert all(link.startswith(prefix) for link in links)
+    assert not any(n in link for link in links for n in ("dev-deploy", "prod-deploy"))
+
+
+def test_ec2_attach_in_a_member_account(operator: TestClient, members: list[str], org: Services):
+    """Attaching a role to an instance from a member account's EC2 page acts on that
+    account's instance (the instance ids are the account's own)."""
+    prod = members[PROD]
+    ec2 = boto_in(org, prod, "ec2")
+    worker = next(
+        i["InstanceId"]
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if {"Key": "Name", "Value": "prod-worker"} in i.get("Tags", [])
+    )
+    applied = post(
+        operator,
+        f"/accounts/{prod}/instances/apply",
+        {"action": "attach", "choice": "profile:prod-app-ec2", "instance_id": worker},
+    )
+    assert applied.status_code == 303, applied.text[:300]
+    location = applied.headers["location"]
+    assert location.startswith(f"/accounts/{prod}/instances/operations/")
+    for _ in range(100):  # the run is in the background: its page says when it is done
+        page = soup(operator.get(location))
+        summary = page.select_one(".outcome-summary")
+        if summary is not None and "Done." in summary.get_text():
+            break
+        time.sleep(0.1)
+    assert "Changed" in page.select_one(f"#outcome-{worker} .result").get_text()
+    associations = ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [worker]}]
+    )["IamInstanceProfileAssociations"]
+    assert [a["IamInstanceProfile"]["Arn"].rsplit("/", 1)[1] for a in associations] == [
+        "prod-app-ec2"
+    ]
+    for association in associations:  # the package's organization, as it was
+        ec2.disassociate_iam_instance_profile(AssociationId=association["AssociationId"])

@@ -25,10 +25,13 @@ def open_step_one(page: Any, server_url: str) -> None:
     expect(heading).to_have_text("Select trusted entity")
 
 
-def create_ec2_role(page: Any, server_url: str, name: str, description: str = "") -> str:
+def create_ec2_role(
+    page: Any, server_url: str, name: str, description: str = "", account: str = ACCOUNT
+) -> str:
     """An EC2 role with two managed policies (so one run makes several audited calls):
     start, step 1 (service), step 2 (add policies), step 3 (name, create). Returns the ARN
-    the done page shows."""
+    the done page shows. In a member account: `server_url` ends with its prefix
+    (`/accounts/<id>`) and `account` is its id."""
     open_step_one(page, server_url)
     page.get_by_label("Service principal").fill("ec2.amazonaws.com")
     page.get_by_role("button", name="Next").click()
@@ -50,7 +53,7 @@ def create_ec2_role(page: Any, server_url: str, name: str, description: str = ""
     if description:
         page.get_by_label("Description").fill(description)
     page.get_by_role("button", name="Create role").click()
-    arn = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+    arn = f"arn:aws:iam::{account}:role/{name}"
     expect(page.locator("#role-arn")).to_have_text(arn)
     expect(page).to_have_url(re.compile(r"/create-role/[0-9a-f-]+/done$"))
     return arn
