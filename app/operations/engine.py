@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.audit.audited import AuditContext, AuditedSequence, Change, LedgerUnavailable, jsonable
+from app.audit.log import NewEntry
 from app.aws.errors import AwsError, NotFound
 from app.operations.plan import STOP, UNDO, Plan, Step
 from app.operations.retry import RetryPolicy
@@ -40,6 +40,11 @@ FAILED = "failed"
 UNDONE = "undone"
 UNDO_FAILED = "undo_failed"
 NOT_STARTED = "not_started"  # never called: an earlier failure, a stop, or a ledger fault
+
+# Threads for side-by-side steps, shared by every run of this process and kept between runs
+# (starting threads for each wave of each run cost more than the rest of its bookkeeping).
+# Each run bounds its own steps in flight (`workers`); this only caps the total.
+_STEP_THREADS = ThreadPoolExecutor(64, thread_name_prefix="engine-step")
 
 
 @dataclass
@@ -119,7 +124,6 @@ class Engine:
         self.services = services
         self._retry = retry or RetryPolicy()
         self._workers = max(1, workers)
-        self._unwritten_lock = threading.Lock()
 
     # Ledger records around a run --------------------------------------------------------
 
@@ -128,14 +132,16 @@ class Engine:
         self.record(ctx, plan.start_action, plan.record(), plan)
 
     def record(self, ctx: AuditContext, action: str, params: dict[str, Any], plan: Plan) -> None:
-        services = self.services
-        services.audit_log.append(
-            ctx.record(
-                action,
-                account_id=services.identity.account,
-                region=plan.details.get("region"),
-                params={"region": plan.details.get("region"), **params},
-            )
+        self.services.audit_log.append(self._entry(ctx, action, params, plan))
+
+    def _entry(
+        self, ctx: AuditContext, action: str, params: dict[str, Any], plan: Plan
+    ) -> NewEntry:
+        return ctx.record(
+            action,
+            account_id=self.services.identity.account,
+            region=plan.details.get("region"),
+            params={"region": plan.details.get("region"), **params},
         )
 
     # Running ----------------------------------------------------------------------------
@@ -147,17 +153,21 @@ class Engine:
         *,
         summary: Callable[[RunResult], dict[str, Any]] | None = None,
         finish: Finish | None = None,
+        start: bool = False,
     ) -> RunResult:
-        """Run `plan` (its start record already written), then write the finish record and
-        call `finish`. After a ledger fault both wait for the settle loop."""
+        """Run `plan`, then write the finish record and call `finish`. After a ledger fault
+        both wait for the settle loop. The start record is written by `record_start` before,
+        or with `start` in the same commit as the first calls' intents (durable before any
+        call is sent, one commit fewer)."""
         result = RunResult(
             plan, ctx.operation_id, {s.key: StepResult(s.key, s.label) for s in plan.steps}
         )
         completed: list[Step] = []
-        side_unwritten: list[Any] = []  # outcomes of side-by-side calls not yet written
         try:
             with self.services.audited.sequence(ctx) as calls:
-                self._run_waves(ctx, plan, calls, result, completed, side_unwritten)
+                if start:
+                    calls.hold(self._entry(ctx, plan.start_action, plan.record(), plan))
+                self._run_waves(plan, calls, result, completed)
         except Exception:
             log.exception("operation %s (%s) stopped", ctx.operation_id, plan.kind)
             self._finish_quietly(ctx, plan, {**result.record(), "crashed": True})
@@ -166,7 +176,7 @@ class Engine:
         # until those reads are stored, so every process shows the change once it is done.
         self.services.inventory.settle()
         self.services.instances.settle()  # the same for the EC2 instances list
-        unwritten = side_unwritten + calls.unwritten
+        unwritten = list(calls.unwritten)
         if result.ledger_fault is None and unwritten:
             result.ledger_fault = "the outcome of the last call could not be written"
         if result.ledger_fault is not None:
@@ -197,19 +207,13 @@ class Engine:
             log.exception("could not record the end of operation %s", ctx.operation_id)
 
     def _run_waves(
-        self,
-        ctx: AuditContext,
-        plan: Plan,
-        calls: AuditedSequence,
-        result: RunResult,
-        completed: list[Step],
-        unwritten: list[Any],
+        self, plan: Plan, calls: AuditedSequence, result: RunResult, completed: list[Step]
     ) -> None:
         state = _RunState(self, plan, calls, result, completed)
         for wave in plan.waves():
             if self._workers > 1:
                 runnable = [s for s in wave if state.may_start(s)]
-                state.settle(self._side_by_side(ctx, runnable, result, unwritten))
+                state.settle(self._side_by_side(calls, runnable, result))
                 continue
             for s in wave:
                 if state.may_start(s):
@@ -237,34 +241,24 @@ class Engine:
         return None
 
     def _side_by_side(
-        self, ctx: AuditContext, steps: list[Step], result: RunResult, unwritten: list[Any]
+        self, calls: AuditedSequence, steps: list[Step], result: RunResult
     ) -> list[tuple[Step, AwsError | None]]:
-        """Each step on its own thread, at most `workers` at a time, each call audited on
-        its own: its intent is durable before it is sent and its outcome is written after.
-        Intents and outcomes written at the same moment share one ledger commit (the audit
-        log's group commit), so side-by-side calls do not queue behind one another's commits.
-        A wave of one step runs on this thread (no hand-off)."""
-        audited = self.services.audited
+        """The steps of one wave side by side, at most `workers` in flight.
 
-        def one(step: Step) -> AwsError | None:
-            with audited.sequence(ctx) as calls:
-                error = self._attempt(functools.partial(self._call, calls, step), step, result)
-            if calls.unwritten:  # AWS answered, but its outcome could not be written
-                with self._unwritten_lock:
-                    unwritten.extend(calls.unwritten)
-                    result.ledger_fault = "the outcome of a call could not be written"
-            return error
-
-        if not steps:
-            return []
+        The intents of the calls sent together are committed in one transaction, with the
+        outcomes of the calls answered so far (`AuditedSequence.open`), before any of them is
+        sent; each call then runs on a thread of a long-lived pool and holds its outcome for
+        the next commit. When a worker frees up, the next waiting step is sent the same way.
+        So a wave costs one commit per dispatch instead of two per call, and no thread is
+        started per run (both were most of a create's own time, issue 13). A wave of one step
+        runs on this thread (no hand-off). A retried attempt writes an intent of its own."""
+        wave = _Wave(self, calls, result)
         if len(steps) == 1:
-            return [(steps[0], one(steps[0]))]
-        with ThreadPoolExecutor(min(self._workers, len(steps))) as pool:
-            # Each step in the run's context: a member account's calls go out as the
-            # RoleDesk user who started the run (app.accounts.context.acting_user).
-            futures = [pool.submit(contextvars.copy_context().run, one, s) for s in steps]
-            errors = [f.result() for f in futures]
-        return list(zip(steps, errors, strict=True))
+            for step, intent in wave.dispatch(steps):
+                wave.errors[step.key] = wave.one(step, intent)
+        elif steps:
+            wave.run(steps, self._workers)
+        return [(s, wave.errors.get(s.key)) for s in steps]
 
     def _call(self, calls: AuditedSequence, step: Step) -> Any:
         return calls.call(step_change(step), step.call, **step.kwargs)
@@ -311,6 +305,63 @@ class Engine:
         if result is not None:
             result.undo_errors += errors
         return undone, errors
+
+
+@dataclass
+class _Wave:
+    """One wave's side-by-side steps (Engine._side_by_side)."""
+
+    engine: Engine
+    calls: AuditedSequence
+    result: RunResult
+    errors: dict[str, AwsError | None] = field(default_factory=dict)
+
+    def one(self, step: Step, intent: NewEntry) -> AwsError | None:
+        """Send `step` (its intent committed); a retry writes an intent of its own."""
+        first = [functools.partial(self.calls.send, intent, step.call, **step.kwargs)]
+
+        def attempt() -> Any:
+            return first.pop()() if first else self.engine._call(self.calls, step)
+
+        return self.engine._attempt(attempt, step, self.result)
+
+    def dispatch(self, batch: list[Step]) -> list[tuple[Step, NewEntry]]:
+        """Commit the intents of `batch` (with the outcomes held so far); none is sent if
+        that fails."""
+        try:
+            intents = self.calls.open([(step_change(s), s.call, s.kwargs) for s in batch])
+        except LedgerUnavailable as exc:
+            self.result.ledger_fault = str(exc)
+            for s in batch:
+                self.result.steps[s.key].status = NOT_STARTED
+            return []
+        return list(zip(batch, intents, strict=True))
+
+    def run(self, steps: list[Step], workers: int) -> None:
+        waiting = list(steps)
+        running: dict[Future[AwsError | None], Step] = {}
+        while waiting or running:
+            free = workers - len(running)
+            if waiting and free > 0 and self.result.ledger_fault is None:
+                batch, waiting = waiting[:free], waiting[free:]
+                for step, intent in self.dispatch(batch):
+                    # Each step in the run's context: a member account's calls go out as the
+                    # RoleDesk user who started the run (app.accounts.context.acting_user).
+                    context = contextvars.copy_context()
+                    running[_STEP_THREADS.submit(context.run, self.one, step, intent)] = step
+                continue
+            if not running:  # a ledger fault: the rest is not sent
+                for s in waiting:
+                    self.result.steps[s.key].status = NOT_STARTED
+                return
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                step = running.pop(future)
+                try:
+                    self.errors[step.key] = future.result()
+                except BaseException:  # a crash: its siblings still answer (and are held)
+                    wait(running)
+                    raise
 
 
 @dataclass
