@@ -17,14 +17,21 @@ whole wizard (every request a browser makes, steps 1-3 included, all server time
 bulk attach's critical path is taken at RoleDesk's concurrency (`ec2_bulk_concurrency`, 8 by
 default): its n change calls share that many workers, so they are a chain of n / 8 calls.
 
+The whole wizard is measured twice: with plain forms (13 requests, JavaScript off) and with
+htmx (7 requests, JavaScript on, issue 13). The sandbox (moto) runs in a process of its own
+(bench._sandbox), as real AWS is never in RoleDesk's process; `--sandbox-in-process` runs it
+in RoleDesk's process, where its work competes with RoleDesk's threads for the GIL (the
+figures before 2026-12-01). `--wizard-only` measures only the create-role rows.
+
 Run: .venv/bin/python -m bench.critical_paths [--repeats 5] [--instances 50]
-     [--latency-ms 50] [--jitter-ms 5]
+     [--latency-ms 50] [--jitter-ms 5] [--wizard-only] [--sandbox-in-process]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -101,12 +108,30 @@ def main() -> None:
     parser.add_argument(
         "--instances", type=int, default=50, help="instances of the bulk attach (default 50)"
     )
+    parser.add_argument(
+        "--wizard-only", action="store_true", help="only the create-role rows (issue 15's wizard)"
+    )
+    parser.add_argument(
+        "--sandbox-in-process",
+        action="store_true",
+        help="run moto in RoleDesk's process (shares its GIL), as `roledesk serve` does; by "
+        "default it runs in a process of its own, as real AWS is never in RoleDesk's process",
+    )
     latency.add_arguments(parser)
     args = parser.parse_args()
     model = latency.from_args(args)
     rows: list[tuple[str, latency.Result]] = []
+    print("load average (1, 5, 15 min) at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print(
+        "sandbox: "
+        + (
+            "moto in RoleDesk's process (shares its GIL)"
+            if args.sandbox_in_process
+            else "moto in a process of its own (bench._sandbox)"
+        )
+    )
 
-    with running_app() as (services, client, token):
+    with running_app(sandbox_process=not args.sandbox_in_process) as (services, client, token):
         model.attach(services.clients)
         timer: Any = client.app  # ServerTimer: server time summed over requests
         inventory = services.inventory
@@ -121,22 +146,26 @@ def main() -> None:
             rows.append((label, result))
             print(result.line(label), flush=True)
 
-        measure("GET /roles, list not loaded", get("/roles"), prepare=inventory.invalidate)
-        measure("GET /roles, page/sort/search (held)", get("/roles?q=ec2&sort=created"))
-        last_activity = "/roles/last-activity?" + "&".join(f"name={n}" for n in names)
-        measure(
-            f"GET /roles/last-activity ({len(names)} roles)",
-            get(last_activity),
-            # Bench only: forget the remembered last-use times so each view reads them.
-            prepare=lambda: inventory._last_used.clear(),
-        )
-        measure("GET /roles/web-app-ec2 (role page)", get("/roles/web-app-ec2"), after=ROLE_PAGE)
+        if not args.wizard_only:
+            measure("GET /roles, list not loaded", get("/roles"), prepare=inventory.invalidate)
+            measure("GET /roles, page/sort/search (held)", get("/roles?q=ec2&sort=created"))
+            last_activity = "/roles/last-activity?" + "&".join(f"name={n}" for n in names)
+            measure(
+                f"GET /roles/last-activity ({len(names)} roles)",
+                get(last_activity),
+                # Bench only: forget the remembered last-use times so each view reads them.
+                prepare=lambda: inventory._last_used.clear(),
+            )
+            measure(
+                "GET /roles/web-app-ec2 (role page)", get("/roles/web-app-ec2"), after=ROLE_PAGE
+            )
 
         serial = itertools.count()
 
-        def create_role(modelled: bool) -> tuple[latency.Run, latency.Run]:
-            """One wizard run (3 managed policies, EC2 service role): (the create request
-            and its done page; the whole wizard, every request), each with its calls."""
+        def create_role(modelled: bool, htmx: bool) -> tuple[latency.Run, latency.Run]:
+            """One wizard run (3 managed policies, EC2 service role), with plain forms or
+            htmx (JavaScript on): (the create request and its done page; the whole wizard,
+            every request), each with its calls."""
             found: list[latency.Recording] = []
             steps = [0.0]
             with ExitStack() as stack, model.switched(modelled), model.recording() as whole:
@@ -147,7 +176,7 @@ def main() -> None:
                     timer.total = 0.0
                     found.append(stack.enter_context(model.recording()))
 
-                one_run(client, token, f"cp-{next(serial)}", before_create)
+                one_run(client, token, f"cp-{next(serial)}", before_create, htmx)
             recorded = found[0]
             return (
                 latency.Run(
@@ -165,17 +194,26 @@ def main() -> None:
             )
 
         print("measuring create-role ...", flush=True)
-        create = latency.Result(model.delay_ms)
-        wizard = latency.Result(model.delay_ms)
-        for _ in range(args.repeats):
-            for modelled in (False, True):
-                request, whole_run = create_role(modelled)
-                (create.modelled if modelled else create.sandbox).append(request)
-                (wizard.modelled if modelled else wizard.sandbox).append(whole_run)
-        rows.append(("POST create-role + done page (3 policies, EC2 role)", create))
-        rows.append(("whole wizard, every request (3 policies, EC2 role)", wizard))
-        print(create.line("POST create-role + done page"), flush=True)
-        print(wizard.line("whole wizard"), flush=True)
+        create_role(False, True)  # the first run loads the managed policies: not measured
+        targets = []
+        for htmx in (False, True):
+            how = "htmx, 7 requests" if htmx else "plain forms, 13 requests"
+            create = latency.Result(model.delay_ms)
+            wizard = latency.Result(model.delay_ms)
+            for _ in range(args.repeats):
+                for modelled in (False, True):
+                    request, whole_run = create_role(modelled, htmx)
+                    (create.modelled if modelled else create.sandbox).append(request)
+                    (wizard.modelled if modelled else wizard.sandbox).append(whole_run)
+            rows.append((f"POST create-role + done page ({how})", create))
+            rows.append((f"whole wizard, every request ({how}; 3 policies, EC2 role)", wizard))
+            print(create.line(f"POST create-role + done page ({how})"), flush=True)
+            print(wizard.line(f"whole wizard ({how})"), flush=True)
+            targets.append((how, wizard.ratio(True)))
+        if args.wizard_only:
+            print_rows(rows, model)
+            print_targets(targets, model)
+            return
 
         measure(
             "GET /instances, list not loaded",
@@ -211,7 +249,21 @@ def main() -> None:
             bound=(CHANGES, concurrency),
         )
         measure("GET /audit (history, no AWS call)", get("/audit"))
+    print_rows(rows, model)
+    print_targets(targets, model)
 
+
+def print_targets(targets: list[tuple[str, float | None]], model: latency.LatencyModel) -> None:
+    for how, ratio in targets:
+        shown = f"{ratio:.2f}" if ratio is not None else "-"
+        print(
+            f"ISSUE 15 TARGET: whole wizard ({how}), RoleDesk's total server time / critical "
+            f"path at {model.delay_ms:g} ms a call = {shown} (median of runs; at most 1.2)"
+        )
+    print("load average (1, 5, 15 min) at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+
+
+def print_rows(rows: list[tuple[str, latency.Result]], model: latency.LatencyModel) -> None:
     print()
     print(
         "| page or operation | AWS calls | critical path (calls) | sandbox | "
