@@ -163,20 +163,28 @@ class Engine:
             plan, ctx.operation_id, {s.key: StepResult(s.key, s.label) for s in plan.steps}
         )
         completed: list[Step] = []
+        closing: NewEntry | None = None  # the finish record, written with the last outcomes
         try:
             with self.services.audited.sequence(ctx) as calls:
                 if start:
                     calls.hold(self._entry(ctx, plan.start_action, plan.record(), plan))
                 self._run_waves(plan, calls, result, completed)
+                # The roles list re-reads each changed role off the run's path; the run is
+                # not over until those reads are stored, so every process shows the change
+                # once it is done.
+                self.services.inventory.settle()
+                self.services.instances.settle()  # the same for the EC2 instances list
+                if result.ledger_fault is None:
+                    # The finish record goes out in the commit of the last outcomes (one
+                    # commit fewer). If that commit fails, the settle loop writes the
+                    # outcomes and a finish record of its own, as below.
+                    closing = self._entry(ctx, plan.finish_action, _finish(result, summary), plan)
+                    calls.hold(closing)
         except Exception:
             log.exception("operation %s (%s) stopped", ctx.operation_id, plan.kind)
             self._finish_quietly(ctx, plan, {**result.record(), "crashed": True})
             raise
-        # The roles list re-reads each changed role off the run's path; the run is not over
-        # until those reads are stored, so every process shows the change once it is done.
-        self.services.inventory.settle()
-        self.services.instances.settle()  # the same for the EC2 instances list
-        unwritten = list(calls.unwritten)
+        unwritten = [entry for entry in calls.unwritten if entry is not closing]
         if result.ledger_fault is None and unwritten:
             result.ledger_fault = "the outcome of the last call could not be written"
         if result.ledger_fault is not None:
@@ -185,7 +193,7 @@ class Engine:
                 SettleRun(self, ctx, plan, result, completed, unwritten, summary, finish)
             )
             return result
-        self.close(ctx, plan, result, summary, finish)
+        self.close(ctx, plan, result, summary, finish, recorded=closing is not None)
         return result
 
     def close(
@@ -195,10 +203,14 @@ class Engine:
         result: RunResult,
         summary: Callable[[RunResult], dict[str, Any]] | None,
         finish: Finish | None,
+        *,
+        recorded: bool = False,
     ) -> None:
-        """Record the run's end and tell its owner; retried by the settle loop if the
-        database fails right then."""
-        self.services.settler.defer(CloseRun(self, ctx, plan, result, summary, finish))
+        """Record the run's end (unless `recorded` already) and tell its owner; retried by
+        the settle loop if the database fails right then."""
+        self.services.settler.defer(
+            CloseRun(self, ctx, plan, result, summary, finish, recorded=recorded)
+        )
 
     def _finish_quietly(self, ctx: AuditContext, plan: Plan, params: dict[str, Any]) -> None:
         try:
@@ -305,6 +317,13 @@ class Engine:
         if result is not None:
             result.undo_errors += errors
         return undone, errors
+
+
+def _finish(
+    result: RunResult, summary: Callable[[RunResult], dict[str, Any]] | None
+) -> dict[str, Any]:
+    """The finish record's parameters."""
+    return {**result.record(), **(summary(result) if summary else {})}
 
 
 @dataclass
@@ -470,9 +489,8 @@ class CloseRun:
 
     def __call__(self) -> None:
         if not self.recorded:
-            extra = self.summary(self.result) if self.summary else {}
             self.engine.record(
-                self.ctx, self.plan.finish_action, {**self.result.record(), **extra}, self.plan
+                self.ctx, self.plan.finish_action, _finish(self.result, self.summary), self.plan
             )
             self.recorded = True
         if self.finish is not None:
