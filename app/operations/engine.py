@@ -1,8 +1,9 @@
 """Runs a Plan through the audited path: intent durable before each call, outcome after.
 
-Steps run in dependency order (`Plan.waves`); with `workers` > 1 the independent steps of a
-wave run side by side, each thread with its own audited sequence (the ledger's group commit
-lets their entries share transactions). Each step's intent carries the step's key, so the
+Steps run in dependency order; with `workers` > 1 each step starts as soon as the steps it
+depends on are done, side by side with the others in flight (`_SideBySide`: the intents of
+the steps started together share one commit, and each call's outcome goes out with the next
+commit). Each step's intent carries the step's key, so the
 progress page (app.operations.progress) rebuilds the run from the ledger alone.
 
 A failed step follows the plan's rule (app.operations.plan): undo its unit, newest first, or
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from app.audit.audited import AuditContext, AuditedSequence, Change, LedgerUnavailable, jsonable
 from app.audit.log import NewEntry
 from app.aws.errors import AwsError, NotFound
-from app.operations.plan import STOP, UNDO, Plan, Step
+from app.operations.plan import UNDO, Plan, Step
 from app.operations.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -222,11 +223,9 @@ class Engine:
         self, plan: Plan, calls: AuditedSequence, result: RunResult, completed: list[Step]
     ) -> None:
         state = _RunState(self, plan, calls, result, completed)
-        for wave in plan.waves():
-            if self._workers > 1:
-                runnable = [s for s in wave if state.may_start(s)]
-                state.settle(self._side_by_side(calls, runnable, result))
-                continue
+        if self._workers > 1:
+            _SideBySide(self, state, self._workers).run()
+        for wave in plan.waves() if self._workers == 1 else []:
             for s in wave:
                 if state.may_start(s):
                     state.settle(
@@ -251,26 +250,6 @@ class Engine:
             return None
         record.status = DONE
         return None
-
-    def _side_by_side(
-        self, calls: AuditedSequence, steps: list[Step], result: RunResult
-    ) -> list[tuple[Step, AwsError | None]]:
-        """The steps of one wave side by side, at most `workers` in flight.
-
-        The intents of the calls sent together are committed in one transaction, with the
-        outcomes of the calls answered so far (`AuditedSequence.open`), before any of them is
-        sent; each call then runs on a thread of a long-lived pool and holds its outcome for
-        the next commit. When a worker frees up, the next waiting step is sent the same way.
-        So a wave costs one commit per dispatch instead of two per call, and no thread is
-        started per run (both were most of a create's own time, issue 13). A wave of one step
-        runs on this thread (no hand-off). A retried attempt writes an intent of its own."""
-        wave = _Wave(self, calls, result)
-        if len(steps) == 1:
-            for step, intent in wave.dispatch(steps):
-                wave.errors[step.key] = wave.one(step, intent)
-        elif steps:
-            wave.run(steps, self._workers)
-        return [(s, wave.errors.get(s.key)) for s in steps]
 
     def _call(self, calls: AuditedSequence, step: Step) -> Any:
         return calls.call(step_change(step), step.call, **step.kwargs)
@@ -327,60 +306,110 @@ def _finish(
 
 
 @dataclass
-class _Wave:
-    """One wave's side-by-side steps (Engine._side_by_side)."""
+class _SideBySide:
+    """A plan's steps side by side, each started as soon as the steps it depends on are done
+    (not wave by wave: a slow attach does not hold back AddRoleToInstanceProfile once its
+    CreateInstanceProfile has answered), at most `workers` in flight.
+
+    The intents of the steps started together are committed in one transaction with the
+    outcomes held so far (`AuditedSequence.open`) before any of them is sent; each call then
+    runs on a thread of a long-lived pool and holds its outcome for the next commit. So a run
+    costs one commit per start instead of two per call, and no thread is started per run
+    (both were most of a create's own time, issue 13). A step that is the only one to run
+    runs on this thread (no hand-off). A retried attempt writes an intent of its own.
+
+    A failed step's unit starts nothing more; its completed steps are undone (plans whose
+    rule is `undo`) once none of the unit's steps is still in flight, newest first in the
+    plan's order."""
 
     engine: Engine
-    calls: AuditedSequence
-    result: RunResult
-    errors: dict[str, AwsError | None] = field(default_factory=dict)
+    state: _RunState
+    workers: int
+    running: dict[Future[AwsError | None], Step] = field(default_factory=dict)
+    to_undo: list[str] = field(default_factory=list)  # failed units, once nothing in flight
 
-    def one(self, step: Step, intent: NewEntry) -> AwsError | None:
-        """Send `step` (its intent committed); a retry writes an intent of its own."""
-        first = [functools.partial(self.calls.send, intent, step.call, **step.kwargs)]
-
-        def attempt() -> Any:
-            return first.pop()() if first else self.engine._call(self.calls, step)
-
-        return self.engine._attempt(attempt, step, self.result)
-
-    def dispatch(self, batch: list[Step]) -> list[tuple[Step, NewEntry]]:
-        """Commit the intents of `batch` (with the outcomes held so far); none is sent if
-        that fails."""
-        try:
-            intents = self.calls.open([(step_change(s), s.call, s.kwargs) for s in batch])
-        except LedgerUnavailable as exc:
-            self.result.ledger_fault = str(exc)
-            for s in batch:
-                self.result.steps[s.key].status = NOT_STARTED
-            return []
-        return list(zip(batch, intents, strict=True))
-
-    def run(self, steps: list[Step], workers: int) -> None:
-        waiting = list(steps)
-        running: dict[Future[AwsError | None], Step] = {}
-        while waiting or running:
-            free = workers - len(running)
-            if waiting and free > 0 and self.result.ledger_fault is None:
-                batch, waiting = waiting[:free], waiting[free:]
-                for step, intent in self.dispatch(batch):
+    def run(self) -> None:
+        waiting = [s for wave in self.state.plan.waves() for s in wave]
+        while True:
+            ready, waiting = self._ready(waiting)
+            free = self.workers - len(self.running)
+            start, waiting = ready[:free], ready[free:] + waiting
+            if start and not self.running and not waiting and len(start) == 1:
+                for step, intent in self._dispatch(start):
+                    self._done(step, self._one(step, intent))
+                continue
+            if start:
+                for step, intent in self._dispatch(start):
                     # Each step in the run's context: a member account's calls go out as the
                     # RoleDesk user who started the run (app.accounts.context.acting_user).
                     context = contextvars.copy_context()
-                    running[_STEP_THREADS.submit(context.run, self.one, step, intent)] = step
+                    self.running[_STEP_THREADS.submit(context.run, self._one, step, intent)] = step
                 continue
-            if not running:  # a ledger fault: the rest is not sent
-                for s in waiting:
-                    self.result.steps[s.key].status = NOT_STARTED
+            if not self.running:
                 return
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
             for future in finished:
-                step = running.pop(future)
+                step = self.running.pop(future)
                 try:
-                    self.errors[step.key] = future.result()
-                except BaseException:  # a crash: its siblings still answer (and are held)
-                    wait(running)
+                    error = future.result()
+                except BaseException:  # a crash: the others still answer (and are held)
+                    wait(self.running)
                     raise
+                self._done(step, error)
+
+    def _ready(self, waiting: list[Step]) -> tuple[list[Step], list[Step]]:
+        """(steps that may start now, steps still waiting); steps that can no longer start
+        (a ledger fault, their unit failed, a step they need did not succeed) are marked not
+        started and dropped."""
+        steps = self.state.result.steps
+        ready: list[Step] = []
+        left: list[Step] = []
+        for step in waiting:
+            needs = [steps[d].status for d in step.depends_on]
+            if all(status == DONE for status in needs):
+                if self.state.may_start(step):  # else marked not started
+                    ready.append(step)
+            elif self._blocked(step) or any(s not in (WAITING, RUNNING, DONE) for s in needs):
+                steps[step.key].status = NOT_STARTED
+            else:
+                left.append(step)
+        return ready, left
+
+    def _blocked(self, step: Step) -> bool:
+        return self.state.result.ledger_fault is not None or step.unit in self.state.failed_units
+
+    def _done(self, step: Step, error: AwsError | None) -> None:
+        if self.state.note(step, error) and self.state.plan.on_failure == UNDO:
+            self.to_undo.append(step.unit)
+        in_flight = {s.unit for s in self.running.values()}
+        for unit in [u for u in dict.fromkeys(self.to_undo) if u not in in_flight]:
+            self.to_undo = [u for u in self.to_undo if u != unit]
+            self.state.undo_unit(unit)
+
+    def _one(self, step: Step, intent: NewEntry) -> AwsError | None:
+        """Send `step` (its intent committed); a retry writes an intent of its own."""
+        calls = self.state.calls
+        first = [functools.partial(calls.send, intent, step.call, **step.kwargs)]
+
+        def attempt() -> Any:
+            return first.pop()() if first else self.engine._call(calls, step)
+
+        return self.engine._attempt(attempt, step, self.state.result)
+
+    def _dispatch(self, batch: list[Step]) -> list[tuple[Step, NewEntry]]:
+        """Commit the intents of `batch` (with the outcomes held so far); none is sent if
+        that fails."""
+        result = self.state.result
+        try:
+            intents = self.state.calls.open([(step_change(s), s.call, s.kwargs) for s in batch])
+        except LedgerUnavailable as exc:
+            result.ledger_fault = str(exc)
+            for s in batch:
+                result.steps[s.key].status = NOT_STARTED
+            return []
+        for s in batch:
+            result.steps[s.key].status = RUNNING
+        return list(zip(batch, intents, strict=True))
 
 
 @dataclass
@@ -407,25 +436,36 @@ class _RunState:
 
     def settle(self, outcomes: list[tuple[Step, AwsError | None]]) -> None:
         """Note what succeeded; apply the plan's rule to what failed."""
-        result = self.result
-        self.completed.extend(s for s, _ in outcomes if result.steps[s.key].status == DONE)
         for step, error in outcomes:
-            if error is None or result.ledger_fault is not None:
-                continue
-            self.failed_units.add(step.unit)
-            if self.plan.on_failure == STOP:
-                continue  # nothing undone; the rest of the unit is not started
-            try:
-                # Steps of this unit not undone yet: when several steps of one wave fail,
-                # the first failure's undo has already undone the unit's completed steps.
-                own_unit = [
-                    s
-                    for s in self.completed
-                    if s.unit == step.unit and result.steps[s.key].status == DONE
-                ]
-                self.engine.undo(self.calls, own_unit, result)
-            except LedgerUnavailable as exc:
-                result.ledger_fault = str(exc)
+            if self.note(step, error) and self.plan.on_failure == UNDO:
+                self.undo_unit(step.unit)
+
+    def note(self, step: Step, error: AwsError | None) -> bool:
+        """Note a step's end; True when it failed (its unit then starts nothing more)."""
+        result = self.result
+        if result.steps[step.key].status == DONE:
+            self.completed.append(step)
+        if error is None or result.ledger_fault is not None:
+            return False
+        self.failed_units.add(step.unit)
+        return True
+
+    def undo_unit(self, unit: str) -> None:
+        """Undo the unit's completed steps not undone yet (when several of its steps fail,
+        the first failure's undo has already undone the others), newest first in the plan's
+        order."""
+        result = self.result
+        if result.ledger_fault is not None:
+            return
+        order = {s.key: i for i, s in enumerate(s for w in self.plan.waves() for s in w)}
+        own_unit = sorted(
+            (s for s in self.completed if s.unit == unit and result.steps[s.key].status == DONE),
+            key=lambda s: order[s.key],
+        )
+        try:
+            self.engine.undo(self.calls, own_unit, result)
+        except LedgerUnavailable as exc:
+            result.ledger_fault = str(exc)
 
 
 @dataclass

@@ -296,7 +296,7 @@ def _propagation_in(key: str, exc: AwsError) -> bool:
 
 
 CREATE_KIND = "create-role"
-# Steps of one wave sent side by side: after CreateRole, up to 10 attaches (IAM's default
+# Steps in flight at once: after CreateRole, up to 10 attaches (IAM's default
 # quota is 10 managed policies per role, at most 20), the inline policy and the instance
 # profile. Eight at a time keeps a burst well under IAM's request rate limits; botocore's
 # standard retry mode backs off if AWS throttles anyway.

@@ -166,3 +166,85 @@ def test_a_failed_side_by_side_call_undoes_everything_the_run_made(svc, monkeypa
     failed = [action for _, kind, action, result, _ in entries if result == "failed"]
     assert failed == ["iam:PutRolePolicy"]
     assert "iam:AddRoleToInstanceProfile" not in {action for _, _, action, _, _ in entries}
+
+
+class SlowAttaches:
+    """botocore hooks: AttachRolePolicy answers late; when each action was first sent and
+    last answered (time.monotonic)."""
+
+    def __init__(self, services, delay: float) -> None:
+        self.events = services.clients.client("iam").meta.events
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.sent: dict[str, float] = {}
+        self.answered: dict[str, float] = {}
+
+    def before(self, event_name: str, **_kwargs) -> None:
+        action = event_name.rsplit(".", 1)[-1]
+        with self.lock:
+            self.sent.setdefault(action, time.monotonic())
+        if action == "AttachRolePolicy":
+            time.sleep(self.delay)
+
+    def after(self, event_name: str, **_kwargs) -> None:
+        with self.lock:
+            self.answered[event_name.rsplit(".", 1)[-1]] = time.monotonic()
+
+    def __enter__(self) -> SlowAttaches:
+        self.events.register("before-call.iam", self.before)
+        self.events.register("after-call.iam", self.after)
+        self.events.register("after-call-error.iam", self.after)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.events.unregister("before-call.iam", self.before)
+        self.events.unregister("after-call.iam", self.after)
+        self.events.unregister("after-call-error.iam", self.after)
+
+
+def test_the_role_joins_its_profile_without_waiting_for_slow_attaches(svc):  # noqa: F811
+    """Steps start when the steps they depend on are done, not wave by wave: the role joins
+    its instance profile while the (slow) attaches are still in flight."""
+    services = svc
+    ctx = AuditContext(actor="tester")
+    with SlowAttaches(services, 3 * ANSWER_TIME) as slow:
+        outcome = RoleCreator(services).run(ec2_role("side-dag"), ctx)
+    assert outcome.ok, outcome.failure_record()
+    assert slow.sent["AddRoleToInstanceProfile"] < slow.answered["AttachRolePolicy"]
+    assert_each_intent_before_its_outcome(ledger(services, ctx.operation_id))
+    assert len(services.iam.list_attached_role_policies("side-dag")) == 2
+    assert services.iam.get_instance_profile("side-dag").role_names == ("side-dag",)
+
+
+def test_a_failure_beside_slow_attaches_is_undone_once_they_answer(svc, monkeypatch):  # noqa: F811
+    """AddRoleToInstanceProfile fails while the attaches are still in flight: the undo waits
+    for them, then undoes them too (nothing the run made is left)."""
+    services = svc
+    client = services.clients.client("iam")
+
+    def refuse(**_kwargs):
+        raise ClientError(
+            {
+                "Error": {"Code": "LimitExceeded", "Message": "injected"},
+                "ResponseMetadata": {"RequestId": "req-dag", "HTTPStatusCode": 409},
+            },
+            "AddRoleToInstanceProfile",
+        )
+
+    monkeypatch.setattr(client, "add_role_to_instance_profile", refuse)
+    ctx = AuditContext(actor="tester")
+    with SlowAttaches(services, 3 * ANSWER_TIME) as slow:
+        outcome = RoleCreator(services).run(ec2_role("side-dag-fail"), ctx)
+    assert not outcome.ok and outcome.failed_step == "Add the role to the instance profile"
+    assert slow.sent["DeleteRole"] > slow.answered["AttachRolePolicy"]
+    assert outcome.rollback_errors == []
+    assert outcome.rolled_back == [
+        "Delete the instance profile",
+        "Delete inline policy inline",
+        "Detach AmazonS3ReadOnlyAccess",
+        "Detach ReadOnlyAccess",
+        "Delete the role",
+    ]
+    assert not exists(services, "side-dag-fail")
+    assert not exists(services, "side-dag-fail", profile=True)
+    assert_each_intent_before_its_outcome(ledger(services, ctx.operation_id))
