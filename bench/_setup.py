@@ -74,6 +74,7 @@ class ServerTiming:
         self.total = 0.0
         self.requests = 0
         self.each: list[float] = []  # each response's figure, in order
+        self.app: Any = None  # the app served (its state: a bench waits on its runners)
 
     def __call__(self, response: httpx.Response) -> None:
         timing = response.headers["server-timing"]
@@ -152,6 +153,7 @@ def served_app(
             time.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
         timing = ServerTiming()
+        timing.app = app
         client = httpx.Client(
             base_url=f"http://127.0.0.1:{port}",
             follow_redirects=True,

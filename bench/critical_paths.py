@@ -8,6 +8,10 @@ the modelled delay, and time / critical path. A ratio near 1 means the page wait
 calls it cannot avoid making one after another; a ratio of n means about n call-times are
 spent on calls that could run side by side.
 
+RoleDesk is served by uvicorn in this process, as `roledesk serve` runs it (`--in-process`:
+called through Starlette's TestClient instead, as before 2026-12-01; its thread hand-offs add
+about 0.4-1 ms to every request's server time).
+
 Time is RoleDesk's server time (its Server-Timing header, summed over the requests of a step)
 for pages; for the bulk EC2 change, which runs in the background after its request, the wall
 time from the request until the run has finished.
@@ -25,6 +29,7 @@ figures before 2026-12-01). `--wizard-only` measures only the create-role rows.
 
 Run: .venv/bin/python -m bench.critical_paths [--repeats 5] [--instances 50]
      [--latency-ms 50] [--jitter-ms 5] [--wizard-only] [--sandbox-in-process]
+     [--in-process]
 """
 
 from __future__ import annotations
@@ -32,12 +37,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from bench import latency
-from bench._setup import running_app
+from bench._setup import running_app, served_app
 from bench.wizard import one_run
 
 # What must wait for what, by operation (a call waits for those that ended before it began).
@@ -97,6 +102,20 @@ def running_instances(services: Any, count: int) -> list[str]:
     return have[:count]
 
 
+@contextmanager
+def _app(args: argparse.Namespace) -> Iterator[tuple[Any, Any, str, Any]]:
+    """(services, signed-in client, csrf token, server-time sums with .total and .app):
+    served by uvicorn (as `roledesk serve` runs it), or with --in-process called through
+    Starlette's TestClient, whose thread hand-offs add about 0.4-1 ms to every request."""
+    sandbox_process = not args.sandbox_in_process
+    if args.in_process:
+        with running_app(sandbox_process=sandbox_process) as (services, client, token):
+            yield services, client, token, client.app  # ServerTimer: .total and .app
+    else:
+        with served_app(sandbox_process=sandbox_process) as found:
+            yield found
+
+
 def server_seconds(response: Any) -> float:
     assert response.status_code == 200, (response.url, response.status_code)
     return float(response.headers["server-timing"].split("dur=")[1]) / 1000
@@ -112,6 +131,12 @@ def main() -> None:
         "--wizard-only", action="store_true", help="only the create-role rows (issue 15's wizard)"
     )
     parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="call the app through Starlette's TestClient (the figures before 2026-12-01) "
+        "instead of serving it with uvicorn",
+    )
+    parser.add_argument(
         "--sandbox-in-process",
         action="store_true",
         help="run moto in RoleDesk's process (shares its GIL), as `roledesk serve` does; by "
@@ -122,6 +147,7 @@ def main() -> None:
     model = latency.from_args(args)
     rows: list[tuple[str, latency.Result]] = []
     print("load average (1, 5, 15 min) at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print("app: " + ("called through the TestClient" if args.in_process else "served by uvicorn"))
     print(
         "sandbox: "
         + (
@@ -131,9 +157,8 @@ def main() -> None:
         )
     )
 
-    with running_app(sandbox_process=not args.sandbox_in_process) as (services, client, token):
+    with _app(args) as (services, client, token, timer):
         model.attach(services.clients)
-        timer: Any = client.app  # ServerTimer: server time summed over requests
         inventory = services.inventory
         names = [row.name for row in inventory.page(per_page=25).rows]
 
