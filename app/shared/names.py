@@ -19,8 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, insert, select, update
 
 from app.shared.models import SharedItem
 from app.shared.state import SharedState
@@ -91,8 +90,8 @@ class Held:
         logged; the roles list still names the role for the next check)."""
         self.spelling = name
 
-    def read(self, session: Session) -> None:
-        self.claimed = session.scalar(
+    def read(self, conn: Connection) -> None:
+        self.claimed = conn.scalar(
             select(SharedItem.data).where(
                 SharedItem.inventory == INVENTORY,
                 SharedItem.key == self._key,
@@ -100,13 +99,18 @@ class Held:
             )
         )
 
-    def write(self, session: Session) -> None:
+    def write(self, conn: Connection) -> None:
         if self.spelling is None:
             return
-        found = session.get(SharedItem, (INVENTORY, self._key, self._item))
-        if found is None:
-            session.add(
-                SharedItem(inventory=INVENTORY, key=self._key, item=self._item, data=self.spelling)
+        where = (
+            SharedItem.inventory == INVENTORY,
+            SharedItem.key == self._key,
+            SharedItem.item == self._item,
+        )
+        if conn.execute(update(SharedItem).where(*where).values(data=self.spelling)).rowcount:
+            return
+        conn.execute(
+            insert(SharedItem).values(
+                inventory=INVENTORY, key=self._key, item=self._item, data=self.spelling
             )
-        else:
-            found.data = self.spelling
+        )

@@ -33,7 +33,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -331,8 +331,8 @@ class SharedState:
         self,
         name: str,
         *,
-        taking: Callable[[Session], None] | None = None,
-        releasing: Callable[[Session], None] | None = None,
+        taking: Callable[[Connection], None] | None = None,
+        releasing: Callable[[Connection], None] | None = None,
     ) -> Iterator[None]:
         """One holder at a time across every process and thread: a PostgreSQL advisory lock
         (on a connection of its own), on SQLite a lock row with a lease.
@@ -354,14 +354,14 @@ class SharedState:
             conn.execute(text("SELECT pg_advisory_lock(:space, :key)"), params)
             try:
                 if taking is not None:
-                    with self.db.session() as session:
-                        taking(session)
+                    with self.db.engine.begin() as found:
+                        taking(found)
                 yield
             finally:
                 if releasing is not None:
                     try:
-                        with self.db.session() as session:
-                            releasing(session)
+                        with self.db.engine.begin() as last:
+                            releasing(last)
                     except SQLAlchemyError as exc:
                         log.warning("lock %s: its last write failed (%s)", name, exc)
                 try:
@@ -373,45 +373,65 @@ class SharedState:
     def _sqlite_lock(
         self,
         name: str,
-        taking: Callable[[Session], None] | None = None,
-        releasing: Callable[[Session], None] | None = None,
+        taking: Callable[[Connection], None] | None = None,
+        releasing: Callable[[Connection], None] | None = None,
     ) -> Iterator[None]:
+        # Core statements on one connection: the ORM's unit of work cost more than the SQL
+        # (a third of a create run's own time went to this lock, issue 13).
         holder = str(uuid.uuid4())
         while True:
-            with self.db.write_session() as session:
+            with self._sqlite_write() as conn:
                 now = datetime.now(UTC)
-                found = session.get(SharedLock, name)
+                found = conn.execute(_LOCK_OF, {"name": name}).first()
                 took = found is None or utc(found.expires_at) < now  # free, or its holder died
                 if found is None:
-                    session.add(SharedLock(name=name, holder=holder, expires_at=now + LEASE))
+                    conn.execute(
+                        insert(SharedLock),
+                        {"name": name, "holder": holder, "expires_at": now + LEASE},
+                    )
                 elif took:
-                    found.holder, found.expires_at = holder, now + LEASE
+                    conn.execute(
+                        update(SharedLock)
+                        .where(SharedLock.name == name)
+                        .values(holder=holder, expires_at=now + LEASE)
+                    )
                 if took:
                     if taking is not None:
-                        taking(session)  # an error rolls the lock back: not taken
+                        taking(conn)  # an error rolls the lock back: not taken
                     break
             time.sleep(SQLITE_LOCK_POLL)
         try:
             yield
         finally:
             try:
-                with self.db.write_session() as session:
+                with self._sqlite_write() as conn:
                     if releasing is not None:
-                        releasing(session)
-                    self._release(session, name, holder)
+                        releasing(conn)
+                    self._release(conn, name, holder)
             except SQLAlchemyError as exc:
                 log.warning("lock %s: not released with its last write (%s)", name, exc)
                 try:  # the lock at least, without what was to be written with it
-                    with self.db.write_session() as session:
-                        self._release(session, name, holder)
+                    with self._sqlite_write() as conn:
+                        self._release(conn, name, holder)
                 except SQLAlchemyError as again:  # the lease ends it
                     log.warning("lock %s: not released (%s); its lease ends it", name, again)
 
+    @contextmanager
+    def _sqlite_write(self) -> Iterator[Connection]:
+        """A write transaction on SQLite (BEGIN IMMEDIATE), committed on exit."""
+        with self.db.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield conn
+
     @staticmethod
-    def _release(session: Session, name: str, holder: str) -> None:
-        session.execute(
-            delete(SharedLock).where(SharedLock.name == name, SharedLock.holder == holder)
-        )
+    def _release(conn: Connection, name: str, holder: str) -> None:
+        conn.execute(delete(SharedLock).where(SharedLock.name == name, SharedLock.holder == holder))
+
+
+_LOCK_OF = select(SharedLock.holder, SharedLock.expires_at).where(
+    SharedLock.name == bindparam("name")
+)
 
 
 class NoticeListener(threading.Thread):
