@@ -175,6 +175,7 @@ class Engine:
                 # once it is done.
                 self.services.inventory.settle()
                 self.services.instances.settle()  # the same for the EC2 instances list
+                self.services.settle_notices()  # and the instance profiles' notices
                 if result.ledger_fault is None:
                     # The finish record goes out in the commit of the last outcomes (one
                     # commit fewer). If that commit fails, the settle loop writes the

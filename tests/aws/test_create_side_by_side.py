@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 from app.audit.audited import AuditContext
 from app.aws.errors import NotFound
 from app.models import AuditEvent
+from app.services import PROFILES
+from app.shared.models import SharedChange
 from app.wizard.create import RoleCreator
 from tests.aws.test_audit_reconcile import svc  # noqa: F401 - the SQLite/PostgreSQL fixture
 from tests.aws.test_operations_engine import ec2_role
@@ -248,3 +250,27 @@ def test_a_failure_beside_slow_attaches_is_undone_once_they_answer(svc, monkeypa
     assert not exists(services, "side-dag-fail")
     assert not exists(services, "side-dag-fail", profile=True)
     assert_each_intent_before_its_outcome(ledger(services, ctx.operation_id))
+
+
+def test_the_profile_notices_are_written_before_the_run_ends(svc, monkeypatch):  # noqa: F811
+    """The instance profiles' change notices are written off the calls' path, but the run
+    does not end before they are: another process is told "read the profile list again"
+    once for CreateInstanceProfile and once for AddRoleToInstanceProfile."""
+    services = svc
+    publish = services.shared.publish
+
+    def slow_publish(*args):
+        time.sleep(ANSWER_TIME)  # a notice written after the run would be missed below
+        publish(*args)
+
+    monkeypatch.setattr(services.shared, "publish", slow_publish)
+
+    def notices():
+        with services.db.session() as session:
+            count = session.scalar(select(func.count()).where(SharedChange.inventory == PROFILES))
+            return int(count or 0)
+
+    before = notices()
+    outcome = RoleCreator(services).run(ec2_role("side-notice"), AuditContext(actor="t"))
+    assert outcome.ok, outcome.failure_record()
+    assert notices() == before + 2
