@@ -6,6 +6,9 @@ import time.
 
 from __future__ import annotations
 
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from app.audit.audited import AuditedAws
@@ -29,6 +32,8 @@ from app.settings import Settings
 from app.shared.state import SharedState
 
 # Notices for the instance profiles (the EC2 role picker's list, app.instances.catalog).
+log = logging.getLogger(__name__)
+
 PROFILES = "instance_profiles"
 
 
@@ -76,13 +81,40 @@ class Services:
         # Which services each role used (IAM Access Advisor), asked for per role.
         self.last_accessed = LastAccessedReports(self.iam)
         self.audited.on_success(self._profiles_changed)
+        # The profile-list notices, written off the calls' path, in order (one thread).
+        self._notices: ThreadPoolExecutor | None = None
+        self._notices_sent: list[Future[None]] = []
+        self._notices_lock = threading.Lock()
 
     def _profiles_changed(self, action: str, _target: str | None) -> None:
-        """An instance profile changed: every process reads the profile list again."""
+        """An instance profile changed: every process reads the profile list again.
+
+        The notice (a write transaction) is written on a thread of its own: written on the
+        call's thread, it came between CreateInstanceProfile's answer and
+        AddRoleToInstanceProfile, on a create's critical path (issue 13). The operations
+        engine waits for it (`settle_notices`) before a run ends, as for the roles list's
+        re-reads, so every process sees the change once the run is done."""
         # iam: only: EC2's Associate/Replace/DisassociateIamInstanceProfile change an
         # instance's association, not the profile list, and a bulk change makes 50 of them.
-        if is_profile_change(action) and self.shared is not None:
+        if not is_profile_change(action) or self.shared is None:
+            return
+        with self._notices_lock:
+            if self._notices is None:
+                self._notices = ThreadPoolExecutor(1, thread_name_prefix="profile-notices")
+            self._notices_sent.append(self._notices.submit(self._publish_profiles))
+
+    def _publish_profiles(self) -> None:
+        assert self.shared is not None
+        try:
             self.shared.publish(PROFILES, "", None)
+        except Exception:  # the profile list's age still ends other processes' copies
+            log.exception("could not publish the instance profiles' change")
+
+    def settle_notices(self) -> None:
+        """Wait for the change notices started so far (see _profiles_changed)."""
+        with self._notices_lock:
+            sent, self._notices_sent = self._notices_sent, []
+        wait(sent)
 
     def catch_up(self) -> None:
         """Apply the other processes' changes before answering from memory."""

@@ -6,11 +6,13 @@ process (`running_app`, a TestClient) or served by uvicorn as `roledesk serve` s
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +53,14 @@ class ServerTimer:
 
 
 @contextmanager
-def running_app() -> Iterator[tuple[Services, TestClient, str]]:
+def running_app(*, sandbox_process: bool = False) -> Iterator[tuple[Services, TestClient, str]]:
     """(services, client signed in as an admin, csrf token) against a fresh, seeded sandbox;
-    `client.app` is the ServerTimer around the app."""
-    with seeded_services() as services, signed_in_client(services, wrap=ServerTimer) as client:
+    `client.app` is the ServerTimer around the app. With `sandbox_process`, the sandbox runs
+    in a process of its own (bench._sandbox)."""
+    with (
+        seeded_services(sandbox_process=sandbox_process) as services,
+        signed_in_client(services, wrap=ServerTimer) as client,
+    ):
         client.get("/create-role")
         yield services, client, str(client.cookies[COOKIE])
 
@@ -68,6 +74,7 @@ class ServerTiming:
         self.total = 0.0
         self.requests = 0
         self.each: list[float] = []  # each response's figure, in order
+        self.app: Any = None  # the app served (its state: a bench waits on its runners)
 
     def __call__(self, response: httpx.Response) -> None:
         timing = response.headers["server-timing"]
@@ -77,31 +84,66 @@ class ServerTiming:
 
 
 @contextmanager
-def seeded_services() -> Iterator[Services]:
+def seeded_services(*, sandbox_process: bool = False) -> Iterator[Services]:
     """Services on a fresh sandbox (with the AWS managed policies), a migrated SQLite file in
-    a temporary folder, and the seeded example data; all stopped and removed on exit."""
-    sandbox = Sandbox(0)
-    endpoint = sandbox.start()
+    a temporary folder, and the seeded example data; all stopped and removed on exit.
+
+    The sandbox runs in this process, as `roledesk serve` runs it, or with `sandbox_process`
+    in a process of its own (bench._sandbox), as real AWS is: then moto's work on each call
+    does not compete with RoleDesk's threads for this process's GIL."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         migrate.upgrade(url)
-        services = build_services(
-            Settings(database_url=url, mode="sandbox"), sandbox_endpoint=endpoint
-        )
-        seed(services)
-        try:
+        with ExitStack() as stack:
+            if sandbox_process:
+                endpoint = stack.enter_context(sandbox_in_a_process(url))
+            else:
+                sandbox = Sandbox(0)
+                endpoint = sandbox.start()
+                stack.callback(sandbox.stop)
+            services = build_services(
+                Settings(database_url=url, mode="sandbox"), sandbox_endpoint=endpoint
+            )
+            stack.callback(services.db.dispose)
+            if not sandbox_process:
+                seed(services)
             yield services
-        finally:
-            services.db.dispose()
-            sandbox.stop()
 
 
 @contextmanager
-def served_app() -> Iterator[tuple[Services, httpx.Client, str, ServerTiming]]:
+def sandbox_in_a_process(database_url: str) -> Iterator[str]:
+    """The seeded sandbox served by `python -m bench._sandbox` (its endpoint URL)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench._sandbox", database_url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        endpoint = process.stdout.readline().strip()
+        if not endpoint.startswith("http"):
+            raise RuntimeError(f"the sandbox process did not start (exit {process.wait()})")
+        yield endpoint
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def served_app(
+    *, sandbox_process: bool = False
+) -> Iterator[tuple[Services, httpx.Client, str, ServerTiming]]:
     """(services, HTTP client signed in as an admin, csrf token, server-time sums) against a
     fresh, seeded sandbox, with RoleDesk served by uvicorn in this process (one worker, as
-    `roledesk serve` runs by default), so the benchmark can hook RoleDesk's boto3 clients."""
-    with seeded_services() as services:
+    `roledesk serve` runs by default), so the benchmark can hook RoleDesk's boto3 clients.
+    With `sandbox_process`, the sandbox runs in a process of its own (bench._sandbox)."""
+    with seeded_services(sandbox_process=sandbox_process) as services:
         app = create_app(services)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         server = uvicorn.Server(config)
@@ -111,6 +153,7 @@ def served_app() -> Iterator[tuple[Services, httpx.Client, str, ServerTiming]]:
             time.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
         timing = ServerTiming()
+        timing.app = app
         client = httpx.Client(
             base_url=f"http://127.0.0.1:{port}",
             follow_redirects=True,

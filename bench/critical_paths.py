@@ -8,6 +8,10 @@ the modelled delay, and time / critical path. A ratio near 1 means the page wait
 calls it cannot avoid making one after another; a ratio of n means about n call-times are
 spent on calls that could run side by side.
 
+RoleDesk is served by uvicorn in this process, as `roledesk serve` runs it (`--in-process`:
+called through Starlette's TestClient instead, as before 2026-12-01; its thread hand-offs add
+about 0.4-1 ms to every request's server time).
+
 Time is RoleDesk's server time (its Server-Timing header, summed over the requests of a step)
 for pages; for the bulk EC2 change, which runs in the background after its request, the wall
 time from the request until the run has finished.
@@ -19,8 +23,15 @@ default): the ideal run of its calls as measured, the change calls 8 at a time a
 worker is free, after the reads they depend on (bench/latency.py `ideal_schedule`): 50 changes
 are 7 rounds after the reads.
 
+The whole wizard is measured twice: with plain forms (13 requests, JavaScript off) and with
+htmx (7 requests, JavaScript on, issue 13). The sandbox (moto) runs in a process of its own
+(bench._sandbox), as real AWS is never in RoleDesk's process; `--sandbox-in-process` runs it
+in RoleDesk's process, where its work competes with RoleDesk's threads for the GIL (the
+figures before 2026-12-01). `--wizard-only` measures only the create-role rows.
+
 Run: .venv/bin/python -m bench.critical_paths [--repeats 5] [--instances 50]
-     [--latency-ms 50] [--jitter-ms 5] [--only bulk,wizard]
+     [--latency-ms 50] [--jitter-ms 5] [--only bulk,wizard] [--wizard-only]
+     [--sandbox-in-process] [--in-process]
 The last lines (TARGET ...) give the ratios the issue's targets speak of, with the load.
 """
 
@@ -29,12 +40,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from bench import latency
-from bench._setup import running_app
+from bench._setup import running_app, served_app
 from bench.wizard import one_run
 
 # What must wait for what, by operation (a call waits for those that ended before it began).
@@ -113,12 +124,26 @@ def running_instances(services: Any, count: int) -> list[str]:
     return have[:count]
 
 
+@contextmanager
+def _app(args: argparse.Namespace) -> Iterator[tuple[Any, Any, str, Any]]:
+    """(services, signed-in client, csrf token, server-time sums with .total and .app):
+    served by uvicorn (as `roledesk serve` runs it), or with --in-process called through
+    Starlette's TestClient, whose thread hand-offs add about 0.4-1 ms to every request."""
+    sandbox_process = not args.sandbox_in_process
+    if args.in_process:
+        with running_app(sandbox_process=sandbox_process) as (services, client, token):
+            yield services, client, token, client.app  # ServerTimer: .total and .app
+    else:
+        with served_app(sandbox_process=sandbox_process) as found:
+            yield found
+
+
 def server_seconds(response: Any) -> float:
     assert response.status_code == 200, (response.url, response.status_code)
     return float(response.headers["server-timing"].split("dur=")[1]) / 1000
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
@@ -130,19 +155,51 @@ def main() -> None:
         help="measure only the rows whose label contains one of these comma-separated words "
         "(e.g. --only bulk)",
     )
+    parser.add_argument(
+        "--wizard-only", action="store_true", help="only the create-role rows (issue 15's wizard)"
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="call the app through Starlette's TestClient (the figures before 2026-12-01) "
+        "instead of serving it with uvicorn",
+    )
+    parser.add_argument(
+        "--sandbox-in-process",
+        action="store_true",
+        help="run moto in RoleDesk's process (shares its GIL), as `roledesk serve` does; by "
+        "default it runs in a process of its own, as real AWS is never in RoleDesk's process",
+    )
     latency.add_arguments(parser)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def wanted_rows(args: argparse.Namespace) -> Callable[[str], bool]:
+    """Whether a row of that label is measured (--only, --wizard-only)."""
     only = [w.strip() for w in args.only.split(",") if w.strip()]
+    if args.wizard_only:
+        only = ["create-role", "whole wizard"]
+    return lambda label: not only or any(w in label for w in only)
 
-    def wanted(label: str) -> bool:
-        return not only or any(w in label for w in only)
 
+def main() -> None:
+    args = arguments()
+    wanted = wanted_rows(args)
     model = latency.from_args(args)
     rows: list[tuple[str, latency.Result]] = []
+    print("load average (1, 5, 15 min) at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print("app: " + ("called through the TestClient" if args.in_process else "served by uvicorn"))
+    print(
+        "sandbox: "
+        + (
+            "moto in RoleDesk's process (shares its GIL)"
+            if args.sandbox_in_process
+            else "moto in a process of its own (bench._sandbox)"
+        )
+    )
 
-    with running_app() as (services, client, token):
+    with _app(args) as (services, client, token, timer):
         model.attach(services.clients)
-        timer: Any = client.app  # ServerTimer: server time summed over requests
         inventory = services.inventory
         names = [row.name for row in inventory.page(per_page=25).rows]
 
@@ -170,9 +227,10 @@ def main() -> None:
 
         serial = itertools.count()
 
-        def create_role(modelled: bool) -> tuple[latency.Run, latency.Run]:
-            """One wizard run (3 managed policies, EC2 service role): (the create request
-            and its done page; the whole wizard, every request), each with its calls."""
+        def create_role(modelled: bool, htmx: bool) -> tuple[latency.Run, latency.Run]:
+            """One wizard run (3 managed policies, EC2 service role), with plain forms or
+            htmx (JavaScript on): (the create request and its done page; the whole wizard,
+            every request), each with its calls."""
             found: list[latency.Recording] = []
             steps = [0.0]
             with ExitStack() as stack, model.switched(modelled), model.recording() as whole:
@@ -183,7 +241,7 @@ def main() -> None:
                     timer.total = 0.0
                     found.append(stack.enter_context(model.recording()))
 
-                one_run(client, token, f"cp-{next(serial)}", before_create)
+                one_run(client, token, f"cp-{next(serial)}", before_create, htmx)
             recorded = found[0]
             return (
                 latency.Run(
@@ -200,21 +258,23 @@ def main() -> None:
                 ),
             )
 
-        create = latency.Result(model.delay_ms)
-        wizard = latency.Result(model.delay_ms)
         creating = wanted("create-role") or wanted("whole wizard")
         if creating:
             print("measuring create-role ...", flush=True)
-        for _ in range(args.repeats if creating else 0):
-            for modelled in (False, True):
-                request, whole_run = create_role(modelled)
-                (create.modelled if modelled else create.sandbox).append(request)
-                (wizard.modelled if modelled else wizard.sandbox).append(whole_run)
-        if creating:
-            rows.append(("POST create-role + done page (3 policies, EC2 role)", create))
-            rows.append(("whole wizard, every request (3 policies, EC2 role)", wizard))
-            print(create.line("POST create-role + done page"), flush=True)
-            print(wizard.line("whole wizard"), flush=True)
+            create_role(False, True)  # the first run loads the managed policies: not measured
+        for htmx in (False, True) if creating else ():
+            how = "htmx, 7 requests" if htmx else "plain forms, 13 requests"
+            create = latency.Result(model.delay_ms)
+            wizard = latency.Result(model.delay_ms)
+            for _ in range(args.repeats):
+                for modelled in (False, True):
+                    request, whole_run = create_role(modelled, htmx)
+                    (create.modelled if modelled else create.sandbox).append(request)
+                    (wizard.modelled if modelled else wizard.sandbox).append(whole_run)
+            rows.append((f"POST create-role + done page ({how})", create))
+            rows.append((f"whole wizard, every request ({how}; 3 policies, EC2 role)", wizard))
+            print(create.line(f"POST create-role + done page ({how})"), flush=True)
+            print(wizard.line(f"whole wizard ({how})"), flush=True)
 
         measure(
             "GET /instances, list not loaded",
@@ -250,7 +310,6 @@ def main() -> None:
             bound=(CHANGES, concurrency),
         )
         measure("GET /audit (history, no AWS call)", get("/audit"))
-
     report(rows, model.delay_ms)
 
 

@@ -28,11 +28,17 @@ costs are those of every page; only the page's own work is missing.
 
 `--in-process` drives the app through Starlette's TestClient instead (the harness of earlier
 measurements; its thread hand-offs inflate each request's time by about 1 ms).
-Run: .venv/bin/python -m bench.wizard [--in-process]
+
+The sandbox (moto) runs in a process of its own (bench._sandbox): in RoleDesk's process its
+work on each call competes with RoleDesk's threads for the GIL and is partly counted as
+RoleDesk's own time, which real AWS never is. `--sandbox-in-process` runs it in RoleDesk's
+process as `roledesk serve` does (the figures before 2026-12-01).
+Run: .venv/bin/python -m bench.wizard [--in-process] [--sandbox-in-process]
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import threading
@@ -185,24 +191,35 @@ def one_run(
 
 def main(runs: int = 12) -> None:
     in_process = "--in-process" in sys.argv[1:]
+    sandbox_process = "--sandbox-in-process" not in sys.argv[1:]
+    print("load average (1, 5, 15 min) at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print(
+        "sandbox: "
+        + (
+            "moto in a process of its own (as real AWS is never in RoleDesk's process)"
+            if sandbox_process
+            else "moto in RoleDesk's process, as `roledesk serve` runs it (shares its GIL)"
+        )
+    )
     for htmx in (False, True):
         print("htmx requests (JavaScript on):" if htmx else "Plain forms (JavaScript off):")
-        measure(runs, htmx, in_process)
+        measure(runs, htmx, in_process, sandbox_process)
+    print("load average (1, 5, 15 min) at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 @contextmanager
-def _app(in_process: bool) -> Iterator[tuple[Any, Any, str, Any]]:
+def _app(in_process: bool, sandbox_process: bool) -> Iterator[tuple[Any, Any, str, Any]]:
     """(services, client, csrf token, timer with .total and .requests)."""
     if in_process:
-        with running_app() as (services, client, token):
+        with running_app(sandbox_process=sandbox_process) as (services, client, token):
             yield services, client, token, client.app  # the ServerTimer around the app
     else:
-        with served_app() as found:
+        with served_app(sandbox_process=sandbox_process) as found:
             yield found
 
 
-def measure(runs: int, htmx: bool, in_process: bool) -> None:
-    with _app(in_process) as (services, client, token, server):
+def measure(runs: int, htmx: bool, in_process: bool, sandbox_process: bool = True) -> None:
+    with _app(in_process, sandbox_process) as (services, client, token, server):
         timer = Boto3Timer()
         timer.attach(services.clients)
         windows = RequestWindows(client)
@@ -282,6 +299,12 @@ def measure(runs: int, htmx: bool, in_process: bool) -> None:
             f"least disturbed (minima, for a loaded machine): own time per request of the best "
             f"warm run {least * 1000:.2f} ms = {least / min(floor):.2f} x the floor's minimum"
         )
+        if htmx:
+            print(
+                f"ISSUE 13 TARGET (htmx): requests per role {results[-1][3]} (at most 7); own "
+                f"time per request / floor = {own / per_request:.2f} (medians; at most 2), "
+                f"{least / min(floor):.2f} (minima)"
+            )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -140,53 +141,84 @@ class LedgerUnavailable(RuntimeError):
 
 
 class AuditedSequence:
-    """Audited calls of one operation, in order; see AuditedAws.sequence."""
+    """Audited calls of one operation; see AuditedAws.sequence.
+
+    Calls may also be sent side by side (the operations engine's waves): `open` commits the
+    intents of calls about to be sent together, in one transaction with the outcomes held so
+    far, and `send` makes one such call (on any thread) and holds its outcome for the next
+    commit. Every intent is still durable before its call is sent.
+    """
 
     def __init__(self, audited: AuditedAws, ctx: AuditContext) -> None:
         self._audited = audited
         self._ctx = ctx
-        self._held: NewEntry | None = None  # the last call's outcome, not yet written
+        # Outcomes of calls made, not yet written: they go out with the next intents (or on
+        # exit), in the order the calls answered.
+        self._held: list[NewEntry] = []
+        self._lock = threading.Lock()  # side-by-side calls hold their outcomes here
         # Outcomes of calls AWS answered that could not be written (the database failed):
         # kept so whoever settles the run can write them once the database answers.
         self.unwritten: list[NewEntry] = []
 
     def call(self, change: Change, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        (intent,) = self.open([(change, fn, kwargs)])
+        return self.send(intent, fn, *args, **kwargs)
+
+    def hold(self, entry: NewEntry) -> None:
+        """Write `entry` (a record) with the next commit: it is durable before the next call
+        is sent, without a commit of its own."""
+        with self._lock:
+            self._held.append(entry)
+
+    def open(
+        self, calls: list[tuple[Change, Callable[..., Any], dict[str, Any]]]
+    ) -> list[NewEntry]:
+        """Commit the intents of calls about to be sent (each as (change, fn, kwargs)), with
+        the outcomes held so far, in one transaction. If this fails, none of them may be sent
+        (LedgerUnavailable); the held outcomes are kept (see unwritten)."""
         audited, ctx = self._audited, self._ctx
-        action = action_of(fn)
-        region = change.region or audited.region
-        params = change.params if change.params is not None else jsonable(kwargs)
-        intent = NewEntry(
-            kind="intent",
-            action=action,
-            actor=ctx.actor,
-            outcome="pending",
-            operation_id=ctx.operation_id,
-            source_ip=ctx.source_ip,
-            user_agent=ctx.user_agent,
-            account_id=change.account_id or audited.account_id,
-            region=region,
-            target=change.target,
-            params=params,
-            before=change.before,
-            after=change.after,
-        )
-        # If this fails, the AWS call is not made; the held outcome is kept (see unwritten).
+        intents = [
+            NewEntry(
+                kind="intent",
+                action=action_of(fn),
+                actor=ctx.actor,
+                outcome="pending",
+                operation_id=ctx.operation_id,
+                source_ip=ctx.source_ip,
+                user_agent=ctx.user_agent,
+                account_id=change.account_id or audited.account_id,
+                region=change.region or audited.region,
+                target=change.target,
+                params=change.params if change.params is not None else jsonable(kwargs),
+                before=change.before,
+                after=change.after,
+            )
+            for change, fn, kwargs in calls
+        ]
+        with self._lock:
+            held, self._held = self._held, []
         try:
-            audited.audit_log.append_all([self._held, intent] if self._held else [intent])
+            audited.audit_log.append_all(held + intents)
         except Exception as exc:
+            with self._lock:
+                self._held[:0] = held
             raise LedgerUnavailable(f"the audit ledger could not be written: {exc}") from exc
-        self._held = None
+        return intents
+
+    def send(self, intent: NewEntry, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Make the call whose intent `open` committed; hold its outcome."""
+        audited = self._audited
         last_request_id.set(None)
         try:
-            with audit_guard(action):
+            with audit_guard(intent.action):
                 result = fn(*args, **kwargs)
         except AwsError as exc:
-            self._held = self._outcome(intent, "failed", exc)
+            self.hold(self._outcome(intent, "failed", exc))
             raise
-        self._held = self._outcome(intent, "succeeded", None)
+        self.hold(self._outcome(intent, "succeeded", None))
         if intent.account_id == audited.account_id:  # the caches hold the hub account only
             for listener in audited.listeners:
-                listener(action, change.target)
+                listener(intent.action, intent.target)
         return result
 
     def _outcome(self, intent: NewEntry, outcome: str, error: AwsError | None) -> NewEntry:
@@ -203,14 +235,18 @@ class AuditedSequence:
         )
 
     def flush(self) -> None:
-        """Write the held outcome, if any."""
-        held, self._held = self._held, None
-        if held is None:
+        """Write the held outcomes, if any."""
+        with self._lock:
+            held, self._held = self._held, []
+        if not held:
             return
         try:
-            self._audited.audit_log.append(held)
+            self._audited.audit_log.append_all(held)
         except Exception:
-            # The AWS call already happened; the intent stays pending for reconciliation,
-            # and the outcome is kept for whoever settles the run.
-            log.exception("could not record the outcome of %s on %s", held.action, held.target)
-            self.unwritten.append(held)
+            # The AWS calls already happened; their intents stay pending for reconciliation,
+            # and the outcomes are kept for whoever settles the run.
+            log.exception(
+                "could not record the outcomes of %s",
+                ", ".join(f"{e.action} on {e.target}" for e in held),
+            )
+            self.unwritten.extend(held)

@@ -70,7 +70,7 @@ class NewEntry:
 class AuditLog:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._group: GroupCommit[list[NewEntry], list[AuditEvent]] = GroupCommit(
+        self._group: GroupCommit[list[NewEntry], list[dict[str, Any]]] = GroupCommit(
             self._append_groups
         )
         # PostgreSQL: the chain head this process last wrote or read (see app.audit.pg_append).
@@ -85,36 +85,39 @@ class AuditLog:
         Entries appended at the same moment by other threads of this process may share the
         transaction (group commit, app.audit.group_commit); each is durable on return.
         """
-        return self.append_all([new])[0]
+        return AuditEvent(**self._group.submit([new])[0])
 
-    def append_all(self, entries: list[NewEntry]) -> list[AuditEvent]:
+    def append_all(self, entries: list[NewEntry]) -> None:
         """Append entries together, in order, in one transaction; return once committed
-        (other threads' entries may share the transaction, as in `append`)."""
-        return self._group.submit(entries)
+        (other threads' entries may share the transaction, as in `append`). Nothing is
+        returned: building ORM objects of the rows was a fifth of an audited call's commit,
+        and the audited path never read them (issue 13)."""
+        self._group.submit(entries)
 
-    def _append_groups(self, groups: list[list[NewEntry]]) -> list[list[AuditEvent]]:
+    def _append_groups(self, groups: list[list[NewEntry]]) -> list[list[dict[str, Any]]]:
         """One transaction for every waiting group; each group stays contiguous."""
         written = iter(self.append_many([entry for group in groups for entry in group]))
         return [[next(written) for _ in group] for group in groups]
 
-    def append_many(self, entries: list[NewEntry]) -> list[AuditEvent]:
+    def append_many(self, entries: list[NewEntry]) -> list[dict[str, Any]]:
         """Append entries in one committed transaction, under the chain lock.
 
         Core statements on a plain connection rather than the ORM unit of work: the same
         SQL, about twice the appends per second (see docs/performance.md, issue 5). On
         PostgreSQL, one statement when this process knows the head (app.audit.pg_append).
+        Returns the rows written (as `AuditEvent` column values).
         """
         if self._head is not None and not self._db.is_sqlite:
             rows = _chain_rows(*self._head, entries)
             if pg_append.can_batch(rows) and self._one_statement(rows):
-                return [AuditEvent(**values) for values in rows]
+                return rows
         options = {"sqlite_immediate": True} if self._db.is_sqlite else {}
         # BEGIN IMMEDIATE on SQLite takes the write lock up front (see app.db).
         with self._db.engine.connect().execution_options(**options) as conn, conn.begin():
             rows = self._extend_chain(conn, entries)
         if not self._db.is_sqlite:
             self._head = (rows[-1]["seq"], rows[-1]["hash"])
-        return [AuditEvent(**values) for values in rows]
+        return rows
 
     def _one_statement(self, rows: list[dict[str, Any]]) -> bool:
         """True once committed; False if another process extended the chain meanwhile
@@ -200,32 +203,38 @@ _STATUS_UPDATE = (
 
 
 def _track_outcomes(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Keep the derived `audit_event_status` index in step, in the same transaction."""
-    for row in rows:
-        if row["kind"] == "outcome":
-            conn.execute(
-                _STATUS_UPDATE,
-                {
-                    "b_event_id": row["event_id"],
-                    "b_outcome": row["outcome"],
-                    "b_seq": row["seq"],
-                    "b_search": outcome_text(row),
-                },
-            )
-        else:
-            conn.execute(
-                _STATUS_INSERT,
-                {
-                    "seq": row["seq"],
-                    "event_id": row["event_id"],
-                    "outcome": "pending" if row["kind"] == "intent" else row["outcome"],
-                    "outcome_seq": None,
-                    "actor": row["actor"],
-                    "action": row["action"],
-                    "target": row["target"],
-                    "search": event_text(row),
-                },
-            )
+    """Keep the derived `audit_event_status` index in step, in the same transaction: one
+    statement for the new intents and records, one for the outcomes (each executed for all
+    its rows at once). An outcome's intent is always in an earlier transaction or earlier in
+    this one, so the inserts go first."""
+    inserts = [
+        {
+            "seq": row["seq"],
+            "event_id": row["event_id"],
+            "outcome": "pending" if row["kind"] == "intent" else row["outcome"],
+            "outcome_seq": None,
+            "actor": row["actor"],
+            "action": row["action"],
+            "target": row["target"],
+            "search": event_text(row),
+        }
+        for row in rows
+        if row["kind"] != "outcome"
+    ]
+    updates = [
+        {
+            "b_event_id": row["event_id"],
+            "b_outcome": row["outcome"],
+            "b_seq": row["seq"],
+            "b_search": outcome_text(row),
+        }
+        for row in rows
+        if row["kind"] == "outcome"
+    ]
+    if inserts:
+        conn.execute(_STATUS_INSERT, inserts)
+    if updates:
+        conn.execute(_STATUS_UPDATE, updates)
 
 
 REBUILD_STATUS_SQL = """

@@ -1,10 +1,10 @@
 """Runs a Plan through the audited path: intent durable before each call, outcome after.
 
-Steps run in dependency order (`Plan.waves`); with `workers` > 1 side by side, each as soon
-as the steps it depends on are done and a worker is free, each worker with its own audited
-sequence (the ledger's group commit lets their entries share transactions). Each step's
-intent carries the step's key, so the progress page (app.operations.progress) rebuilds the
-run from the ledger alone.
+Steps run in dependency order; with `workers` > 1 each step starts as soon as the steps it
+depends on are done, side by side with the others in flight (`_SideBySide`: the intents of
+the steps started together share one commit, and each call's outcome goes out with the next
+commit). Each step's intent carries the step's key, so the
+progress page (app.operations.progress) rebuilds the run from the ledger alone.
 
 A failed step follows the plan's rule (app.operations.plan): undo its unit, newest first, or
 stop. If the ledger cannot be written (the database failed), the next call is not made: the
@@ -17,15 +17,15 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.audit.audited import AuditContext, AuditedSequence, Change, LedgerUnavailable, jsonable
+from app.audit.log import NewEntry
 from app.aws.errors import AwsError, NotFound
-from app.operations.plan import STOP, UNDO, Plan, Step
+from app.operations.plan import UNDO, Plan, Step
 from app.operations.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -41,6 +41,11 @@ FAILED = "failed"
 UNDONE = "undone"
 UNDO_FAILED = "undo_failed"
 NOT_STARTED = "not_started"  # never called: an earlier failure, a stop, or a ledger fault
+
+# Threads for side-by-side steps, shared by every run of this process and kept between runs
+# (starting threads for each wave of each run cost more than the rest of its bookkeeping).
+# Each run bounds its own steps in flight (`workers`); this only caps the total.
+_STEP_THREADS = ThreadPoolExecutor(64, thread_name_prefix="engine-step")
 
 
 @dataclass
@@ -113,20 +118,6 @@ def undo_change(step: Step) -> Change:
 Finish = Callable[[RunResult], None]
 
 
-def _chain_depths(plan: Plan) -> dict[str, int]:
-    """For each step, the most steps in a chain that starts with it (itself and what
-    depends on it, transitively): a step heading a long chain should start first."""
-    dependents: dict[str, list[str]] = {s.key: [] for s in plan.steps}
-    for s in plan.steps:
-        for d in s.depends_on:
-            dependents[d].append(s.key)
-    depth: dict[str, int] = {}
-    for wave in reversed(plan.waves()):
-        for s in wave:
-            depth[s.key] = 1 + max((depth[k] for k in dependents[s.key]), default=0)
-    return depth
-
-
 class Engine:
     def __init__(
         self, services: Services, *, retry: RetryPolicy | None = None, workers: int = 1
@@ -134,7 +125,6 @@ class Engine:
         self.services = services
         self._retry = retry or RetryPolicy()
         self._workers = max(1, workers)
-        self._unwritten_lock = threading.Lock()
 
     # Ledger records around a run --------------------------------------------------------
 
@@ -143,14 +133,16 @@ class Engine:
         self.record(ctx, plan.start_action, plan.record(), plan)
 
     def record(self, ctx: AuditContext, action: str, params: dict[str, Any], plan: Plan) -> None:
-        services = self.services
-        services.audit_log.append(
-            ctx.record(
-                action,
-                account_id=services.identity.account,
-                region=plan.details.get("region"),
-                params={"region": plan.details.get("region"), **params},
-            )
+        self.services.audit_log.append(self._entry(ctx, action, params, plan))
+
+    def _entry(
+        self, ctx: AuditContext, action: str, params: dict[str, Any], plan: Plan
+    ) -> NewEntry:
+        return ctx.record(
+            action,
+            account_id=self.services.identity.account,
+            region=plan.details.get("region"),
+            params={"region": plan.details.get("region"), **params},
         )
 
     # Running ----------------------------------------------------------------------------
@@ -162,26 +154,39 @@ class Engine:
         *,
         summary: Callable[[RunResult], dict[str, Any]] | None = None,
         finish: Finish | None = None,
+        start: bool = False,
     ) -> RunResult:
-        """Run `plan` (its start record already written), then write the finish record and
-        call `finish`. After a ledger fault both wait for the settle loop."""
+        """Run `plan`, then write the finish record and call `finish`. After a ledger fault
+        both wait for the settle loop. The start record is written by `record_start` before,
+        or with `start` in the same commit as the first calls' intents (durable before any
+        call is sent, one commit fewer)."""
         result = RunResult(
             plan, ctx.operation_id, {s.key: StepResult(s.key, s.label) for s in plan.steps}
         )
         completed: list[Step] = []
-        side_unwritten: list[Any] = []  # outcomes of side-by-side calls not yet written
+        closing: NewEntry | None = None  # the finish record, written with the last outcomes
         try:
             with self.services.audited.sequence(ctx) as calls:
-                self._run_waves(ctx, plan, calls, result, completed, side_unwritten)
+                if start:
+                    calls.hold(self._entry(ctx, plan.start_action, plan.record(), plan))
+                self._run_waves(plan, calls, result, completed)
+                # The roles list re-reads each changed role off the run's path; the run is
+                # not over until those reads are stored, so every process shows the change
+                # once it is done.
+                self.services.inventory.settle()
+                self.services.instances.settle()  # the same for the EC2 instances list
+                self.services.settle_notices()  # and the instance profiles' notices
+                if result.ledger_fault is None:
+                    # The finish record goes out in the commit of the last outcomes (one
+                    # commit fewer). If that commit fails, the settle loop writes the
+                    # outcomes and a finish record of its own, as below.
+                    closing = self._entry(ctx, plan.finish_action, _finish(result, summary), plan)
+                    calls.hold(closing)
         except Exception:
             log.exception("operation %s (%s) stopped", ctx.operation_id, plan.kind)
             self._finish_quietly(ctx, plan, {**result.record(), "crashed": True})
             raise
-        # The roles list re-reads each changed role off the run's path; the run is not over
-        # until those reads are stored, so every process shows the change once it is done.
-        self.services.inventory.settle()
-        self.services.instances.settle()  # the same for the EC2 instances list
-        unwritten = side_unwritten + calls.unwritten
+        unwritten = [entry for entry in calls.unwritten if entry is not closing]
         if result.ledger_fault is None and unwritten:
             result.ledger_fault = "the outcome of the last call could not be written"
         if result.ledger_fault is not None:
@@ -190,7 +195,7 @@ class Engine:
                 SettleRun(self, ctx, plan, result, completed, unwritten, summary, finish)
             )
             return result
-        self.close(ctx, plan, result, summary, finish)
+        self.close(ctx, plan, result, summary, finish, recorded=closing is not None)
         return result
 
     def close(
@@ -200,10 +205,14 @@ class Engine:
         result: RunResult,
         summary: Callable[[RunResult], dict[str, Any]] | None,
         finish: Finish | None,
+        *,
+        recorded: bool = False,
     ) -> None:
-        """Record the run's end and tell its owner; retried by the settle loop if the
-        database fails right then."""
-        self.services.settler.defer(CloseRun(self, ctx, plan, result, summary, finish))
+        """Record the run's end (unless `recorded` already) and tell its owner; retried by
+        the settle loop if the database fails right then."""
+        self.services.settler.defer(
+            CloseRun(self, ctx, plan, result, summary, finish, recorded=recorded)
+        )
 
     def _finish_quietly(self, ctx: AuditContext, plan: Plan, params: dict[str, Any]) -> None:
         try:
@@ -212,24 +221,17 @@ class Engine:
             log.exception("could not record the end of operation %s", ctx.operation_id)
 
     def _run_waves(
-        self,
-        ctx: AuditContext,
-        plan: Plan,
-        calls: AuditedSequence,
-        result: RunResult,
-        completed: list[Step],
-        unwritten: list[Any],
+        self, plan: Plan, calls: AuditedSequence, result: RunResult, completed: list[Step]
     ) -> None:
         state = _RunState(self, plan, calls, result, completed)
         if self._workers > 1:
-            self._side_by_side(ctx, state, unwritten)
-        else:
-            for wave in plan.waves():
-                for s in wave:
-                    if state.may_start(s):
-                        state.settle(
-                            [(s, self._attempt(functools.partial(self._call, calls, s), s, result))]
-                        )
+            _SideBySide(self, state, self._workers).run()
+        for wave in plan.waves() if self._workers == 1 else []:
+            for s in wave:
+                if state.may_start(s):
+                    state.settle(
+                        [(s, self._attempt(functools.partial(self._call, calls, s), s, result))]
+                    )
         for r in result.steps.values():
             if r.status == WAITING:
                 r.status = NOT_STARTED
@@ -249,87 +251,6 @@ class Engine:
             return None
         record.status = DONE
         return None
-
-    def _side_by_side(self, ctx: AuditContext, state: _RunState, unwritten: list[Any]) -> None:
-        """Steps on a pool of `workers` threads, each started as soon as the steps it depends
-        on are done and a worker is free: no step waits for unrelated steps that happen to
-        be as deep in the plan (a stopped instance's attach follows its own detach, not the
-        slowest replace of 50). Steps heading the longest chains of dependents start first
-        (plan order among equals), so those chains overlap the rest.
-
-        Each call is audited: its intent is durable before it is sent. A worker keeps one
-        audited sequence for the steps it runs, so a step's outcome is committed with the
-        worker's next intent (one commit per call instead of two, as on a single thread),
-        and intents and outcomes of different workers written at the same moment share a
-        commit (the audit log's group commit). The outcome of a step that others depend on
-        is written before they start, a failure's at once, and a failed unit is undone (on
-        this thread) once none of its steps is running; the workers' last outcomes are
-        written when the run's steps are over."""
-        plan, result = state.plan, state.result
-        audited = self.services.audited
-        depth = _chain_depths(plan)
-        position = {s.key: n for n, s in enumerate(plan.steps)}
-        waiting = sorted(plan.steps, key=lambda s: (-depth[s.key], position[s.key]))
-        local = threading.local()
-        sequences: list[AuditedSequence] = []
-
-        def one(step: Step) -> AwsError | None:
-            calls: AuditedSequence | None = getattr(local, "calls", None)
-            if calls is None:
-                calls = local.calls = AuditedSequence(audited, ctx)
-                with self._unwritten_lock:
-                    sequences.append(calls)
-            error = self._attempt(functools.partial(self._call, calls, step), step, result)
-            if error is not None or depth[step.key] > 1:
-                # In the ledger before the unit's undo, or before the intents of the steps
-                # that depend on it (the ledger shows what each call waited for).
-                calls.flush()
-            return error
-
-        running: dict[Future[AwsError | None], Step] = {}
-        failed: list[tuple[Step, AwsError]] = []
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="operation") as pool:
-            while True:
-                for step in self._start_ready(state, waiting, self._workers - len(running)):
-                    # In the run's context: a member account's calls go out as the RoleDesk
-                    # user who started the run (app.accounts.context).
-                    running[pool.submit(contextvars.copy_context().run, one, step)] = step
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    step = running.pop(future)
-                    error = future.result()
-                    if error is None:
-                        state.settle([(step, None)])
-                    else:
-                        state.failed_units.add(step.unit)  # nothing more of it starts
-                        failed.append((step, error))
-                busy = {s.unit for s in running.values()}
-                for item in [f for f in failed if f[0].unit not in busy]:
-                    failed.remove(item)
-                    state.settle([item])
-        for calls in sequences:
-            calls.flush()
-            if calls.unwritten:  # AWS answered, but its outcome could not be written
-                unwritten.extend(calls.unwritten)
-                result.ledger_fault = "the outcome of a call could not be written"
-
-    @staticmethod
-    def _start_ready(state: _RunState, waiting: list[Step], free: int) -> list[Step]:
-        """Up to `free` steps of `waiting` (in its order) that may start now, taken out of
-        it; steps that never will are taken out too (marked not started)."""
-        starting: list[Step] = []
-        for step in list(waiting):
-            if len(starting) >= free:
-                break
-            ready = state.readiness(step)
-            if ready is None:
-                continue  # what it depends on is still waiting or running
-            waiting.remove(step)
-            if ready:
-                starting.append(step)
-        return starting
 
     def _call(self, calls: AuditedSequence, step: Step) -> Any:
         return calls.call(step_change(step), step.call, **step.kwargs)
@@ -378,6 +299,140 @@ class Engine:
         return undone, errors
 
 
+def _finish(
+    result: RunResult, summary: Callable[[RunResult], dict[str, Any]] | None
+) -> dict[str, Any]:
+    """The finish record's parameters."""
+    return {**result.record(), **(summary(result) if summary else {})}
+
+
+def _chain_depths(plan: Plan) -> dict[str, int]:
+    """For each step, the most steps in a chain that starts with it (itself and what
+    depends on it, transitively)."""
+    dependents: dict[str, list[str]] = {s.key: [] for s in plan.steps}
+    for s in plan.steps:
+        for d in s.depends_on:
+            dependents[d].append(s.key)
+    depth: dict[str, int] = {}
+    for wave in reversed(plan.waves()):
+        for s in wave:
+            depth[s.key] = 1 + max((depth[k] for k in dependents[s.key]), default=0)
+    return depth
+
+
+@dataclass
+class _SideBySide:
+    """A plan's steps side by side, each started as soon as the steps it depends on are done
+    (not wave by wave: a slow attach does not hold back AddRoleToInstanceProfile once its
+    CreateInstanceProfile has answered), at most `workers` in flight.
+
+    The intents of the steps started together are committed in one transaction with the
+    outcomes held so far (`AuditedSequence.open`) before any of them is sent; each call then
+    runs on a thread of a long-lived pool and holds its outcome for the next commit. So a run
+    costs one commit per start instead of two per call, and no thread is started per run
+    (both were most of a create's own time, issue 13). A step that is the only one to run
+    runs on this thread (no hand-off). A retried attempt writes an intent of its own.
+
+    A failed step's unit starts nothing more; its completed steps are undone (plans whose
+    rule is `undo`) once none of the unit's steps is still in flight, newest first in the
+    plan's order."""
+
+    engine: Engine
+    state: _RunState
+    workers: int
+    running: dict[Future[AwsError | None], Step] = field(default_factory=dict)
+    to_undo: list[str] = field(default_factory=list)  # failed units, once nothing in flight
+
+    def run(self) -> None:
+        # Steps heading the longest chains of dependents first (plan order among equals),
+        # so those chains overlap the rest: a stopped instance's detach-then-attach starts
+        # before the one-call replaces of the other 49 instances.
+        in_order = [s for wave in self.state.plan.waves() for s in wave]
+        depth = _chain_depths(self.state.plan)
+        position = {s.key: n for n, s in enumerate(in_order)}
+        waiting = sorted(in_order, key=lambda s: (-depth[s.key], position[s.key]))
+        while True:
+            ready, waiting = self._ready(waiting)
+            free = self.workers - len(self.running)
+            start, waiting = ready[:free], ready[free:] + waiting
+            if start and not self.running and not waiting and len(start) == 1:
+                for step, intent in self._dispatch(start):
+                    self._done(step, self._one(step, intent))
+                continue
+            if start:
+                for step, intent in self._dispatch(start):
+                    # Each step in the run's context: a member account's calls go out as the
+                    # RoleDesk user who started the run (app.accounts.context.acting_user).
+                    context = contextvars.copy_context()
+                    self.running[_STEP_THREADS.submit(context.run, self._one, step, intent)] = step
+                continue
+            if not self.running:
+                return
+            finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                step = self.running.pop(future)
+                try:
+                    error = future.result()
+                except BaseException:  # a crash: the others still answer (and are held)
+                    wait(self.running)
+                    raise
+                self._done(step, error)
+
+    def _ready(self, waiting: list[Step]) -> tuple[list[Step], list[Step]]:
+        """(steps that may start now, steps still waiting); steps that can no longer start
+        (a ledger fault, their unit failed, a step they need did not succeed) are marked not
+        started and dropped."""
+        steps = self.state.result.steps
+        ready: list[Step] = []
+        left: list[Step] = []
+        for step in waiting:
+            needs = [steps[d].status for d in step.depends_on]
+            if all(status == DONE for status in needs):
+                if self.state.may_start(step):  # else marked not started
+                    ready.append(step)
+            elif self._blocked(step) or any(s not in (WAITING, RUNNING, DONE) for s in needs):
+                steps[step.key].status = NOT_STARTED
+            else:
+                left.append(step)
+        return ready, left
+
+    def _blocked(self, step: Step) -> bool:
+        return self.state.result.ledger_fault is not None or step.unit in self.state.failed_units
+
+    def _done(self, step: Step, error: AwsError | None) -> None:
+        if self.state.note(step, error) and self.state.plan.on_failure == UNDO:
+            self.to_undo.append(step.unit)
+        in_flight = {s.unit for s in self.running.values()}
+        for unit in [u for u in dict.fromkeys(self.to_undo) if u not in in_flight]:
+            self.to_undo = [u for u in self.to_undo if u != unit]
+            self.state.undo_unit(unit)
+
+    def _one(self, step: Step, intent: NewEntry) -> AwsError | None:
+        """Send `step` (its intent committed); a retry writes an intent of its own."""
+        calls = self.state.calls
+        first = [functools.partial(calls.send, intent, step.call, **step.kwargs)]
+
+        def attempt() -> Any:
+            return first.pop()() if first else self.engine._call(calls, step)
+
+        return self.engine._attempt(attempt, step, self.state.result)
+
+    def _dispatch(self, batch: list[Step]) -> list[tuple[Step, NewEntry]]:
+        """Commit the intents of `batch` (with the outcomes held so far); none is sent if
+        that fails."""
+        result = self.state.result
+        try:
+            intents = self.state.calls.open([(step_change(s), s.call, s.kwargs) for s in batch])
+        except LedgerUnavailable as exc:
+            result.ledger_fault = str(exc)
+            for s in batch:
+                result.steps[s.key].status = NOT_STARTED
+            return []
+        for s in batch:
+            result.steps[s.key].status = RUNNING
+        return list(zip(batch, intents, strict=True))
+
+
 @dataclass
 class _RunState:
     """What a run has done so far and what it may still start."""
@@ -388,13 +443,6 @@ class _RunState:
     result: RunResult
     completed: list[Step]
     failed_units: set[str] = field(default_factory=set)
-    # Each step's place in the plan's order (wave, then plan order): completed steps are
-    # kept in it, so an undo goes newest first in the plan whichever call answered first.
-    rank: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        ordered = [s.key for wave in self.plan.waves() for s in wave]
-        self.rank = {key: n for n, key in enumerate(ordered)}
 
     def may_start(self, step: Step) -> bool:
         steps = self.result.steps
@@ -407,37 +455,38 @@ class _RunState:
             steps[step.key].status = NOT_STARTED
         return not blocked
 
-    def readiness(self, step: Step) -> bool | None:
-        """True: `step` may start now; False: it never will (marked not started); None:
-        what it depends on is still waiting or running."""
-        steps = self.result.steps
-        pending = any(steps[d].status in (WAITING, RUNNING) for d in step.depends_on)
-        if pending and self.result.ledger_fault is None and step.unit not in self.failed_units:
-            return None
-        return self.may_start(step)
-
     def settle(self, outcomes: list[tuple[Step, AwsError | None]]) -> None:
         """Note what succeeded; apply the plan's rule to what failed."""
-        result = self.result
-        self.completed.extend(s for s, _ in outcomes if result.steps[s.key].status == DONE)
-        self.completed.sort(key=lambda s: self.rank[s.key])
         for step, error in outcomes:
-            if error is None or result.ledger_fault is not None:
-                continue
-            self.failed_units.add(step.unit)
-            if self.plan.on_failure == STOP:
-                continue  # nothing undone; the rest of the unit is not started
-            try:
-                # Steps of this unit not undone yet: when several steps of one wave fail,
-                # the first failure's undo has already undone the unit's completed steps.
-                own_unit = [
-                    s
-                    for s in self.completed
-                    if s.unit == step.unit and result.steps[s.key].status == DONE
-                ]
-                self.engine.undo(self.calls, own_unit, result)
-            except LedgerUnavailable as exc:
-                result.ledger_fault = str(exc)
+            if self.note(step, error) and self.plan.on_failure == UNDO:
+                self.undo_unit(step.unit)
+
+    def note(self, step: Step, error: AwsError | None) -> bool:
+        """Note a step's end; True when it failed (its unit then starts nothing more)."""
+        result = self.result
+        if result.steps[step.key].status == DONE:
+            self.completed.append(step)
+        if error is None or result.ledger_fault is not None:
+            return False
+        self.failed_units.add(step.unit)
+        return True
+
+    def undo_unit(self, unit: str) -> None:
+        """Undo the unit's completed steps not undone yet (when several of its steps fail,
+        the first failure's undo has already undone the others), newest first in the plan's
+        order."""
+        result = self.result
+        if result.ledger_fault is not None:
+            return
+        order = {s.key: i for i, s in enumerate(s for w in self.plan.waves() for s in w)}
+        own_unit = sorted(
+            (s for s in self.completed if s.unit == unit and result.steps[s.key].status == DONE),
+            key=lambda s: order[s.key],
+        )
+        try:
+            self.engine.undo(self.calls, own_unit, result)
+        except LedgerUnavailable as exc:
+            result.ledger_fault = str(exc)
 
 
 @dataclass
@@ -501,9 +550,8 @@ class CloseRun:
 
     def __call__(self) -> None:
         if not self.recorded:
-            extra = self.summary(self.result) if self.summary else {}
             self.engine.record(
-                self.ctx, self.plan.finish_action, {**self.result.record(), **extra}, self.plan
+                self.ctx, self.plan.finish_action, _finish(self.result, self.summary), self.plan
             )
             self.recorded = True
         if self.finish is not None:

@@ -19,6 +19,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import Connection, insert, select, update
+
+from app.shared.models import SharedItem
 from app.shared.state import SharedState
 
 INVENTORY = "role_names"
@@ -36,14 +39,27 @@ class NameClaims:
         self._key = key
 
     @contextmanager
-    def held(self, name: str) -> Iterator[None]:
-        """Held from the check of `name` (any spelling) until CreateRole answered."""
+    def held(self, name: str) -> Iterator[Held]:
+        """Held from the check of `name` (any spelling) until CreateRole answered. What is
+        claimed under the name when the lock is taken is read in the same transaction
+        (`Held.claimed`), and a claim made with `Held.claim` is written in the transaction
+        that lets the lock go: on SQLite two transactions for the whole create, not four."""
+        found = Held(self._key, name)
         if self._shared is None:
             with _LOCAL_LOCK:
-                yield
+                found.claimed = _LOCAL_CLAIMS.get((self._key, name.lower()))
+                try:
+                    yield found
+                finally:
+                    if found.spelling is not None:
+                        _LOCAL_CLAIMS[(self._key, name.lower())] = found.spelling
             return
-        with self._shared.lock(f"{INVENTORY}:{self._key}:{name.lower()}"):
-            yield
+        with self._shared.lock(
+            f"{INVENTORY}:{self._key}:{name.lower()}",
+            taking=found.read,
+            releasing=found.write,
+        ):
+            yield found
 
     def claimed(self, name: str) -> str | None:
         """The spelling RoleDesk last created under this name's lower-cased form, if any."""
@@ -57,3 +73,44 @@ class NameClaims:
             _LOCAL_CLAIMS[(self._key, name.lower())] = name
             return
         self._shared.keep_item(INVENTORY, self._key, name.lower(), name)
+
+
+class Held:
+    """A name's lock, held (NameClaims.held): what was claimed under it when taken, and the
+    spelling to claim when it is let go."""
+
+    def __init__(self, key: str, name: str) -> None:
+        self._key = key
+        self._item = name.lower()
+        self.claimed: str | None = None
+        self.spelling: str | None = None
+
+    def claim(self, name: str) -> None:
+        """`name` was created: claimed when the lock is let go (a failure to write it is
+        logged; the roles list still names the role for the next check)."""
+        self.spelling = name
+
+    def read(self, conn: Connection) -> None:
+        self.claimed = conn.scalar(
+            select(SharedItem.data).where(
+                SharedItem.inventory == INVENTORY,
+                SharedItem.key == self._key,
+                SharedItem.item == self._item,
+            )
+        )
+
+    def write(self, conn: Connection) -> None:
+        if self.spelling is None:
+            return
+        where = (
+            SharedItem.inventory == INVENTORY,
+            SharedItem.key == self._key,
+            SharedItem.item == self._item,
+        )
+        if conn.execute(update(SharedItem).where(*where).values(data=self.spelling)).rowcount:
+            return
+        conn.execute(
+            insert(SharedItem).values(
+                inventory=INVENTORY, key=self._key, item=self._item, data=self.spelling
+            )
+        )

@@ -33,7 +33,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -351,11 +351,25 @@ class SharedState:
             yield
 
     @contextmanager
-    def lock(self, name: str) -> Iterator[None]:
+    def lock(
+        self,
+        name: str,
+        *,
+        taking: Callable[[Connection], None] | None = None,
+        releasing: Callable[[Connection], None] | None = None,
+    ) -> Iterator[None]:
         """One holder at a time across every process and thread: a PostgreSQL advisory lock
-        (on a connection of its own), on SQLite a lock row with a lease."""
+        (on a connection of its own), on SQLite a lock row with a lease.
+
+        `taking` (a read once the lock is held) and `releasing` (a write before it is let
+        go, whether or not the holder's block raised) run in a transaction holding the lock:
+        on SQLite the same transactions that take and release it, so a holder that reads and
+        writes under the lock pays two transactions, not four (issue 13). An error in
+        `taking` means the lock was not taken and propagates. A database error in
+        `releasing` is logged, not raised (the lock is then let go on its own, as before):
+        the holder's work is done by then, and what it writes there is a hint for others."""
         if self.db.is_sqlite:
-            with self._sqlite_lock(name):
+            with self._sqlite_lock(name, taking, releasing):
                 yield
             return
         with self.db.engine.connect() as conn:
@@ -363,39 +377,85 @@ class SharedState:
             params = {"space": _LOCK_SPACE, "key": _lock_key(name)}
             conn.execute(text("SELECT pg_advisory_lock(:space, :key)"), params)
             try:
+                if taking is not None:
+                    with self.db.engine.begin() as found:
+                        taking(found)
                 yield
             finally:
+                if releasing is not None:
+                    try:
+                        with self.db.engine.begin() as last:
+                            releasing(last)
+                    except SQLAlchemyError as exc:
+                        log.warning("lock %s: its last write failed (%s)", name, exc)
                 try:
                     conn.execute(text("SELECT pg_advisory_unlock(:space, :key)"), params)
                 except SQLAlchemyError as exc:  # the server let it go with the connection
                     log.warning("lock %s: connection lost before unlocking (%s)", name, exc)
 
     @contextmanager
-    def _sqlite_lock(self, name: str) -> Iterator[None]:
+    def _sqlite_lock(
+        self,
+        name: str,
+        taking: Callable[[Connection], None] | None = None,
+        releasing: Callable[[Connection], None] | None = None,
+    ) -> Iterator[None]:
+        # Core statements on one connection: the ORM's unit of work cost more than the SQL
+        # (a third of a create run's own time went to this lock, issue 13).
         holder = str(uuid.uuid4())
         while True:
-            with self.db.write_session() as session:
+            with self._sqlite_write() as conn:
                 now = datetime.now(UTC)
-                found = session.get(SharedLock, name)
+                found = conn.execute(_LOCK_OF, {"name": name}).first()
+                took = found is None or utc(found.expires_at) < now  # free, or its holder died
                 if found is None:
-                    session.add(SharedLock(name=name, holder=holder, expires_at=now + LEASE))
-                    break
-                if utc(found.expires_at) < now:  # its holder died: taken over
-                    found.holder, found.expires_at = holder, now + LEASE
+                    conn.execute(
+                        insert(SharedLock),
+                        {"name": name, "holder": holder, "expires_at": now + LEASE},
+                    )
+                elif took:
+                    conn.execute(
+                        update(SharedLock)
+                        .where(SharedLock.name == name)
+                        .values(holder=holder, expires_at=now + LEASE)
+                    )
+                if took:
+                    if taking is not None:
+                        taking(conn)  # an error rolls the lock back: not taken
                     break
             time.sleep(SQLITE_LOCK_POLL)
         try:
             yield
         finally:
             try:
-                with self.db.write_session() as session:
-                    session.execute(
-                        delete(SharedLock).where(
-                            SharedLock.name == name, SharedLock.holder == holder
-                        )
-                    )
-            except SQLAlchemyError as exc:  # the lease ends it
-                log.warning("lock %s: not released (%s); its lease ends it", name, exc)
+                with self._sqlite_write() as conn:
+                    if releasing is not None:
+                        releasing(conn)
+                    self._release(conn, name, holder)
+            except SQLAlchemyError as exc:
+                log.warning("lock %s: not released with its last write (%s)", name, exc)
+                try:  # the lock at least, without what was to be written with it
+                    with self._sqlite_write() as conn:
+                        self._release(conn, name, holder)
+                except SQLAlchemyError as again:  # the lease ends it
+                    log.warning("lock %s: not released (%s); its lease ends it", name, again)
+
+    @contextmanager
+    def _sqlite_write(self) -> Iterator[Connection]:
+        """A write transaction on SQLite (BEGIN IMMEDIATE), committed on exit."""
+        with self.db.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield conn
+
+    @staticmethod
+    def _release(conn: Connection, name: str, holder: str) -> None:
+        conn.execute(delete(SharedLock).where(SharedLock.name == name, SharedLock.holder == holder))
+
+
+_LOCK_OF = select(SharedLock.holder, SharedLock.expires_at).where(
+    SharedLock.name == bindparam("name")
+)
 
 
 class NoticeListener(threading.Thread):

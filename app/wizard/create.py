@@ -296,7 +296,7 @@ def _propagation_in(key: str, exc: AwsError) -> bool:
 
 
 CREATE_KIND = "create-role"
-# Steps of one wave sent side by side: after CreateRole, up to 10 attaches (IAM's default
+# Steps in flight at once: after CreateRole, up to 10 attaches (IAM's default
 # quota is 10 managed policies per role, at most 20), the inline policy and the instance
 # profile. Eight at a time keeps a burst well under IAM's request rate limits; botocore's
 # standard retry mode backs off if AWS throttles anyway.
@@ -379,22 +379,21 @@ class RoleCreator:
             # roles list were checked before the run (and CreateRole refuses the exact one);
             # what another process created since is claimed in the database.
             try:
-                held.enter_context(claims.held(plan.name))
-                taken = confirmed(self._services, [claims.claimed(plan.name)])
+                holding = held.enter_context(claims.held(plan.name))
+                taken = confirmed(self._services, [holding.claimed])
             except SQLAlchemyError as exc:  # nothing was called: the ledger could not be
                 return self._refused(finish, ledger_fault=f"the database did not answer: {exc}")
             except AwsError as exc:  # confirming a claimed spelling with GetRole failed
                 return self._refused(finish, error=exc)
             if taken is not None and taken != plan.name:
                 return self._refused(finish, error=name_taken_error(taken))
-            engine.record_start(ctx, operation)
-            result = engine.run(ctx, operation, finish=settled)
+            # The start record goes out with CreateRole's intent: one commit.
+            result = engine.run(ctx, operation, finish=settled, start=True)
             created = result.steps.get("create_role")
             if created is not None and created.error is None and created.status in DID_RUN:
-                try:
-                    claims.claim(plan.name)
-                except SQLAlchemyError:  # the roles list still names it for the next check
-                    log.warning("could not record the claim of role name %s", plan.name)
+                # Written as the name's lock is let go, in the same transaction; if that
+                # fails, the roles list still names the role for the next check.
+                holding.claim(plan.name)
         return outcome_of(result, role_arn)
 
     @staticmethod

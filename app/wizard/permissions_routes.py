@@ -8,6 +8,7 @@ they do ("Add", "Remove", "Use as boundary"), followed by a redirect back to the
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import OrderedDict
@@ -51,9 +52,14 @@ def _search_url(draft_id: str, q: str, kind: str, page: int, **extra: str) -> st
     return step_url(draft_id, "permissions") + (f"?{query}" if query else "")
 
 
+# ARNs quoted for a query string, remembered: every step-2 render quotes the 20 rows' ARNs
+# again, and the policy list is the same few thousand ARNs (issue 13).
+_quoted_arn = functools.lru_cache(maxsize=8192)(quote_plus)
+
+
 def _view_url(base: str) -> Callable[[str], str]:
     prefix = base + ("&" if "?" in base else "?") + "view="
-    return lambda arn: prefix + quote_plus(arn)
+    return lambda arn: prefix + _quoted_arn(arn)
 
 
 def _document_text(services: Services, arn: str, wizard: Wizard) -> tuple[Any, str]:

@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 from app.audit.audited import AuditContext
 from app.aws.errors import NotFound
 from app.models import AuditEvent
+from app.services import PROFILES
+from app.shared.models import SharedChange
 from app.wizard.create import RoleCreator
 from tests.aws.test_audit_reconcile import svc  # noqa: F401 - the SQLite/PostgreSQL fixture
 from tests.aws.test_operations_engine import ec2_role
@@ -166,3 +168,109 @@ def test_a_failed_side_by_side_call_undoes_everything_the_run_made(svc, monkeypa
     failed = [action for _, kind, action, result, _ in entries if result == "failed"]
     assert failed == ["iam:PutRolePolicy"]
     assert "iam:AddRoleToInstanceProfile" not in {action for _, _, action, _, _ in entries}
+
+
+class SlowAttaches:
+    """botocore hooks: AttachRolePolicy answers late; when each action was first sent and
+    last answered (time.monotonic)."""
+
+    def __init__(self, services, delay: float) -> None:
+        self.events = services.clients.client("iam").meta.events
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.sent: dict[str, float] = {}
+        self.answered: dict[str, float] = {}
+
+    def before(self, event_name: str, **_kwargs) -> None:
+        action = event_name.rsplit(".", 1)[-1]
+        with self.lock:
+            self.sent.setdefault(action, time.monotonic())
+        if action == "AttachRolePolicy":
+            time.sleep(self.delay)
+
+    def after(self, event_name: str, **_kwargs) -> None:
+        with self.lock:
+            self.answered[event_name.rsplit(".", 1)[-1]] = time.monotonic()
+
+    def __enter__(self) -> SlowAttaches:
+        self.events.register("before-call.iam", self.before)
+        self.events.register("after-call.iam", self.after)
+        self.events.register("after-call-error.iam", self.after)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.events.unregister("before-call.iam", self.before)
+        self.events.unregister("after-call.iam", self.after)
+        self.events.unregister("after-call-error.iam", self.after)
+
+
+def test_the_role_joins_its_profile_without_waiting_for_slow_attaches(svc):  # noqa: F811
+    """Steps start when the steps they depend on are done, not wave by wave: the role joins
+    its instance profile while the (slow) attaches are still in flight."""
+    services = svc
+    ctx = AuditContext(actor="tester")
+    with SlowAttaches(services, 3 * ANSWER_TIME) as slow:
+        outcome = RoleCreator(services).run(ec2_role("side-dag"), ctx)
+    assert outcome.ok, outcome.failure_record()
+    assert slow.sent["AddRoleToInstanceProfile"] < slow.answered["AttachRolePolicy"]
+    assert_each_intent_before_its_outcome(ledger(services, ctx.operation_id))
+    assert len(services.iam.list_attached_role_policies("side-dag")) == 2
+    assert services.iam.get_instance_profile("side-dag").role_names == ("side-dag",)
+
+
+def test_a_failure_beside_slow_attaches_is_undone_once_they_answer(svc, monkeypatch):  # noqa: F811
+    """AddRoleToInstanceProfile fails while the attaches are still in flight: the undo waits
+    for them, then undoes them too (nothing the run made is left)."""
+    services = svc
+    client = services.clients.client("iam")
+
+    def refuse(**_kwargs):
+        raise ClientError(
+            {
+                "Error": {"Code": "LimitExceeded", "Message": "injected"},
+                "ResponseMetadata": {"RequestId": "req-dag", "HTTPStatusCode": 409},
+            },
+            "AddRoleToInstanceProfile",
+        )
+
+    monkeypatch.setattr(client, "add_role_to_instance_profile", refuse)
+    ctx = AuditContext(actor="tester")
+    with SlowAttaches(services, 3 * ANSWER_TIME) as slow:
+        outcome = RoleCreator(services).run(ec2_role("side-dag-fail"), ctx)
+    assert not outcome.ok and outcome.failed_step == "Add the role to the instance profile"
+    assert slow.sent["DeleteRole"] > slow.answered["AttachRolePolicy"]
+    assert outcome.rollback_errors == []
+    assert outcome.rolled_back == [
+        "Delete the instance profile",
+        "Delete inline policy inline",
+        "Detach AmazonS3ReadOnlyAccess",
+        "Detach ReadOnlyAccess",
+        "Delete the role",
+    ]
+    assert not exists(services, "side-dag-fail")
+    assert not exists(services, "side-dag-fail", profile=True)
+    assert_each_intent_before_its_outcome(ledger(services, ctx.operation_id))
+
+
+def test_the_profile_notices_are_written_before_the_run_ends(svc, monkeypatch):  # noqa: F811
+    """The instance profiles' change notices are written off the calls' path, but the run
+    does not end before they are: another process is told "read the profile list again"
+    once for CreateInstanceProfile and once for AddRoleToInstanceProfile."""
+    services = svc
+    publish = services.shared.publish
+
+    def slow_publish(*args):
+        time.sleep(ANSWER_TIME)  # a notice written after the run would be missed below
+        publish(*args)
+
+    monkeypatch.setattr(services.shared, "publish", slow_publish)
+
+    def notices():
+        with services.db.session() as session:
+            count = session.scalar(select(func.count()).where(SharedChange.inventory == PROFILES))
+            return int(count or 0)
+
+    before = notices()
+    outcome = RoleCreator(services).run(ec2_role("side-notice"), AuditContext(actor="t"))
+    assert outcome.ok, outcome.failure_record()
+    assert notices() == before + 2

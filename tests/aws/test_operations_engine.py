@@ -271,6 +271,9 @@ def test_terminated_postgres_connections_leave_no_half_built_role(postgres_url, 
                 {"db": database},
             )
 
+    # A server that has written to the ledger keeps its writer connection (app.audit.log):
+    # the fault must find it open in the first trial too, not a fresh one from the pool.
+    services.audit_log.append(AuditContext(actor="t").record("roledesk:Test"))
     try:
         outcomes = trials(services, "pg-fault", terminate, 20)
         names = [f"pg-fault-{i}" for i in range(20)]
