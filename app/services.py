@@ -26,7 +26,6 @@ from app.operations.settle import Settler
 from app.review.last_accessed import LastAccessedReports
 from app.review.records import ReviewRecords
 from app.review.scan import AccountScan
-from app.review.shared_scan import follow_role_notices
 from app.roles.inventory import RoleInventory
 from app.settings import Settings
 from app.shared.state import SharedState
@@ -67,24 +66,38 @@ class Services:
         # The EC2 instances list, kept like the roles list: RoleDesk's own attach, replace
         # and detach reach it through the audited path.
         self.instances = InstanceInventory(
-            self.ec2, ttl_seconds=self.settings.instance_cache_seconds, shared=self.shared
+            self.ec2,
+            ttl_seconds=self.settings.instance_cache_seconds,
+            shared=self.shared,
+            account=self.shared_key,
         )
         self.audited.on_success(self.instances.on_change)
         # The access review's account scan, kept the same way (app.review).
+        # With a shared state its result and progress are stored for every process.
         self.access_scan = AccountScan(
-            self.iam, self.identity.account, ttl_seconds=self.settings.role_cache_seconds
+            self.iam,
+            self.identity.account,
+            ttl_seconds=self.settings.role_cache_seconds,
+            shared=self.shared,
         )
         self.audited.on_success(self.access_scan.on_change)
-        if self.shared is not None:  # and the roles other processes changed
-            follow_role_notices(self.access_scan, self.shared, self.identity.account)
         self.reviews = ReviewRecords(self.db, self.audit_log, self.identity.account)
-        # Which services each role used (IAM Access Advisor), asked for per role.
-        self.last_accessed = LastAccessedReports(self.iam)
+        # Which services each role used (IAM Access Advisor), asked for per role (and
+        # stored for every process).
+        self.last_accessed = LastAccessedReports(
+            self.iam, shared=self.shared, account_id=self.identity.account
+        )
         self.audited.on_success(self._profiles_changed)
         # The profile-list notices, written off the calls' path, in order (one thread).
         self._notices: ThreadPoolExecutor | None = None
         self._notices_sent: list[Future[None]] = []
         self._notices_lock = threading.Lock()
+
+    @property
+    def shared_key(self) -> str:
+        """This account's key in the shared state's lists: empty for the hub (the account
+        RoleDesk's own credentials are in), the account id for a member account."""
+        return self.identity.account if self.is_member else ""
 
     def _profiles_changed(self, action: str, _target: str | None) -> None:
         """An instance profile changed: every process reads the profile list again.
@@ -106,7 +119,7 @@ class Services:
     def _publish_profiles(self) -> None:
         assert self.shared is not None
         try:
-            self.shared.publish(PROFILES, "", None)
+            self.shared.publish(PROFILES, self.shared_key, None)
         except Exception:  # the profile list's age still ends other processes' copies
             log.exception("could not publish the instance profiles' change")
 

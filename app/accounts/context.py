@@ -90,13 +90,18 @@ class UnknownAccount(Exception):
 
 
 def member_services(base: Services, hub: AccountHub, account: Account) -> Services:
-    """What `Services` holds for the hub, for a member account. The roles and instances
-    lists are this process's own (not shared through the database like the hub's)."""
+    """What `Services` holds for the hub, for a member account. Its lists (roles, EC2
+    instances and profiles, the access review's scan and reports) are shared through the
+    database like the hub's (app.shared.state, issue 16), stored under the account's id: one
+    process reads a list from AWS, the others take it, and a change through any process is
+    seen by all."""
     clients = AccountClients(hub, account)
     iam = IamGateway(clients)
     settings = base.settings
     audited = AuditedAws(base.audit_log, account_id=account.account_id, region=settings.aws_region)
-    inventory = RoleInventory(iam, ttl_seconds=settings.role_cache_seconds)
+    inventory = RoleInventory(
+        iam, ttl_seconds=settings.role_cache_seconds, shared=base.shared, key=account.account_id
+    )
     audited.on_success(inventory.on_change)
     return Services(
         settings=settings,
@@ -110,6 +115,7 @@ def member_services(base: Services, hub: AccountHub, account: Account) -> Servic
         sandbox_endpoint=base.sandbox_endpoint,
         runs=base.runs,
         settler=base.settler,
+        shared=base.shared,
         is_member=True,
     )
 

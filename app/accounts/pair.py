@@ -17,8 +17,21 @@ from typing import Any
 
 from app.accounts.hub import AccountHub
 from app.accounts.model import Account
+from app.audit.audited import AuditContext
+from app.aws.errors import AlreadyExists, AwsError, NotFound
 from app.aws.iam import IamGateway
+from app.operations.engine import (
+    DONE,
+    FAILED,
+    NOT_STARTED,
+    UNDO_FAILED,
+    UNDONE,
+    Engine,
+    RunResult,
+    StepResult,
+)
 from app.operations.plan import UNDO, Plan, Step, Undo
+from app.shared.names import NameClaims
 
 KIND = "cross-account-pair"
 EXTERNAL_ID = "external_id"
@@ -188,3 +201,69 @@ def usage(recorded: dict[str, Any]) -> dict[str, str]:
         command.append("--serial-number MFA_DEVICE_ARN --token-code CODE")
         profile.append("mfa_serial = MFA_DEVICE_ARN")
     return {"command": " \\\n  ".join(command), "profile": "\n".join(profile)}
+
+
+def run_pair(
+    engine: Engine, ctx: AuditContext, pair: Pair, plan: Plan, hub: AccountHub, user: str
+) -> RunResult:
+    """Run the pair's plan holding the case-insensitive name locks (app.shared.names) the
+    wizard holds, per account: the new role's name in account B, and the inline policy's
+    name on A's role. Under them the names are checked again (the form's check cannot see a
+    create another process makes at this instant): the exact name and the spelling RoleDesk
+    last created (the shared claims, confirmed with GetRole) in B, any spelling of the policy
+    on A's role. A name taken refuses the run before any AWS change, recorded as the create
+    (or allow) step's failure."""
+    shared = engine.services.shared
+    b, a = pair.target.account_id, pair.source.account_id
+    roles = NameClaims(shared, b)
+    # Inline policy names are unique per role (regardless of case): their own lock space,
+    # keyed by account and role ("/" cannot occur in an account id or a role name).
+    policies = NameClaims(shared, f"{a}/{pair.source_role_name.lower()}/policies")
+    with roles.held(pair.role_name), policies.held(pair.policy_name):
+        refusal = _name_refusal(pair, roles, hub, user)
+        if refusal is not None:
+            step, error = refusal
+            result = RunResult(
+                plan,
+                ctx.operation_id,
+                {s.key: StepResult(s.key, s.label, NOT_STARTED) for s in plan.steps},
+            )
+            result.steps[step].status, result.steps[step].error = FAILED, error
+            engine.close(ctx, plan, result, None, None)
+            return result
+        result = engine.run(ctx, plan)
+        created = result.steps["create"]
+        if created.error is None and created.status in (DONE, UNDONE, UNDO_FAILED):
+            roles.claim(pair.role_name)
+        return result
+
+
+def _name_refusal(
+    pair: Pair, roles: NameClaims, hub: AccountHub, user: str
+) -> tuple[str, AwsError] | None:
+    target_iam, source_iam = hub.iam(pair.target, user), hub.iam(pair.source, user)
+    try:
+        for name in dict.fromkeys([pair.role_name, roles.claimed(pair.role_name)]):
+            if name is None:
+                continue
+            try:
+                taken = target_iam.get_role(name).name
+            except NotFound:
+                continue
+            return "create", AlreadyExists(
+                "EntityAlreadyExists",
+                f"A role named {taken} already exists in {pair.target.label}; role names "
+                "are unique regardless of case.",
+                operation="CreateRole",
+            )
+        held = source_iam.list_role_policy_names(pair.source_role_name)
+    except AwsError as exc:
+        return "create", exc
+    clash = next((n for n in held if n.lower() == pair.policy_name.lower()), None)
+    if clash is not None:
+        return "allow", AlreadyExists(
+            "EntityAlreadyExists",
+            f"{pair.source_role_name} already has an inline policy {clash}.",
+            operation="PutRolePolicy",
+        )
+    return None

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.accounts.context import UnknownAccount
 from app.accounts.hub import AccountHub
 from app.accounts.model import AccountList
-from app.accounts.pair import KIND, assume_policy, pair_plan, trust_policy, usage
+from app.accounts.pair import KIND, assume_policy, pair_plan, run_pair, trust_policy, usage
 from app.accounts.pair_form import FIELDS, PairForm
 from app.accounts.search import (
     CHECK_WAIT,
@@ -271,7 +271,10 @@ def create_pair(
     plan = pair_plan(hub, actor_name(request), pair, services.settings.aws_region)
     engine = Engine(services)
     engine.record_start(ctx, plan)
-    services.runs.start(ctx.operation_id, lambda: engine.run(ctx, plan), KIND)
+    user = actor_name(request)
+    services.runs.start(
+        ctx.operation_id, lambda: run_pair(engine, ctx, pair, plan, hub, user), KIND
+    )
     services.runs.wait(ctx.operation_id, 3.0)
     return redirect_after_post(request, f"/operations/{ctx.operation_id}")
 

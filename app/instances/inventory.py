@@ -167,8 +167,12 @@ class InstanceInventory:
         ttl_seconds: float = 300,
         clock: Callable[[], float] = time.monotonic,
         shared: SharedState | None = None,
+        account: str = "",
     ) -> None:
         self._ec2_for = ec2_for
+        # Which account's instances (issue 17): the hub's are stored keyed by region, a
+        # member account's by "<account id>/<region>" (no region name has a "/").
+        self._account = account
         self._ttl = ttl_seconds
         self._clock = clock
         self._regions: dict[str, _Region] = {}
@@ -178,6 +182,14 @@ class InstanceInventory:
         self._rereads: list[Future[None]] = []
         if shared is not None:
             shared.subscribe(INVENTORY, self._on_notice)
+
+    def _stored_key(self, region: str) -> str:
+        return f"{self._account}/{region}" if self._account else region
+
+    def _region_of(self, key: str) -> str | None:
+        """The region of a stored key, when it is this account's; None otherwise."""
+        account, _, region = key.rpartition("/")
+        return region if account == self._account else None
 
     def _region(self, region: str) -> _Region:
         with self._lock:
@@ -232,10 +244,11 @@ class InstanceInventory:
                 return False
             return stored.loaded_at >= asked if asked is not None else stored.age() < self._ttl
 
-        stored = self._shared.load(INVENTORY, region)
+        key = self._stored_key(region)
+        stored = self._shared.load(INVENTORY, key)
         if not usable(stored):
-            with self._shared.refresh_lock(INVENTORY, region):
-                stored = self._shared.load(INVENTORY, region)
+            with self._shared.refresh_lock(INVENTORY, key):
+                stored = self._shared.load(INVENTORY, key)
                 if not usable(stored):
                     since = self._shared.last_change_id()
                     began = datetime.now(UTC)
@@ -244,8 +257,8 @@ class InstanceInventory:
                         i.instance_id: instance_to_json(i, read.associations.get(i.instance_id))
                         for i in read.instances
                     }
-                    self._shared.replace_items(INVENTORY, region, items, began, since)
-                    stored = self._shared.load(INVENTORY, region)
+                    self._shared.replace_items(INVENTORY, key, items, began, since)
+                    stored = self._shared.load(INVENTORY, key)
         assert stored is not None
         if warm is not None and state.snapshot is None:
             warm()  # what a read from AWS would have loaded beside it (the profiles)
@@ -356,6 +369,7 @@ class InstanceInventory:
     def _store_changes(self, region: str) -> None:
         assert self._shared is not None
         state = self._region(region)
+        key = self._stored_key(region)
         with self._lock:
             ids, state.to_store = sorted(state.to_store), set()
         if not ids:
@@ -367,26 +381,29 @@ class InstanceInventory:
             # from AWS at its next view (which shows the error if AWS still fails).
             log.exception("reading back the instances RoleDesk changed failed")
             self.invalidate(region)
-            self._shared.expire(INVENTORY, region)
+            self._shared.expire(INVENTORY, key)
             return
         with state.load_lock:
             # Instances not in the stored list are left out: the next full read has them.
-            stored = self._shared.load_items(INVENTORY, region, ids)
+            stored = self._shared.load_items(INVENTORY, key, ids)
             updates: dict[str, str | None] = {}
             for instance_id, data in stored.items():
                 instance, _ = instance_from_json(data)
                 updates[instance_id] = instance_to_json(instance, fresh.get(instance_id))
-            self._shared.put_items(INVENTORY, region, updates)
+            self._shared.put_items(INVENTORY, key, updates)
             self._apply(state, ids, fresh)
 
-    def _on_notice(self, region: str, instance_id: str | None) -> None:
+    def _on_notice(self, key: str, instance_id: str | None) -> None:
         """Another process changed an instance's role (its stored row), or stored a new
         read of the region (adopted at the next view)."""
+        region = self._region_of(key)
+        if region is None:
+            return  # another account's instances
         if instance_id is None:
             self.invalidate(region)
             return
         assert self._shared is not None
-        data = self._shared.load_item(INVENTORY, region, instance_id)
+        data = self._shared.load_item(INVENTORY, key, instance_id)
         if data is None:
             self.changed(region, [instance_id])  # not stored: read it from AWS
             return

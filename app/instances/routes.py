@@ -79,17 +79,29 @@ def instances_state(request: Request, services: Services) -> InstancesState:
                     ProfileCatalog(services.iam)
                 )
                 services.audited.on_success(held.catalog.on_change)
+                _follow_profiles(services, held.catalog)
             assert isinstance(held, InstancesState)
             return held
         state: InstancesState | None = getattr(request.app.state, "instances", None)
         if state is None:
             state = InstancesState(ProfileCatalog(services.iam))
             services.audited.on_success(state.catalog.on_change)
-            if services.shared is not None:  # another process changed a profile
-                catalog = state.catalog
-                services.shared.subscribe(PROFILES, lambda _key, _item: catalog.invalidate())
+            _follow_profiles(services, state.catalog)
             request.app.state.instances = state
         return state
+
+
+def _follow_profiles(services: Services, catalog: ProfileCatalog) -> None:
+    """Another process changed a profile of this account: read the profiles again."""
+    if services.shared is None:
+        return
+    mine = services.shared_key
+
+    def on_notice(key: str, _item: str | None) -> None:
+        if key == mine:
+            catalog.invalidate()
+
+    services.shared.subscribe(PROFILES, on_notice)
 
 
 def _roles(services: Services) -> list[Role]:
@@ -191,7 +203,7 @@ async def refresh_instances(request: Request, services: ServicesDep) -> Response
         state.catalog.invalidate()
         services.instances.refresh(query.region, warm=state.catalog.profiles)
         if services.shared is not None:  # the other processes' profile lists too
-            services.shared.publish(PROFILES, "", None)
+            services.shared.publish(PROFILES, services.shared_key, None)
         return query.url()
 
     return redirect_after_post(request, await run_in_threadpool(refresh))

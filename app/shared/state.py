@@ -324,6 +324,23 @@ class SharedState:
             )
             self._notice(session, inventory, key, None)
 
+    def changed_since(self, inventory: str, key: str, since: int) -> set[str]:
+        """The items of the inventory with a notice after change `since` (from any process):
+        a full read begun at `since` may predate them, so `replace_items` kept their rows."""
+        with self.db.session() as session:
+            return {
+                name
+                for name in session.scalars(
+                    select(SharedChange.item).where(
+                        SharedChange.inventory == inventory,
+                        SharedChange.key == key,
+                        SharedChange.id > since,
+                        SharedChange.item.is_not(None),
+                    )
+                )
+                if name is not None
+            }
+
     def expire(self, inventory: str, key: str) -> None:
         """The stored inventory may be wrong: mark it out of date and tell every process, so
         the next read of it reads AWS (once, under the refresh lock)."""

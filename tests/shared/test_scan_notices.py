@@ -1,6 +1,7 @@
-"""The access review's scan of one process re-checks a role changed through another process
-(app.review.shared_scan): two Services (engine, shared state, lists, scan) on one database
-and one sandbox, as two workers have."""
+"""The access review's scan holds a role created through another process: the process that
+made the change re-read it once and stored it (app.review.scan, through app.shared.state);
+two Services (engine, shared state, lists, scan) on one database and one sandbox, as two
+workers have."""
 
 from __future__ import annotations
 
