@@ -47,8 +47,10 @@ router = APIRouter(prefix="/create-role")
 ENTITY_LABELS = {key: label for key, label, _ in trust.ENTITY_TYPES}  # "service" -> "AWS service"
 MAX_TAG_ROWS = 50
 STALE_AFTER = timedelta(minutes=10)
-# How long the create request waits for its run before showing the progress page instead.
-CREATE_WAIT_SECONDS = 3.0
+# How long the create request waits for its run before showing the progress page instead:
+# a quick run (the sandbox, a small role) lands on its result, a slow one (real AWS, retries)
+# shows its calls at once instead of a button that seems to do nothing (issue 13).
+CREATE_WAIT_SECONDS = 0.3
 
 
 @router.get("", response_class=HTMLResponse)
