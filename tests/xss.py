@@ -377,6 +377,9 @@ def audit_event_params(client: Any, services: Any, payload: str) -> str:
     created = _post(client, f"/create-role/{draft}/create", details)
     errors = BeautifulSoup(created.text, "html.parser").select(".field-error")
     assert created.status_code == 200, [e.text for e in errors if e.text.strip()]
+    from tests.web.test_wizard_flow import finish_create
+
+    finish_create(client, f"/create-role/{draft}/done")  # its calls are all in the ledger
     with services.db.session() as session:
         event = session.scalars(
             select(AuditEvent).where(

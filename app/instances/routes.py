@@ -37,11 +37,12 @@ from app.instances.listing import (
     fetch_rows,
     page_of,
 )
-from app.instances.operations import OperationRunner, load_status
+from app.instances.operations import OperationRunner, OperationStatus, load_status
 from app.instances.service import ATTACH, MAX_INSTANCES, plan_change
 from app.policy import Finding
 from app.policy.role_review import role_findings
 from app.services import PROFILES, Services
+from app.web.check_progress import wait_for_news, wants_wait
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep
 from app.web.templating import Renderer, redirect_after_post
 
@@ -355,9 +356,32 @@ def operation_status(
     if not valid_operation_id(operation_id):
         raise HTTPException(404, "There is no such role change.")
     runner = instances_state(request, services).runner
-    status = load_status(services, operation_id, runner.running(operation_id))
+
+    def look() -> OperationStatus | None:
+        return load_status(services, operation_id, runner.running(operation_id))
+
+    status = look()
     if status is None:
         raise HTTPException(404, "There is no such role change.")
+    if wants_wait(request):  # "Check progress" without JavaScript
+        status = wait_for_news(
+            look,
+            state=_news,
+            finished=lambda seen: seen is None or seen.done,
+            # Each look asks EC2 for the association states: no more often than the page's
+            # htmx poll does.
+            every=2.0,
+        )
+        if status is None:  # cannot happen once found: the ledger is append-only
+            raise HTTPException(404, "There is no such role change.")
     return render.page(
         request, "instances/operation.html", {"status": status}, block="operation_status"
     )
+
+
+def _news(status: OperationStatus | None) -> tuple[object, ...]:
+    """What a person following the change sees move: each instance's result and association."""
+    if status is None:
+        return ()
+    rows = tuple((i.result, i.association_state) for i in status.instances)
+    return (status.finished, len(status.profile_calls), rows)

@@ -19,6 +19,7 @@ from app.aws.errors import NotFound
 from app.aws.types import Role
 from app.exports import FORMATS, to_lines
 from app.review.findings import KINDS
+from app.review.last_accessed import POLL_SECONDS
 from app.review.records import DECISIONS, NOTE_MAX, interval_for
 from app.review.scan import ScannedRole
 from app.review.view import (
@@ -30,6 +31,7 @@ from app.review.view import (
     review_page,
 )
 from app.services import Services
+from app.web.check_progress import wait_for_news, wants_wait
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep
 from app.web.params import ROLE_NAME_RULE, is_role_name
 from app.web.templating import Renderer, is_htmx, redirect_after_post
@@ -120,6 +122,13 @@ def access_review(
 ) -> Response:
     scan = services.access_scan
     scan.ensure()  # the first visit (or one after the TTL) starts a scan in the background
+    if wants_wait(request) and scan.progress.running:  # "Check progress" without JavaScript
+        wait_for_news(
+            lambda: scan.progress,
+            # The count moves with every role: news is the next phase, or the end.
+            state=lambda seen: (seen.running, seen.phase),
+            finished=lambda seen: not seen.running,
+        )
     query, errors = filters.query, filters.errors
     context = _base(services, query, errors)
     if scan.result is not None:
@@ -227,7 +236,9 @@ def _role_page(
 def role_review(
     request: Request, name: str, services: ServicesDep, render: RendererDep
 ) -> Response:
-    return _role_page(request, services, render, _scanned(services, name))
+    scanned = _scanned(services, name)
+    wait_for_report(request, services, scanned.role.name)
+    return _role_page(request, services, render, scanned)
 
 
 @router.post("/access-review/roles/{name}", response_class=HTMLResponse)
@@ -337,6 +348,18 @@ def last_accessed_context(
         "la_days": services.settings.review_unused_days,
         "la_now": datetime.now(UTC),
     }
+
+
+def wait_for_report(request: Request, services: Services, name: str) -> None:
+    """For "Check progress" without JavaScript: wait until AWS has finished the role's
+    report, or a few seconds (each look asks AWS at most once a second)."""
+    if wants_wait(request) and services.last_accessed.held(name).state == "running":
+        wait_for_news(
+            lambda: services.last_accessed.look(name),
+            state=lambda seen: seen.state,
+            finished=lambda seen: seen.state != "running",
+            every=POLL_SECONDS,
+        )
 
 
 def _back(value: str) -> str:

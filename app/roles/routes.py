@@ -25,7 +25,7 @@ from app.aws.types import (
 )
 from app.instances.role_instances import RegionScan, RoleInstances
 from app.instances.routes import instances_state
-from app.review.routes import last_accessed_context
+from app.review.routes import last_accessed_context, wait_for_report
 from app.roles.changes import REVOKE_POLICY, revoked_at
 from app.roles.lookup_budget import PER_REQUEST, LookupBudget
 from app.roles.trust import summarise_trust
@@ -226,6 +226,7 @@ def role_detail(
         raise HTTPException(
             404, f"There is no role named {name[:64]!r}: a role name is {ROLE_NAME_RULE}."
         )
+    wait_for_report(request, services, name)  # before reading the role: the page is fresh
     try:
         role, attached, inline, profiles, role_instances = read_role_page(
             services, name, scan=region_scan(request, services)

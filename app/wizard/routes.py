@@ -19,6 +19,7 @@ from app.accounts.urls import in_account
 from app.operations import progress
 from app.policy import Analysis, PolicyKind, analyse
 from app.policy.access_analyzer import merge
+from app.web.check_progress import wait_for_news, wants_wait
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.params import ascii_int
 from app.web.templating import Renderer, is_partial, redirect_after_post, targets
@@ -47,8 +48,10 @@ router = APIRouter(prefix="/create-role")
 ENTITY_LABELS = {key: label for key, label, _ in trust.ENTITY_TYPES}  # "service" -> "AWS service"
 MAX_TAG_ROWS = 50
 STALE_AFTER = timedelta(minutes=10)
-# How long the create request waits for its run before showing the progress page instead.
-CREATE_WAIT_SECONDS = 3.0
+# How long the create request waits for its run before showing the progress page instead:
+# a quick run (the sandbox, a small role) lands on its result, a slow one (real AWS, retries)
+# shows its calls at once instead of a button that seems to do nothing (issue 13).
+CREATE_WAIT_SECONDS = 0.3
 
 
 @router.get("", response_class=HTMLResponse)
@@ -505,7 +508,25 @@ def done_page(request: Request, draft_id: str, wizard: WizardDep) -> Response:
         return Response(status_code=303, headers={"Location": step_url(draft.id, "review")})
     if draft.status != "creating" and targets(request, "create-progress"):
         return Response(headers={"HX-Refresh": "true"})  # finished: show the whole result
+    if draft.status == "creating" and wants_wait(request):
+        draft = _wait_for_create(wizard, draft)  # "Check progress" without JavaScript
     return _done_page(request, wizard, draft)
+
+
+def _wait_for_create(wizard: Wizard, draft: Draft) -> Draft:
+    """The draft once its run has moved on (a call settled, or the run ended), or as it is
+    after a few seconds."""
+    services, operation = wizard.services, draft.operation_id or ""
+
+    def look() -> tuple[Draft, tuple[str, ...]]:
+        now = wizard.drafts.get(draft.id) or draft
+        run = progress.load(services.db, operation, services.runs.running(operation))
+        return now, tuple(step.status for step in run.steps) if run else ()
+
+    found, _ = wait_for_news(
+        look, state=lambda seen: seen[1], finished=lambda seen: seen[0].status != "creating"
+    )
+    return found
 
 
 def _done_page(request: Request, wizard: Wizard, draft: Draft) -> Response:

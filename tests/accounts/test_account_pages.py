@@ -28,6 +28,7 @@ from app.sandbox_seed import SANDBOX_IMAGE_ID
 from app.services import Services
 from tests.accounts.conftest import Refuse, account, fresh_clients, own_database
 from tests.conftest import csrf_token_for, signed_in
+from tests.web.test_wizard_flow import finish_create
 
 DEV, STAGING, PROD = 0, 1, 2
 
@@ -283,7 +284,7 @@ def test_the_wizard_in_a_member_account_creates_the_role_there_only(
     created = post(operator, f"{base}/{draft}/create", details)
     assert created.status_code == 303, created.text[:500]
     assert created.headers["location"] == f"{base}/{draft}/done"
-    done = soup(operator.get(created.headers["location"]))
+    done = soup(finish_create(operator, created.headers["location"]))
     assert done.select_one("#role-arn").get_text() == f"arn:aws:iam::{dev}:role/dev-made-here"
     assert "dev-made-here" in role_names(org, dev)
     for elsewhere in (org.identity.account, members[STAGING], members[PROD]):

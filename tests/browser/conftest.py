@@ -205,3 +205,20 @@ def page(anonymous_page, live_server):
     """Like `anonymous_page`, signed in as the live server's admin."""
     sign_in(anonymous_page, live_server, live_server.admin_name, live_server.admin_password)
     return anonymous_page
+
+
+def follow_progress(page, done, timeout: float = 60.0) -> None:
+    """Follow a progress page to its end as a person does: with JavaScript it updates by
+    itself; without, press "Check progress" (its request waits on the server for news, up
+    to a few seconds) until `done` (a locator of the finished page) shows."""
+    if page.js_enabled:
+        expect(done).to_be_visible(timeout=timeout * 1000)
+        return
+    deadline = time.monotonic() + timeout
+    while done.count() == 0:
+        assert time.monotonic() < deadline, f"{page.url} did not finish"
+        check = page.get_by_role("button", name="Check progress")
+        assert check.count() == 1, f"{page.url} neither finished nor offers Check progress"
+        check.click()
+        page.wait_for_load_state()
+    expect(done.first).to_be_visible()

@@ -3,6 +3,8 @@ JavaScript, each step checked with boto3 against the sandbox endpoint."""
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import follow_progress
+
 
 def instance_id(ec2, name):
     found = ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": [name]}])
@@ -25,8 +27,9 @@ def choose(page, live_server, role_label, button):
 
 
 def wait_until_done(page):
-    # The status page refreshes itself (htmx polling, or a meta refresh without JavaScript).
-    expect(page.locator(".outcome-summary")).to_contain_text("Done.", timeout=15_000)
+    # The status page updates itself (htmx polling); without JavaScript the person presses
+    # "Check progress", whose request waits for news (there is no timed reload: WCAG 2.2.1).
+    follow_progress(page, page.locator(".outcome-summary", has_text="Done."), timeout=15)
 
 
 def test_attach_replace_detach_a_role(live_server, page):

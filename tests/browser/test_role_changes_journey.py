@@ -10,6 +10,8 @@ import uuid
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import follow_progress
+
 TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -155,7 +157,7 @@ def test_bulk_delete_of_three_roles(live_server, page):
     expect(page.locator("#bulk-radius tbody tr")).to_have_count(3)
     page.get_by_label("Type delete to delete these 3 roles").fill("delete")
     page.get_by_role("button", name="Delete 3 roles").click()
-    expect(page.locator(".outcome-summary")).to_contain_text("Done.", timeout=15_000)
+    follow_progress(page, page.locator(".outcome-summary", has_text="Done."), timeout=15)
     left = {r["RoleName"] for r in iam.list_roles()["Roles"]}
     assert not left & set(names)
 

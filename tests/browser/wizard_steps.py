@@ -9,6 +9,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import follow_progress
+
 ACCOUNT = "123456789012"
 SSM_CORE = "AmazonSSMManagedInstanceCore"
 S3_READ = "AmazonS3ReadOnlyAccess"
@@ -54,6 +56,7 @@ def create_ec2_role(
         page.get_by_label("Description").fill(description)
     page.get_by_role("button", name="Create role").click()
     arn = f"arn:aws:iam::{account}:role/{name}"
+    follow_progress(page, page.locator("#role-arn"))  # a slow create shows its progress first
     expect(page.locator("#role-arn")).to_have_text(arn)
     expect(page).to_have_url(re.compile(r"/create-role/[0-9a-f-]+/done$"))
     return arn

@@ -187,7 +187,11 @@ def test_real_aws_job_in_progress_then_completed_across_pages(
     assert running["hx-get"] == f"/access-review/roles/{ROLE}/last-accessed?back=role"
     assert running.select_one("progress") is not None
     assert "AWS is building the report" in running.text
-    assert 'http-equiv="refresh"' in fragment.text  # without JavaScript: the page reloads
+    # Without JavaScript: a link to the page that waits for the report (no timed reload).
+    assert 'http-equiv="refresh"' not in fragment.text
+    check = running.select_one("noscript a")
+    assert check.text == "Check progress"
+    assert check["href"] == f"/roles/{ROLE}?wait=1#last-accessed"
 
     clock[0] += 2
     details(stub, JOBS["job-1"], {})  # still IN_PROGRESS

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 
 from bs4 import BeautifulSoup
 from sqlalchemy import select
@@ -35,7 +36,9 @@ def test_first_visit_shows_progress_then_the_roles(client, seeded: Services) -> 
     if seeded.access_scan.progress.running:
         html = soup(first)
         assert html.select_one('#scan-progress[hx-get="/access-review/progress"]') is not None
-        assert 'http-equiv="refresh"' in first.text  # the reload without JavaScript
+        assert 'http-equiv="refresh"' not in first.text  # no timed reload (WCAG 2.2.1)
+        check = html.select_one("#scan-progress noscript a")
+        assert check.text == "Check progress" and check["href"] == "/access-review?wait=1"
     seeded.access_scan.wait(60)
     done = client.get("/access-review/progress", headers={"HX-Request": "true"})
     assert done.headers.get("HX-Refresh") == "true"
@@ -44,6 +47,36 @@ def test_first_visit_shows_progress_then_the_roles(client, seeded: Services) -> 
     assert "web-app-ec2" in names
     assert len(names) == len(list(seeded.iam.list_roles()))
     assert "Account scanned" in page.text
+
+
+def test_check_progress_waits_for_the_scan_to_move_on(client, seeded: Services) -> None:
+    """Without JavaScript, "Check progress" holds its request until the scan's next phase
+    (or its end), so one click shows news."""
+    reading, release = threading.Event(), threading.Event()
+    events = seeded.clients.client("iam").meta.events
+
+    def hold(**_kwargs):
+        reading.set()
+        release.wait(20)  # AWS is slow to list the account's roles
+
+    events.register_first("before-call.iam.GetAccountAuthorizationDetails", hold)
+    try:
+        first = soup(client.get("/access-review?kind=admin"))
+        assert reading.wait(20)
+        label = first.select_one("#scan-progress label").text
+        assert label.startswith("Reading roles"), label
+        check = first.select_one("#scan-progress noscript a")
+        assert check["href"] == "/access-review?kind=admin&wait=1"  # the filters kept
+        timer = threading.Timer(0.5, release.set)
+        timer.start()
+        checked = soup(client.get(check["href"]))
+        timer.join()
+    finally:
+        release.set()
+        events.unregister("before-call.iam.GetAccountAuthorizationDetails", hold)
+    progress = checked.select_one("#scan-progress label")
+    assert progress is None or not progress.text.startswith("Reading roles"), progress
+    seeded.access_scan.wait(60)
 
 
 def test_filter_and_sort(client, seeded: Services) -> None:

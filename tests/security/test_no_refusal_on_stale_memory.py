@@ -65,7 +65,7 @@ def _attach(client, instance_id: str, choice: str):
 
 
 def _wizard_ec2_role(client, name: str) -> None:
-    from tests.web.test_wizard_flow import start
+    from tests.web.test_wizard_flow import finish_create, start
 
     draft = start(client, {"entity_type": "service", "service": "ec2.amazonaws.com"})
     trust = {"entity_type": "service", "service": "ec2.amazonaws.com", "nav": "next"}
@@ -74,6 +74,7 @@ def _wizard_ec2_role(client, name: str) -> None:
     details = {"name": name, "path": "/", "description": "", "max_session_hours": "1"}
     created = _post(client, f"/create-role/{draft}/create", details)
     assert created.headers["location"].endswith("/done"), created.text[:300]
+    finish_create(client, created.headers["location"])
 
 
 def test_a_role_the_wizard_just_created_is_offered_and_attachable(client, ids, web_app):
@@ -113,7 +114,7 @@ def test_the_wizard_name_check_asks_aws_before_calling_a_name_taken(client, seed
     iam.create_role(RoleName="Gone-Soon", AssumeRolePolicyDocument=json.dumps(EC2_TRUST))
     seeded.inventory.refresh()
     iam.delete_role(RoleName="Gone-Soon")  # memory still has it
-    from tests.web.test_wizard_flow import start
+    from tests.web.test_wizard_flow import finish_create, start
 
     draft = start(client)
     _post(
@@ -125,3 +126,4 @@ def test_the_wizard_name_check_asks_aws_before_calling_a_name_taken(client, seed
     details = {"name": "gone-soon", "path": "/", "description": "", "max_session_hours": "1"}
     created = _post(client, f"/create-role/{draft}/create", details)
     assert created.status_code == 303, created.text[:500]
+    finish_create(client, created.headers["location"])

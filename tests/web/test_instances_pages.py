@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from bs4 import BeautifulSoup
 
 from app.audit.audited import AuditContext
@@ -201,12 +203,24 @@ def test_status_page_polls_while_running_and_works_without_javascript(client, se
     page = soup(client.get(url))
     status = page.select_one("#operation-status")
     assert status["hx-trigger"] == "every 2s" and status["hx-get"] == url
-    assert page.select_one('noscript meta[http-equiv="refresh"]')["content"] == "3"
+    assert page.select_one('meta[http-equiv="refresh"]') is None  # no timed reload
+    check = page.select_one("#operation-status noscript a")
+    assert check.text == "Check progress" and check["href"] == f"{url}?wait=1"
     assert "Waiting" in page.select_one(f"#outcome-{ids['bastion']} .result").text
     fragment = client.get(url, headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and 'id="operation-status"' in fragment.text
-    _record(seeded, ctx, FINISH_ACTION, {"region": REGION, "changed": [], "unchanged": []})
-    runner.running = lambda operation_id: False
+
+    def finish():
+        _record(seeded, ctx, FINISH_ACTION, {"region": REGION, "changed": [], "unchanged": []})
+        runner.running = lambda operation_id: False
+
+    # Without JavaScript, "Check progress" holds its request until the change moves on.
+    timer = threading.Timer(0.5, finish)
+    timer.start()
+    checked = soup(client.get(f"{url}?wait=1"))
+    timer.join()
+    assert "Not changed" in checked.select_one(f"#outcome-{ids['bastion']} .result").text
+    assert checked.select_one("#operation-status noscript") is None  # done: nothing to check
     finished = soup(client.get(url))
     assert not finished.select_one("#operation-status").has_attr("hx-trigger")
     assert "Not changed" in finished.select_one(f"#outcome-{ids['bastion']} .result").text

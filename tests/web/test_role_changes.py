@@ -5,6 +5,7 @@ a retry that finishes), changed behind your back, service-linked refusal, viewer
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -445,6 +446,43 @@ def test_bulk_delete_of_three_roles_from_the_list(client, seeded, sandbox):
     assert not status.select_one("#run-status").has_attr("hx-trigger")
     fragment = client.get(operation, headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and "operation-steps" in fragment.text
+
+
+def test_operation_page_without_javascript_checks_progress_on_request(client, seeded):
+    """A run's progress page never reloads itself (WCAG 2.2.1); without JavaScript its
+    "Check progress" link's request waits until a call settles, then shows it."""
+    make_role(seeded, "slow-delete", [READ_ONLY])
+    seeded.inventory.refresh()
+    reached, release = threading.Event(), threading.Event()
+    events = seeded.clients.client("iam").meta.events
+
+    def hold(**_kwargs):
+        reached.set()
+        release.wait(20)  # AWS is slow to delete the role
+
+    events.register_first("before-call.iam.DeleteRole", hold)
+    try:
+        done = post(client, "/roles/bulk-delete", {"name": ["slow-delete"], "confirm": "delete"})
+        operation = done.headers["location"]
+        assert reached.wait(20)
+        page = soup(client.get(operation))
+        assert page.select_one('meta[http-equiv="refresh"]') is None
+        assert page.select_one("#run-status")["hx-trigger"] == "every 1s"
+        check = page.select_one("#run-status noscript a")
+        assert check.text == "Check progress" and check["href"] == f"{operation}?wait=1"
+        timer = threading.Timer(0.5, release.set)
+        timer.start()
+        checked = soup(client.get(check["href"]))
+        timer.join()
+    finally:
+        release.set()
+        events.unregister("before-call.iam.DeleteRole", hold)
+    rows = {
+        r.select_one("td").text: r.select_one(".step-status").text
+        for r in checked.select("table.operation-steps tbody tr")
+    }
+    assert rows["slow-delete: Delete role slow-delete"] == "Done", rows
+    seeded.runs.wait(operation.rsplit("/", 1)[-1])
 
 
 def test_delete_blast_radius_names_the_instances_using_the_role(client, seeded):

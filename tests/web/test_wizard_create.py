@@ -450,9 +450,12 @@ def test_done_page_while_creating_and_when_the_run_was_cut_short(client, service
     draft = start(client)
     assert store.claim(draft, "op-1")
     page = client.get(f"/create-role/{draft}/done")
-    assert "Creating the role" in page.text and 'http-equiv="refresh"' in page.text
+    assert "Creating the role" in page.text and "Check progress" in page.text
+    assert 'http-equiv="refresh"' not in page.text  # never a timed reload (WCAG 2.2.1)
     late = DraftStore(services.db, clock=lambda: datetime.now(UTC) - timedelta(minutes=11))
     other = start(client)
     assert late.claim(other, "op-2")
     stale = client.get(f"/create-role/{other}/done")
-    assert "probably stopped" in stale.text and 'http-equiv="refresh"' not in stale.text
+    assert "probably stopped" in stale.text and "Check progress" not in stale.text
+    # Nothing will move: "Check progress" is not offered, and its request does not wait.
+    assert "probably stopped" in client.get(f"/create-role/{other}/done?wait=1").text

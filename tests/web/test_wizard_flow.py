@@ -4,6 +4,7 @@ journeys per trusted-entity type, 422s with errors beside the field and no AWS c
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from bs4 import BeautifulSoup
@@ -59,8 +60,25 @@ def details(name, **extra):
     return {"name": name, "path": "/", "description": "", "max_session_hours": "1", **extra}
 
 
-def create(client, draft, values):
-    return post(client, f"/create-role/{draft}/create", values, follow_redirects=False)
+def create(client, draft, values, *, wait=True):
+    """Press Create; with `wait`, then wait for the run to end as a person without JavaScript
+    does on the progress page (app/wizard/routes.py CREATE_WAIT_SECONDS: a create that takes
+    longer than a moment answers with the progress page). Returns the Create response."""
+    response = post(client, f"/create-role/{draft}/create", values, follow_redirects=False)
+    if wait and response.status_code == 303 and response.headers["location"].endswith("/done"):
+        finish_create(client, response.headers["location"])
+    return response
+
+
+def finish_create(client, done_url: str, *, at_most: float = 120.0):
+    """The done page once the create has ended: "Check progress" (each check waits for news
+    on the server) until the page no longer shows the run's progress."""
+    deadline = time.monotonic() + at_most
+    while True:
+        page = client.get(f"{done_url}?wait=1")
+        if 'id="create-progress"' not in page.text:
+            return page
+        assert time.monotonic() < deadline, "the create did not end"
 
 
 def test_full_journey_ec2_role_with_profile_suggestion_and_cli(client, seeded):

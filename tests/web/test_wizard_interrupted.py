@@ -33,8 +33,10 @@ def test_interrupted_run_is_rolled_back_at_start(client, seeded, monkeypatch, st
 
     monkeypatch.setattr(RoleCreator, "run", run_then_die)
     draft_id = ec2_draft(client)
-    create(client, draft_id, details("cut-short"))
+    # The run stops without a result, so the done page would show its progress for ever.
+    create(client, draft_id, details("cut-short"), wait=False)
     store = DraftStore(seeded.db)
+    assert seeded.runs.wait(store.get(draft_id).operation_id)
     assert store.get(draft_id).status == "creating"
     assert role_exists(seeded, "cut-short")
 
