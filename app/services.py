@@ -64,7 +64,7 @@ class Services:
         self.instances = InstanceInventory(
             self.ec2, ttl_seconds=self.settings.instance_cache_seconds, shared=self.shared
         )
-        self.audited.on_success(self.instances.on_change)
+        self.audited.on_result(self.instances.on_change)
         # The access review's account scan, kept the same way (app.review).
         self.access_scan = AccountScan(
             self.iam, self.identity.account, ttl_seconds=self.settings.role_cache_seconds
