@@ -71,7 +71,7 @@ class Services:
             shared=self.shared,
             account=self.shared_key,
         )
-        self.audited.on_success(self.instances.on_change)
+        self.audited.on_result(self.instances.on_change)
         # The access review's account scan, kept the same way (app.review).
         # With a shared state its result and progress are stored for every process.
         self.access_scan = AccountScan(

@@ -88,6 +88,7 @@ def jsonable(value: Any) -> Any:
 
 
 SuccessListener = Callable[[str, str | None], None]
+ResultListener = Callable[[str, str | None, Any], None]
 
 
 class AuditedAws:
@@ -98,10 +99,17 @@ class AuditedAws:
         self.account_id = account_id
         self.region = region
         self.listeners: list[SuccessListener] = []
+        self.result_listeners: list[ResultListener] = []
 
     def on_success(self, listener: SuccessListener) -> None:
         """Called with (action, target) after each successful change; used by caches."""
         self.listeners.append(listener)
+
+    def on_result(self, listener: ResultListener) -> None:
+        """Called with (action, target, what the call returned) after each successful
+        change: for a cache that can take the new state from the answer rather than read
+        it back from AWS."""
+        self.result_listeners.append(listener)
 
     def call(
         self,
@@ -219,6 +227,8 @@ class AuditedSequence:
         if intent.account_id == audited.account_id:  # the caches hold the hub account only
             for listener in audited.listeners:
                 listener(intent.action, intent.target)
+            for found in audited.result_listeners:
+                found(intent.action, intent.target, result)
         return result
 
     def _outcome(self, intent: NewEntry, outcome: str, error: AwsError | None) -> NewEntry:

@@ -357,20 +357,29 @@ def _walk_first(session: Session, plain: Select[Any], term: str, limit: int) -> 
     pattern = term_pattern(term)
     if pattern is None:
         return []
-    walk = plain.add_columns(AuditEventStatus.search).order_by(KEY.desc()).limit(TEXT_WALK_ROWS)
-    inner = walk.subquery()
-    matches = list(
-        session.scalars(
-            select(inner.c.seq)
-            .where(inner.c.search.like(pattern, escape="\\"))
-            .order_by(inner.c.seq.desc())
-            .limit(limit + 1)  # the walk stops as soon as a page is found
+    # Each walked event numbered newest first; the walk's last event (number TEXT_WALK_ROWS)
+    # comes out too, match or not, so one query tells both the matches and whether the walk
+    # reached its end (it used to count the walk again in a second query).
+    walk = (
+        plain.add_columns(
+            AuditEventStatus.search.like(pattern, escape="\\").label("hit"),
+            func.row_number().over(order_by=KEY.desc()).label("walked"),
         )
+        .order_by(KEY.desc())
+        .limit(TEXT_WALK_ROWS)
+        .subquery()
     )
+    found = session.execute(
+        select(walk.c.seq, walk.c.hit, walk.c.walked)
+        .where(or_(walk.c.hit, walk.c.walked == TEXT_WALK_ROWS))
+        .order_by(walk.c.seq.desc())
+        .limit(limit + 2)  # the walk stops as soon as a page (and one more) is found
+    ).all()
+    matches = [row.seq for row in found if row.hit]
     if len(matches) > limit:
-        return matches
-    walked = session.scalar(select(func.count()).select_from(inner)) or 0
-    return matches if walked < TEXT_WALK_ROWS else None
+        return matches[: limit + 1]
+    walked_all = any(row.walked == TEXT_WALK_ROWS for row in found)
+    return None if walked_all else matches
 
 
 def _exists(session: Session, matching: Select[Any]) -> bool:
@@ -416,57 +425,82 @@ class AuditQueries:
         limit: int = PAGE_SIZE,
     ) -> EventPage:
         """Newest first; `before` pages to older events, `after` to newer ones."""
-        key = key_for(filters, self._indexed_search)
         with self._db.sessions() as session:
-            matching = _matching(
-                filters, self._role_arns(filters.target), self._indexed_search, self._common_words()
-            )
-            low, high = _seq_bounds(session, filters)
-            if low is not None:
-                matching = matching.where(key >= low)
-            if high is not None:
-                matching = matching.where(key <= high)
-            window_floor = None
-            if windowed(filters, self._indexed_search) and after is None:
-                top = before if before is not None else self._head_seq(session) + 1
-                window_floor = max(top - SEARCH_WINDOW, 0)
-                matching = matching.where(key >= window_floor)
-            if after is not None:
-                rows = _fetch(session, matching.where(key > after), key, limit, asc=True)
-                has_newer = len(rows) > limit
-                rows = list(reversed(rows[:limit]))
-                has_older = bool(rows) and _exists(session, matching.where(key < rows[-1].seq))
+            return self._page(session, filters, before, after, limit, None)
+
+    def page_and_head(
+        self,
+        filters: AuditFilters,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = PAGE_SIZE,
+    ) -> tuple[EventPage, int]:
+        """The page, and the ledger's newest seq (the chain status beside it), read in one
+        session: the history page used to take a second connection from the pool for the
+        head (a liveness ping, the query, a rollback)."""
+        with self._db.sessions() as session:
+            head_seq = self._head_seq(session)
+            return self._page(session, filters, before, after, limit, head_seq), head_seq
+
+    def _page(
+        self,
+        session: Session,
+        filters: AuditFilters,
+        before: int | None,
+        after: int | None,
+        limit: int,
+        head_seq: int | None,
+    ) -> EventPage:
+        key = key_for(filters, self._indexed_search)
+        matching = _matching(
+            filters, self._role_arns(filters.target), self._indexed_search, self._common_words()
+        )
+        low, high = _seq_bounds(session, filters)
+        if low is not None:
+            matching = matching.where(key >= low)
+        if high is not None:
+            matching = matching.where(key <= high)
+        window_floor = None
+        if windowed(filters, self._indexed_search) and after is None:
+            newest = head_seq if head_seq is not None else self._head_seq(session)
+            top = before if before is not None else newest + 1
+            window_floor = max(top - SEARCH_WINDOW, 0)
+            matching = matching.where(key >= window_floor)
+        if after is not None:
+            rows = _fetch(session, matching.where(key > after), key, limit, asc=True)
+            has_newer = len(rows) > limit
+            rows = list(reversed(rows[:limit]))
+            has_older = bool(rows) and _exists(session, matching.where(key < rows[-1].seq))
+        else:
+            cursor = matching.where(key < before) if before is not None else matching
+            walked = None
+            if self._walk_first(filters):
+                plain = _matching(replace(filters, q=""), self._role_arns(filters.target))
+                bounds = [(key >= low) if low is not None else None]
+                bounds += [(key <= high) if high is not None else None]
+                bounds += [(key < before) if before is not None else None]
+                plain = plain.where(*(b for b in bounds if b is not None))
+                walked = _walk_first(session, plain, filters.q, limit)
+            if walked is not None:
+                rows = _fetch(session, select(KEY).where(KEY.in_(walked)), KEY, limit, asc=False)
             else:
-                cursor = matching.where(key < before) if before is not None else matching
-                walked = None
-                if self._walk_first(filters):
-                    plain = _matching(replace(filters, q=""), self._role_arns(filters.target))
-                    bounds = [(key >= low) if low is not None else None]
-                    bounds += [(key <= high) if high is not None else None]
-                    bounds += [(key < before) if before is not None else None]
-                    plain = plain.where(*(b for b in bounds if b is not None))
-                    walked = _walk_first(session, plain, filters.q, limit)
-                if walked is not None:
-                    rows = _fetch(
-                        session, select(KEY).where(KEY.in_(walked)), KEY, limit, asc=False
-                    )
-                else:
-                    rows = _fetch(session, cursor, key, limit, asc=False)
-                has_older = len(rows) > limit
-                rows = rows[:limit]
-                has_newer = (
-                    before is not None
-                    and bool(rows)
-                    and _exists(session, matching.where(key > rows[0].seq))
-                )
-            page = EventPage(
-                rows,
-                rows[-1].seq if rows and has_older else None,
-                rows[0].seq if rows and has_newer else None,
+                rows = _fetch(session, cursor, key, limit, asc=False)
+            has_older = len(rows) > limit
+            rows = rows[:limit]
+            has_newer = (
+                before is not None
+                and bool(rows)
+                and _exists(session, matching.where(key > rows[0].seq))
             )
-            if window_floor and not has_older and window_floor > (low or 0):
-                return replace(page, older=window_floor, searched_down_to=window_floor)
-            return page
+        page = EventPage(
+            rows,
+            rows[-1].seq if rows and has_older else None,
+            rows[0].seq if rows and has_newer else None,
+        )
+        if window_floor and not has_older and window_floor > (low or 0):
+            return replace(page, older=window_floor, searched_down_to=window_floor)
+        return page
 
     @staticmethod
     def _head_seq(session: Session) -> int:

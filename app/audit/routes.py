@@ -61,14 +61,20 @@ def list_events(
 ) -> Response:
     form = parse_filters(dict(request.query_params))
     queries = _queries(services)
-    head_seq, _ = queries.head()
-    status = chain_monitor(services.db).status(head_seq)
+    page = None
+    if form.errors:
+        head_seq, _ = queries.head()
+    else:
+        # One session for the page and the ledger's head (the chain status).
+        page, head_seq = queries.page_and_head(
+            form.filters, before=parse_cursor(before), after=parse_cursor(after)
+        )
     context: dict[str, Any] = {
         "form": form,
         "outcomes": OUTCOMES,
         "actions": known_actions(),
-        "chain": status,
-        "page": None,
+        "chain": chain_monitor(services.db).status(head_seq),
+        "page": page,
         "oob": is_partial(request),
         "search_window": query.SEARCH_WINDOW,
     }
@@ -76,9 +82,6 @@ def list_events(
         return render.page(
             request, "audit/index.html", context, block="audit_results", status_code=422
         )
-    context["page"] = queries.page(
-        form.filters, before=parse_cursor(before), after=parse_cursor(after)
-    )
     return render.page(request, "audit/index.html", context, block="audit_results")
 
 

@@ -19,10 +19,10 @@ With several processes (issue 16) each region's list is shared through the datab
 the roles list (app.shared.state): a full read is stored, so a new process (or one whose copy
 expired) takes the stored list while it is fresh; one process reads a region from AWS at a
 time (the refresh lock) and the others take its result; "Refresh list" on one process stores
-a new read that every process adopts. RoleDesk's own attach, replace and detach are read back
-off the run's path (one filtered DescribeIamInstanceProfileAssociations for every instance
-changed meanwhile), stored, and announced; every other process applies the stored row, not
-AWS. A run is over only once those read-backs are stored (`settle`, called by the engine).
+a new read that every process adopts. RoleDesk's own attach, replace and detach are stored off
+the run's path with the association AWS answered each change with (no read-back call), and
+announced; every other process applies the stored row, not AWS. A run is over only once
+those are stored (`settle`, called by the engine).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ from app.instances.listing import InstanceRow, current_associations
 from app.shared.state import SharedState, Stored
 
 log = logging.getLogger(__name__)
+DETACH_ACTION = "ec2:DisassociateIamInstanceProfile"
+READ = "read back"  # a change whose new association is not known from its answer
 # Audited actions that change which profile an instance carries.
 ASSOCIATION_ACTIONS = frozenset(
     {
@@ -153,7 +155,9 @@ class _Region:
     snapshot: RegionSnapshot | None = None
     loaded_clock: float = 0.0
     changed: set[str] = field(default_factory=set)  # instance ids to re-read
-    to_store: set[str] = field(default_factory=set)  # changed here: read back and store
+    # Changed here, with the association each change's answer gave (None: detached; READ:
+    # not known, read it back): to be stored and announced.
+    to_store: dict[str, ProfileAssociation | str | None] = field(default_factory=dict)
     load_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -336,23 +340,31 @@ class InstanceInventory:
         with self._lock:
             state.changed.update(instance_ids)
 
-    def on_change(self, action: str, target: str | None) -> None:
-        """AuditedAws listener: a successful attach, replace or detach marks its instance
-        (with other processes: to be read back, stored and announced, off the run's path)."""
+    def on_change(self, action: str, target: str | None, answer: Any = None) -> None:
+        """AuditedAws listener (`on_result`): a successful attach, replace or detach marks
+        its instance. With other processes it is stored and announced off the run's path,
+        with the association AWS answered the change with (Associate and Replace return
+        the new association; a detached instance has none): reading it back from AWS put
+        one more call after a bulk change's last change on the run's path (issue 15)."""
         found = instance_of_target(target) if action in ASSOCIATION_ACTIONS else None
         if found is None:
             return
         region, instance_id = found
         if self._shared is None:
-            self.changed(region, [instance_id])
+            self.changed(region, [instance_id])  # read back before the next view answers
             return
+        known: ProfileAssociation | str | None = READ  # no answer to go by: read it back
+        if action == DETACH_ACTION:
+            known = None
+        elif isinstance(answer, ProfileAssociation):
+            known = answer
         state = self._region(region)
         with self._lock:
-            state.to_store.add(instance_id)
+            state.to_store[instance_id] = known
             if self._rereader is None:
-                self._rereader = ThreadPoolExecutor(1, thread_name_prefix="instances-reread")
-            # One thread; each read-back takes every instance marked until then, so a bulk
-            # change of 50 instances costs a few reads, not 50.
+                self._rereader = ThreadPoolExecutor(1, thread_name_prefix="instances-store")
+            # One thread; each run stores every instance changed until then, so a bulk
+            # change of 50 instances costs a few transactions, not 50.
             self._rereads.append(self._rereader.submit(self._store_changes, region))
 
     def settle(self) -> None:
@@ -371,27 +383,30 @@ class InstanceInventory:
         state = self._region(region)
         key = self._stored_key(region)
         with self._lock:
-            ids, state.to_store = sorted(state.to_store), set()
-        if not ids:
+            known, state.to_store = state.to_store, {}
+        if not known:
             return
+        ids = sorted(known)
+        fresh = {i: a for i, a in known.items() if isinstance(a, ProfileAssociation)}
         try:
-            fresh = current_associations(self._ec2_for(region).list_associations(ids))
+            unknown = [i for i in ids if known[i] == READ]
+            if unknown:
+                fresh.update(current_associations(self._ec2_for(region).list_associations(unknown)))
+            with state.load_lock:
+                # Instances not in the stored list are left out: the next full read has them.
+                stored = self._shared.load_items(INVENTORY, key, ids)
+                updates: dict[str, str | None] = {}
+                for instance_id, data in stored.items():
+                    instance, _ = instance_from_json(data)
+                    updates[instance_id] = instance_to_json(instance, fresh.get(instance_id))
+                self._shared.put_items(INVENTORY, key, updates)
+                self._apply(state, ids, fresh)
         except Exception:
             # The stored list cannot be brought up to date: every process reads the region
             # from AWS at its next view (which shows the error if AWS still fails).
-            log.exception("reading back the instances RoleDesk changed failed")
+            log.exception("storing the instances RoleDesk changed failed")
             self.invalidate(region)
             self._shared.expire(INVENTORY, key)
-            return
-        with state.load_lock:
-            # Instances not in the stored list are left out: the next full read has them.
-            stored = self._shared.load_items(INVENTORY, key, ids)
-            updates: dict[str, str | None] = {}
-            for instance_id, data in stored.items():
-                instance, _ = instance_from_json(data)
-                updates[instance_id] = instance_to_json(instance, fresh.get(instance_id))
-            self._shared.put_items(INVENTORY, key, updates)
-            self._apply(state, ids, fresh)
 
     def _on_notice(self, key: str, instance_id: str | None) -> None:
         """Another process changed an instance's role (its stored row), or stored a new

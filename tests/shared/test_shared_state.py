@@ -274,6 +274,46 @@ def test_the_instances_list_is_shared_like_the_roles_list(processes, services, c
     assert calls.count("DescribeInstances") == 2
 
 
+def test_a_change_is_stored_from_its_answer_without_reading_aws(processes, services, calls):
+    """The audited path hands the listener what AWS answered: an attach's new association is
+    stored and announced as it is (no DescribeIamInstanceProfileAssociations after a bulk
+    change's last change, issue 15), and a detach stores none."""
+    from app.instances.inventory import InstanceInventory
+
+    ec2, iam = ec2_outside(services), iam_outside(services)
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
+    iid = instance["InstanceId"]
+    iam.create_role(RoleName="Answer-Ec2", AssumeRolePolicyDocument=TRUST)
+    profile = iam.create_instance_profile(InstanceProfileName="Answer-Ec2")["InstanceProfile"]
+    iam.add_role_to_instance_profile(InstanceProfileName="Answer-Ec2", RoleName="Answer-Ec2")
+    a, b, *_ = processes
+    one = InstanceInventory(services.ec2, shared=a.shared)
+    other = InstanceInventory(services.ec2, shared=b.shared)
+    one.snapshot("us-east-1")
+    other.snapshot("us-east-1")
+    target = f"arn:aws:ec2:us-east-1:123456789012:instance/{iid}"
+    ctx = AuditContext(actor="tester")
+    gateway = services.ec2()
+    answer = services.audited.call(
+        ctx, Change(target), gateway.associate_profile, iid, profile["Arn"]
+    )
+    reads = calls.count("DescribeIamInstanceProfileAssociations")
+    one.on_change("ec2:AssociateIamInstanceProfile", target, answer)
+    one.settle()
+    for inventory in (one, other):
+        held = inventory.snapshot("us-east-1").associations
+        assert held[iid].association_id == answer.association_id
+        assert held[iid].profile_arn == profile["Arn"]
+    detached = services.audited.call(
+        ctx, Change(target), gateway.disassociate_profile, answer.association_id
+    )
+    one.on_change("ec2:DisassociateIamInstanceProfile", target, detached)
+    one.settle()
+    for inventory in (one, other):
+        assert iid not in inventory.snapshot("us-east-1").associations
+    assert calls.count("DescribeIamInstanceProfileAssociations") == reads
+
+
 def test_a_failed_read_back_makes_every_process_read_the_region_again(processes, services, calls):
     from app.instances.inventory import InstanceInventory
 
