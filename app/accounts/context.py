@@ -199,6 +199,20 @@ class AccountServices:
             raise AccountUnavailable(account, status.error)
         return built
 
+    def changed(self, account_id: str, user: str, action: str, target: str) -> None:
+        """RoleDesk changed a role of `account_id` through the hub's audited path (the
+        cross-account pair runs there), which tells only the hub's lists: show the change in
+        that account's roles list at once (re-read, stored for every process), as the
+        audited path does for its own account, before the run is reported done."""
+        if account_id == self.hub_id:
+            return  # the hub's audited path has told its list
+        try:
+            services = self.for_account(account_id, user)
+        except (UnknownAccount, AccountUnavailable):
+            return  # nothing held to correct: the list is read from AWS when it can be
+        services.inventory.on_change(action, target)
+        services.inventory.settle()
+
     def in_memory(self, account_id: str) -> bool:
         """Whether the account's roles list is loaded in this process (no AWS call: a
         member account not yet used is not)."""

@@ -37,7 +37,7 @@ from app.auth.permissions import Role, require
 from app.aws.errors import AwsError
 from app.instances.forms import valid_operation_id
 from app.operations import progress
-from app.operations.engine import Engine
+from app.operations.engine import NOT_STARTED, Engine, RunResult
 from app.services import Services
 from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.params import ascii_int
@@ -272,10 +272,17 @@ def create_pair(
     engine = Engine(services)
     engine.record_start(ctx, plan)
     user = actor_name(request)
-    services.runs.start(
-        ctx.operation_id, lambda: run_pair(engine, ctx, pair, plan, hub, user), KIND
-    )
-    services.runs.wait(ctx.operation_id, 3.0)
+    accounts = request.app.state.account_services
+
+    def run() -> RunResult:
+        result = run_pair(engine, ctx, pair, plan, hub, user)
+        if result.steps["create"].status != NOT_STARTED:  # made (or made and undone) in B
+            accounts.changed(pair.target.account_id, user, "iam:CreateRole", pair.role_arn)
+        return result
+
+    services.runs.start(ctx.operation_id, run, KIND)
+    # A moment for a fast run to end on its done page; a slow one shows its progress.
+    services.runs.wait(ctx.operation_id, 0.3)
     return redirect_after_post(request, f"/operations/{ctx.operation_id}")
 
 

@@ -146,3 +146,22 @@ def test_the_done_page_of_something_else_is_not_found(operator: TestClient):
     assert operator.get("/accounts/pairs/not-an-id").status_code == 404
     missing = "00000000-0000-0000-0000-000000000000"
     assert operator.get(f"/accounts/pairs/{missing}").status_code == 404
+
+
+def test_the_new_role_shows_in_account_bs_roles_list_at_once(
+    operator: TestClient, members: list[str], org: Services
+):
+    """The pair runs through the hub's audited path, which tells only the hub's lists: B's
+    roles list, already held, must show the new role without a refresh."""
+    b_roles = f"/accounts/{members[2]}/roles"
+    before = soup(operator.get(b_roles, params={"q": "from-staging-list"}))
+    assert before.select("table.roles tbody a") == []  # held, without the role
+    data = form_for(members, role_name="from-staging-list", csrf_token=csrf_token_for(operator))
+    page = soup(operator.post("/accounts/pairs/review", data=data))
+    hidden = {i["name"]: i["value"] for i in page.select("form[action='/accounts/pairs'] input")}
+    applied = operator.post("/accounts/pairs", data=hidden, follow_redirects=False)
+    assert applied.status_code == 303
+    assert org.runs.wait(applied.headers["location"].rsplit("/", 1)[-1], 60)
+    after = soup(operator.get(b_roles, params={"q": "from-staging-list"}))
+    names = [a.get_text(strip=True) for a in after.select("table.roles tbody a")]
+    assert "from-staging-list" in names
