@@ -1282,5 +1282,5 @@ def apply_bulk_delete(
     engine = Engine(services, workers=DELETE_WORKERS)
     engine.record_start(ctx, plan)
     services.runs.start(ctx.operation_id, lambda: engine.run(ctx, plan), "delete-roles")
-    services.runs.wait(ctx.operation_id, 3.0)
+    services.runs.wait(ctx.operation_id, 0.3)  # then its progress page
     return redirect_after_post(request, f"/operations/{ctx.operation_id}")
