@@ -15,9 +15,9 @@ from app.aws.types import (
     RoleLastUsed,
     ServiceAccess,
     ServiceAccessReport,
-    Tag,
 )
 from app.review.findings import ReviewFinding
+from app.roles.inventory import role_fields, role_from_fields
 
 
 def when(at: datetime | None) -> str | None:
@@ -35,34 +35,15 @@ def dumps(data: Any) -> str:
 def role_data(role: Role) -> dict[str, Any]:
     used = role.last_used
     return {
-        "name": role.name,
-        "role_id": role.role_id,
-        "arn": role.arn,
-        "path": role.path,
-        "created": role.created.isoformat(),
-        "trust_policy": role.trust_policy,
-        "description": role.description,
-        "max_session_duration": role.max_session_duration,
-        "permissions_boundary_arn": role.permissions_boundary_arn,
-        "tags": [[t.key, t.value] for t in role.tags],
+        **role_fields(role),
         "last_used": [when(used.last_used), used.region] if used is not None else None,
     }
 
 
 def role_of(raw: dict[str, Any]) -> Role:
     used = raw["last_used"]
-    return Role(
-        name=raw["name"],
-        role_id=raw["role_id"],
-        arn=raw["arn"],
-        path=raw["path"],
-        created=datetime.fromisoformat(raw["created"]),
-        trust_policy=raw["trust_policy"],
-        description=raw["description"],
-        max_session_duration=raw["max_session_duration"],
-        permissions_boundary_arn=raw["permissions_boundary_arn"],
-        tags=tuple(Tag(k, v) for k, v in raw["tags"]),
-        last_used=RoleLastUsed(moment(used[0]), used[1]) if used is not None else None,
+    return role_from_fields(
+        raw, RoleLastUsed(moment(used[0]), used[1]) if used is not None else None
     )
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from app.aws.errors import AwsError, NotFound
 from app.aws.iam import IamGateway
@@ -38,27 +39,24 @@ LAST_USED_TTL = 600.0
 INVENTORY = "roles"
 
 
-def role_to_json(role: Role) -> str:
-    """A role as stored in the shared inventory (what a row shows; last use is per process)."""
-    return json.dumps(
-        {
-            "name": role.name,
-            "role_id": role.role_id,
-            "arn": role.arn,
-            "path": role.path,
-            "created": role.created.isoformat(),
-            "trust_policy": role.trust_policy,
-            "description": role.description,
-            "max_session_duration": role.max_session_duration,
-            "permissions_boundary_arn": role.permissions_boundary_arn,
-            "tags": [[t.key, t.value] for t in role.tags],
-        },
-        separators=(",", ":"),
-    )
+def role_fields(role: Role) -> dict[str, Any]:
+    """A role's fields as JSON values (what a row shows; last use is per process): the
+    shared inventory's and the stored access review scan's (app.review.stored) form."""
+    return {
+        "name": role.name,
+        "role_id": role.role_id,
+        "arn": role.arn,
+        "path": role.path,
+        "created": role.created.isoformat(),
+        "trust_policy": role.trust_policy,
+        "description": role.description,
+        "max_session_duration": role.max_session_duration,
+        "permissions_boundary_arn": role.permissions_boundary_arn,
+        "tags": [[t.key, t.value] for t in role.tags],
+    }
 
 
-def role_from_json(data: str) -> Role:
-    raw = json.loads(data)
+def role_from_fields(raw: dict[str, Any], last_used: RoleLastUsed | None = None) -> Role:
     return Role(
         name=raw["name"],
         role_id=raw["role_id"],
@@ -70,7 +68,17 @@ def role_from_json(data: str) -> Role:
         max_session_duration=raw["max_session_duration"],
         permissions_boundary_arn=raw["permissions_boundary_arn"],
         tags=tuple(Tag(k, v) for k, v in raw["tags"]),
+        last_used=last_used,
     )
+
+
+def role_to_json(role: Role) -> str:
+    """A role as stored in the shared inventory."""
+    return json.dumps(role_fields(role), separators=(",", ":"))
+
+
+def role_from_json(data: str) -> Role:
+    return role_from_fields(json.loads(data))
 
 
 @dataclass(frozen=True)

@@ -286,18 +286,7 @@ class SharedState:
         the read may predate that change."""
         with self.db.write_session() as session:
             self._begin_change(session)
-            newer = {
-                name
-                for name in session.scalars(
-                    select(SharedChange.item).where(
-                        SharedChange.inventory == inventory,
-                        SharedChange.key == key,
-                        SharedChange.id > since,
-                        SharedChange.item.is_not(None),
-                    )
-                )
-                if name is not None
-            }
+            newer = _changed_since(session, inventory, key, since)
             session.execute(
                 delete(SharedItem).where(
                     SharedItem.inventory == inventory,
@@ -328,18 +317,7 @@ class SharedState:
         """The items of the inventory with a notice after change `since` (from any process):
         a full read begun at `since` may predate them, so `replace_items` kept their rows."""
         with self.db.session() as session:
-            return {
-                name
-                for name in session.scalars(
-                    select(SharedChange.item).where(
-                        SharedChange.inventory == inventory,
-                        SharedChange.key == key,
-                        SharedChange.id > since,
-                        SharedChange.item.is_not(None),
-                    )
-                )
-                if name is not None
-            }
+            return _changed_since(session, inventory, key, since)
 
     def expire(self, inventory: str, key: str) -> None:
         """The stored inventory may be wrong: mark it out of date and tell every process, so
@@ -518,3 +496,19 @@ class NoticeListener(threading.Thread):
             self._on_notice()
         except Exception:  # the next notice (or request) catches up again
             log.exception("catching up with change notices failed")
+
+
+def _changed_since(session: Session, inventory: str, key: str, since: int) -> set[str]:
+    """The items of the inventory with a notice after change `since`."""
+    return {
+        name
+        for name in session.scalars(
+            select(SharedChange.item).where(
+                SharedChange.inventory == inventory,
+                SharedChange.key == key,
+                SharedChange.id > since,
+                SharedChange.item.is_not(None),
+            )
+        )
+        if name is not None
+    }
