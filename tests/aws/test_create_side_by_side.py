@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from typing import Any, Self
 
 from botocore.exceptions import ClientError
 from sqlalchemy import func, select
@@ -25,7 +26,30 @@ SIDE_BY_SIDE = ("AttachRolePolicy", "PutRolePolicy", "CreateInstanceProfile")
 ANSWER_TIME = 0.2  # seconds: long enough that calls sent together surely overlap
 
 
-class Watch:
+class IamHooks:
+    """`before` and `after` hooked on every call of RoleDesk's IAM client while entered."""
+
+    events: Any
+
+    def before(self, event_name: str, **_kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def after(self, event_name: str, **_kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.events.register("before-call.iam", self.before)
+        self.events.register("after-call.iam", self.after)
+        self.events.register("after-call-error.iam", self.after)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.events.unregister("before-call.iam", self.before)
+        self.events.unregister("after-call.iam", self.after)
+        self.events.unregister("after-call-error.iam", self.after)
+
+
+class Watch(IamHooks):
     """botocore hooks on RoleDesk's IAM client: how many calls were in flight at once, and
     whether each call's intent was already committed when the call was sent."""
 
@@ -68,17 +92,6 @@ class Watch:
         if event_name.rsplit(".", 1)[-1] in SIDE_BY_SIDE:
             with self.lock:
                 self.running -= 1
-
-    def __enter__(self) -> Watch:
-        self.events.register("before-call.iam", self.before)
-        self.events.register("after-call.iam", self.after)
-        self.events.register("after-call-error.iam", self.after)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.events.unregister("before-call.iam", self.before)
-        self.events.unregister("after-call.iam", self.after)
-        self.events.unregister("after-call-error.iam", self.after)
 
 
 def ledger(services, operation_id):
@@ -170,7 +183,7 @@ def test_a_failed_side_by_side_call_undoes_everything_the_run_made(svc, monkeypa
     assert "iam:AddRoleToInstanceProfile" not in {action for _, _, action, _, _ in entries}
 
 
-class SlowAttaches:
+class SlowAttaches(IamHooks):
     """botocore hooks: AttachRolePolicy answers late; when each action was first sent and
     last answered (time.monotonic)."""
 
@@ -191,17 +204,6 @@ class SlowAttaches:
     def after(self, event_name: str, **_kwargs) -> None:
         with self.lock:
             self.answered[event_name.rsplit(".", 1)[-1]] = time.monotonic()
-
-    def __enter__(self) -> SlowAttaches:
-        self.events.register("before-call.iam", self.before)
-        self.events.register("after-call.iam", self.after)
-        self.events.register("after-call-error.iam", self.after)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.events.unregister("before-call.iam", self.before)
-        self.events.unregister("after-call.iam", self.after)
-        self.events.unregister("after-call-error.iam", self.after)
 
 
 def test_the_role_joins_its_profile_without_waiting_for_slow_attaches(svc):  # noqa: F811
