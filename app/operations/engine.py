@@ -328,10 +328,13 @@ class _SideBySide:
 
     The intents of the steps started together are committed in one transaction with the
     outcomes held so far (`AuditedSequence.open`) before any of them is sent; each call then
-    runs on a thread of a long-lived pool and holds its outcome for the next commit. So a run
-    costs one commit per start instead of two per call, and no thread is started per run
-    (both were most of a create's own time, issue 13). A step that is the only one to run
-    runs on this thread (no hand-off). A retried attempt writes an intent of its own.
+    runs on a thread of a long-lived pool and holds its outcome for the next commit: the
+    next start's, or, when nothing can start until a call in flight answers, one made then
+    (the progress page reads the ledger). So a run costs about one commit per start instead
+    of two per call, and no thread is started per run (both were most of a create's own
+    time, issue 13). Steps heading the longest chains of dependents start first. A step
+    that is the only one to run runs on this thread (no hand-off). A retried attempt writes
+    an intent of its own.
 
     A failed step's unit starts nothing more; its completed steps are undone (plans whose
     rule is `undo`) once none of the unit's steps is still in flight, newest first in the
@@ -368,6 +371,10 @@ class _SideBySide:
                 continue
             if not self.running:
                 return
+            # Nothing starts until a call in flight answers, which on real AWS may take
+            # seconds: write the outcomes held so far now, so the progress page (read from
+            # the ledger) shows those steps done instead of still running.
+            self.state.calls.flush()
             finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
             for future in finished:
                 step = self.running.pop(future)
