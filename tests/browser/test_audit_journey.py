@@ -9,11 +9,13 @@ from tests.browser.conftest import LiveServer
 from tests.browser.wizard_steps import S3_READ, SSM_CORE, create_ec2_role
 
 # One wizard run for an EC2 role with two managed policies, in the order RoleDesk runs it.
+# In the order the engine sends them: after CreateRole, the steps it allows start together,
+# the head of the longest chain first (CreateInstanceProfile, then AddRoleToInstanceProfile).
 RUN_STEPS = [
     "iam:CreateRole",
-    "iam:AttachRolePolicy",
-    "iam:AttachRolePolicy",
     "iam:CreateInstanceProfile",
+    "iam:AttachRolePolicy",
+    "iam:AttachRolePolicy",
     "iam:AddRoleToInstanceProfile",
 ]
 
