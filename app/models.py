@@ -99,6 +99,15 @@ class AuditEventStatus(Base):
             postgresql_ops={"search": "gin_trgm_ops"},
             info={"dialects": ("postgresql",)},
         ),
+        # Rows come in seq order: a block range index lets a word search read the newest
+        # part of the history first (migration 0011_status_seq_brin, app.audit.query).
+        Index(
+            "ix_audit_event_status_seq_brin",
+            "seq",
+            postgresql_using="brin",
+            postgresql_with={"pages_per_range": 16},
+            info={"dialects": ("postgresql",)},
+        ),
     )
 
 

@@ -5,8 +5,10 @@ trigram index alone (0006), alternating on one database so both see the same mac
     .venv/bin/python -m bench.audit_search_ab postgresql+psycopg://.../roledesk_bench_... [30]
 
 Use a database kept by `.venv/bin/python -m bench.audit --db postgresql --generate-only`
-(upgraded to 0009). Each variant may also set how many events the walk first looks through
-(`TEXT_WALK_ROWS`).
+(upgraded to 0011). Each variant may also set how many events the walk first looks through
+(`TEXT_WALK_ROWS`) and the first range of seqs a word search asks (`NEWEST_SPAN`; a span
+longer than the history is one query over all of it, the search before 0011). The variants
+take turns in a rotating order, as the first to meet a term pays for reading its blocks.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from app.audit import query as audit_query
 from app.audit.query import AuditFilters, AuditQueries
 from app.db import Database
 
-# label: (word index used, events the walk first looks through)
+ALL_AT_ONCE = 1 << 62
+# label: (word index used, events the walk first looks through, a word search's first range)
 VARIANTS = {
-    "trigram (0006)": (False, 5_000),
-    "words, walk 5,000": (True, 5_000),
-    "words, walk 2,000": (True, 2_000),
+    "trigram (0006)": (False, 5_000, ALL_AT_ONCE),
+    "words, one query (0009)": (True, 2_000, ALL_AT_ONCE),
+    "words, newest first (0011)": (True, 2_000, 65_536),
 }
 
 
@@ -56,18 +59,21 @@ def main() -> None:
     for name, make in terms.items():
         times: dict[str, list[float]] = {label: [] for label in VARIANTS}
         rows: dict[str, int] = {}
-        for _ in range(repeats):
+        labels = list(VARIANTS)
+        for turn in range(repeats):
             filters = AuditFilters(**make())
-            for label, (words, walk) in VARIANTS.items():
+            for label in labels[turn % len(labels) :] + labels[: turn % len(labels)]:
+                words, walk, span = VARIANTS[label]
                 queries._word_index = words  # bench only: the path before 0009
                 audit_query.TEXT_WALK_ROWS = walk
+                audit_query.NEWEST_SPAN = span
                 started = time.perf_counter()
                 rows[label] = len(queries.page(filters).rows)
                 times[label].append((time.perf_counter() - started) * 1000)
         print(f"{name} ({repeats} each)", flush=True)
         for label, t in times.items():
             print(
-                f"    {label:20s} p50 {statistics.median(t):6.1f}  p95 {p95(t):6.1f} ms"
+                f"    {label:28s} p50 {statistics.median(t):6.1f}  p95 {p95(t):6.1f} ms"
                 f"  ({rows[label]} rows, last)",
                 flush=True,
             )

@@ -18,7 +18,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session, aliased
 
@@ -382,6 +393,36 @@ def _walk_first(session: Session, plain: Select[Any], term: str, limit: int) -> 
     return None if walked_all else matches
 
 
+# The seqs a text search that the word index answers looks through first, newest first; each
+# further range is NEWEST_GROWTH times longer (migration 0011_status_seq_brin).
+NEWEST_SPAN = 131_072
+NEWEST_GROWTH = 4
+
+
+def _newest_first(
+    session: Session, matching: Select[Any], limit: int, top: int, bottom: int
+) -> list[EventRow]:
+    """Up to `limit + 1` events of `matching` with seqs in [bottom, top), newest first, asked
+    range by range from the newest: the same rows as one query over the whole interval.
+
+    A word (a role's name) can be in thousands of events; one query must read every match's
+    heap block to know the newest ones (1,000-1,700 blocks, from disk when not cached). Asked
+    for a range of seqs, PostgreSQL ANDs the word index's bitmap with the BRIN index on seq
+    and reads only that range's blocks. A rare word costs a query or two more: one statement,
+    built once, with the range as its parameters."""
+    in_range = matching.where(KEY.between(bindparam("range_low"), bindparam("range_last")))
+    seqs = in_range.order_by(KEY.desc()).limit(limit + 1).scalar_subquery()
+    query = _events().where(AuditEvent.seq.in_(seqs)).order_by(AuditEvent.seq.desc())
+    rows: list[EventRow] = []
+    span, high = NEWEST_SPAN, top
+    while high > bottom and len(rows) <= limit:
+        low = max(high - span, bottom)
+        found = session.execute(query, {"range_low": low, "range_last": high - 1})
+        rows += [EventRow(**row._mapping) for row in found]
+        span, high = span * NEWEST_GROWTH, low
+    return rows[: limit + 1]
+
+
 def _exists(session: Session, matching: Select[Any]) -> bool:
     return session.execute(matching.limit(1)).first() is not None
 
@@ -403,8 +444,14 @@ class AuditQueries:
         (app.audit.common_words), so the index's matches are few whatever the filters."""
         if not filters.q or windowed(filters, self._indexed_search):
             return False
+        return not self._word_indexed(filters)
+
+    def _word_indexed(self, filters: AuditFilters) -> bool:
+        """Whether the word index answers the text search (`_indexed_text`)."""
+        if not filters.q or windowed(filters, self._indexed_search):
+            return False
         common = self._common_words()
-        return common is None or word_query(filters.q, common) is None
+        return common is not None and word_query(filters.q, common) is not None
 
     def _common_words(self) -> frozenset[str] | None:
         """Words the word index is not asked for; None when it is not used."""
@@ -484,6 +531,11 @@ class AuditQueries:
                 walked = _walk_first(session, plain, filters.q, limit)
             if walked is not None:
                 rows = _fetch(session, select(KEY).where(KEY.in_(walked)), KEY, limit, asc=False)
+            elif self._word_indexed(filters):
+                newest = head_seq if head_seq is not None else self._head_seq(session)
+                top = min(newest + 1, before if before is not None else newest + 1)
+                top = min(top, high + 1) if high is not None else top
+                rows = _newest_first(session, cursor, limit, top, low or 0)
             else:
                 rows = _fetch(session, cursor, key, limit, asc=False)
             has_older = len(rows) > limit

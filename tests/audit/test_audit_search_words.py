@@ -82,10 +82,14 @@ CUT = st.tuples(st.integers(0, 3), st.integers(0, 14), st.integers(1, 12))
     values=st.lists(st.tuples(VALUE, VALUE, VALUE, CUT), min_size=1, max_size=3),
     free_terms=st.lists(TERM, min_size=1, max_size=3),
     walk=st.sampled_from([1, 3, 5_000]),
+    span=st.sampled_from([1, 3, 65_536]),
 )
-def test_search_finds_exactly_what_a_scan_finds(db, log, values, free_terms, walk, monkeypatch):
+def test_search_finds_exactly_what_a_scan_finds(
+    db, log, values, free_terms, walk, span, monkeypatch
+):
     """Generated role names, messages and parameters; terms generated freely and cut from
-    them. The walk first is made short or long, so both it and the indexes answer."""
+    them. The walk first is made short or long, so both it and the indexes answer, and the
+    word index's newest range small or large, so its searches go range by range or not."""
     terms = list(free_terms)
     for role, message, note, (which, start, length) in values:
         change(
@@ -101,6 +105,8 @@ def test_search_finds_exactly_what_a_scan_finds(db, log, values, free_terms, wal
         terms.append(text[start:][:length])
     with monkeypatch.context() as patch:
         patch.setattr(audit_query, "TEXT_WALK_ROWS", walk)
+        patch.setattr(audit_query, "NEWEST_SPAN", span)
+        patch.setattr(audit_query, "NEWEST_GROWTH", 2)
         for term in terms:
             if not term.strip() or SEPARATOR in term:
                 continue  # the form refuses a blank term; the separator matches nothing
@@ -169,3 +175,26 @@ def test_common_words_come_from_the_planners_statistics(postgres_url, monkeypatc
         assert not {"r7", "55433"} & words  # in one event of the 30
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("span", [1, 2, 5, 65_536])
+def test_a_word_search_asked_range_by_range_finds_every_match_in_order(db, log, span, monkeypatch):
+    """A term the word index answers is asked newest range first (migration 0011); however
+    the ranges fall, page after page holds exactly the scan's events, newest first, none
+    twice and none left out at a range's edge."""
+    for number in range(40):
+        role = "build-agent-7" if number % 3 else f"other-{number}"
+        change(
+            log,
+            action="iam:TagRole",
+            target=f"arn:aws:iam::123456789012:role/{role}",
+            params={"role_name": role},
+        )
+    term = "role/build-agent"
+    if db.engine.dialect.name == "postgresql":
+        assert word_query(term) is not None  # the word index answers it there
+    monkeypatch.setattr(audit_query, "NEWEST_SPAN", span)
+    monkeypatch.setattr(audit_query, "NEWEST_GROWTH", 2)
+    expected = brute_force(db, term)
+    assert len(expected) == 26
+    assert searched(db, term) == expected
