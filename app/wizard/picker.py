@@ -31,7 +31,8 @@ class Picker:
 
     @property
     def others(self) -> list[str]:
-        return [s for s in self.services if s not in self.common]
+        common = set(self.common)  # once, not once per service
+        return [s for s in self.services if s not in common]
 
 
 def apply(values: dict[str, str]) -> dict[str, str]:

@@ -24,7 +24,7 @@ from app.web.deps import AuditContextDep, RendererDep, ServicesDep, actor_name
 from app.web.params import ascii_int
 from app.web.templating import Renderer, is_partial, redirect_after_post, targets
 from app.wizard import picker, rules, trust, trust_form
-from app.wizard.create import CreateOutcome, RoleCreator, preflight
+from app.wizard.create import CreateOutcome, RoleCreator, start_preflight
 from app.wizard.drafts import Draft
 from app.wizard.review import cli_commands, policy_review
 from app.wizard.service import Wizard
@@ -417,7 +417,12 @@ def create_role(
     check = wizard.check(draft.data, fresh=True)
     if check.plan is None:
         return refused(_step_errors(check))
-    errors = preflight(services, check.plan, wizard.quotas())
+    preflight_errors = start_preflight(services, check.plan, wizard.quotas())
+    # The risk gate's review, worked out while AWS answers the name checks.
+    review = policy_review(
+        check, wizard.managed_document, data=draft.data, remote=wizard.remote_findings
+    )
+    errors = preflight_errors()
     if errors:
         # Another tab may have claimed this draft and created the role meanwhile, which is
         # why the name is now taken: that is the same role, so show its done page.
@@ -426,9 +431,6 @@ def create_role(
         return refused(errors)
     # The risk gate: nothing is created while an error stands, and each security warning
     # must be acknowledged by name (the checkboxes of the review).
-    review = policy_review(
-        check, wizard.managed_document, data=draft.data, remote=wizard.remote_findings
-    )
     acknowledged = set(form.all("acknowledge"))
     if review.blocks or (missing := review.unacknowledged(acknowledged)):
         message = (
