@@ -42,7 +42,17 @@ def _utc(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime(fmt)
+    elif value.utcoffset():
+        value = value.astimezone(UTC)
+    if fmt == SECONDS:  # the history's rows, twice each: without strftime's format parsing
+        return (
+            f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+            f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+        )
+    return value.strftime(fmt)
+
+
+SECONDS = "%Y-%m-%d %H:%M:%S"
 
 
 def make_environment(directory: Path = TEMPLATES_DIR) -> Environment:
