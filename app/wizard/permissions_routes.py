@@ -124,6 +124,7 @@ def _page(
         # A row's "view" link: the search's own address plus the ARN, built once per page
         # rather than urlencoding the whole search again for each of the 20 rows.
         "view_url": _view_url(_search_url(draft.id, q, kind, page)),
+        "quoted_arn": _quoted_arn,
         "rules": rules,
         "inline_findings": _inline_findings(values, wizard),
         # A callable: computed only when the chosen-policies section is rendered (not for
