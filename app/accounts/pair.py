@@ -3,10 +3,11 @@ use account B".
 
 In account B a new role trusts exactly the role in account A (with an external ID, or only
 while A belongs to the organization: `aws:PrincipalOrgID`; optionally only with MFA); in
-account A that role gets an inline policy allowing `sts:AssumeRole` on exactly the new role.
-Both sides are needed: a cross-account AssumeRole needs the trust (resource side) and the
-caller's own permission (identity side). One unit, rule `undo`: a failure anywhere removes
-what the run made, newest first, in both accounts.
+account A that role gets a policy allowing `sts:AssumeRole` on exactly the new role: an inline
+policy, or a customer managed policy of the same name attached to it. Both sides are needed:
+a cross-account AssumeRole needs the trust (resource side) and the caller's own permission
+(identity side). One unit, rule `undo`: a failure anywhere removes what the run made, newest
+first, in both accounts.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ from app.shared.names import NameClaims
 KIND = "cross-account-pair"
 EXTERNAL_ID = "external_id"
 ORGANIZATION = "organization"
+# Where A's permission lives: an inline policy on A's role, or a customer managed policy
+# attached to it (which others can then see, reuse and audit as a policy of the account).
+INLINE = "inline"
+MANAGED = "managed"
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Pair:
     require_mfa: bool = False
     description: str = ""
     managed_policy_arns: tuple[str, ...] = ()
+    source_policy: str = INLINE  # INLINE or MANAGED
 
     @property
     def source_role_name(self) -> str:
@@ -61,8 +67,17 @@ class Pair:
 
     @property
     def policy_name(self) -> str:
-        """The inline policy on A's role: says where it leads (128 characters at most)."""
+        """A's policy (inline, or managed): says where it leads (128 characters at most)."""
         return f"AssumeRole-{self.target.account_id}-{self.role_name}"[:128]
+
+    @property
+    def managed(self) -> bool:
+        return self.source_policy == MANAGED
+
+    @property
+    def policy_arn(self) -> str:
+        """The customer managed policy's ARN in account A (path "/")."""
+        return f"arn:aws:iam::{self.source.account_id}:policy/{self.policy_name}"
 
 
 def trust_policy(pair: Pair) -> dict[str, Any]:
@@ -134,26 +149,70 @@ def pair_plan(hub: AccountHub, user: str, pair: Pair, region: str) -> Plan:
                 account=b,
             )
         )
-    steps.append(
-        Step(
-            "allow",
-            f"Allow {pair.source_role_name} in account {pair.source.label} to assume it",
-            pair.source_role_arn,
-            source_iam.put_role_policy,
-            {
-                "role_name": pair.source_role_name,
-                "policy_name": pair.policy_name,
-                "document": assume_policy(pair),
-            },
-            depends_on=tuple(s.key for s in steps),
-            undo=Undo(
-                f"Delete inline policy {pair.policy_name}",
-                source_iam.delete_role_policy,
-                {"role_name": pair.source_role_name, "policy_name": pair.policy_name},
-            ),
-            account=a,
+    # A's role gets its permission last, once B's role and policies are in place.
+    after_b = tuple(s.key for s in steps)
+    allow = f"Allow {pair.source_role_name} in account {pair.source.label} to assume it"
+    if pair.managed:
+        # The policy alone grants nothing until attached, so it is made beside B's steps.
+        policy = f"customer managed policy {pair.policy_name}"
+        steps.append(
+            Step(
+                "policy",
+                f"Create {policy} in account {pair.source.label}",
+                pair.policy_arn,
+                source_iam.create_policy,
+                {
+                    "name": pair.policy_name,
+                    "document": assume_policy(pair),
+                    "description": f"RoleDesk cross-account pair: lets {pair.source_role_arn} "
+                    f"assume {pair.role_arn}",
+                    "path": "/",
+                },
+                undo=Undo(
+                    f"Delete policy {pair.policy_arn}",
+                    source_iam.delete_policy,
+                    {"arn": pair.policy_arn},
+                ),
+                account=a,
+            )
         )
-    )
+        steps.append(
+            Step(
+                "allow",
+                f"{allow}: attach {pair.policy_arn}",
+                pair.source_role_arn,
+                source_iam.attach_role_policy,
+                {"role_name": pair.source_role_name, "policy_arn": pair.policy_arn},
+                depends_on=(*after_b, "policy"),
+                undo=Undo(
+                    f"Detach {pair.policy_arn}",
+                    source_iam.detach_role_policy,
+                    {"role_name": pair.source_role_name, "policy_arn": pair.policy_arn},
+                ),
+                account=a,
+            )
+        )
+    else:
+        steps.append(
+            Step(
+                "allow",
+                allow,
+                pair.source_role_arn,
+                source_iam.put_role_policy,
+                {
+                    "role_name": pair.source_role_name,
+                    "policy_name": pair.policy_name,
+                    "document": assume_policy(pair),
+                },
+                depends_on=after_b,
+                undo=Undo(
+                    f"Delete inline policy {pair.policy_name}",
+                    source_iam.delete_role_policy,
+                    {"role_name": pair.source_role_name, "policy_name": pair.policy_name},
+                ),
+                account=a,
+            )
+        )
     return Plan(
         KIND,
         f"Let {pair.source_role_name} ({a}) use {pair.role_name} ({b})",
@@ -178,6 +237,8 @@ def details(pair: Pair) -> dict[str, Any]:
         "org_id": pair.org_id,
         "require_mfa": pair.require_mfa,
         "policy_name": pair.policy_name,
+        "source_policy": pair.source_policy,
+        "policy_arn": pair.policy_arn if pair.managed else "",
     }
 
 
@@ -207,18 +268,23 @@ def run_pair(
     engine: Engine, ctx: AuditContext, pair: Pair, plan: Plan, hub: AccountHub, user: str
 ) -> RunResult:
     """Run the pair's plan holding the case-insensitive name locks (app.shared.names) the
-    wizard holds, per account: the new role's name in account B, and the inline policy's
-    name on A's role. Under them the names are checked again (the form's check cannot see a
-    create another process makes at this instant): the exact name and the spelling RoleDesk
-    last created (the shared claims, confirmed with GetRole) in B, any spelling of the policy
-    on A's role. A name taken refuses the run before any AWS change, recorded as the create
-    (or allow) step's failure."""
+    wizard holds, per account: the new role's name in account B, and A's policy name (the
+    inline policy's on A's role, or the customer managed policy's in A). Under them the
+    names are checked again (the form's check cannot see a create another process makes at
+    this instant): the exact name and the spelling RoleDesk last created (the shared claims,
+    confirmed with GetRole) in B, any spelling of the inline policy on A's role, or the
+    managed policy's ARN in A. A name taken refuses the run before any AWS change, recorded
+    as the create (or allow, or policy) step's failure."""
     shared = engine.services.shared
     b, a = pair.target.account_id, pair.source.account_id
     roles = NameClaims(shared, b)
-    # Inline policy names are unique per role (regardless of case): their own lock space,
-    # keyed by account and role ("/" cannot occur in an account id or a role name).
-    policies = NameClaims(shared, f"{a}/{pair.source_role_name.lower()}/policies")
+    # Each policy kind's names get their own lock space ("/" cannot occur in an account id
+    # or a role name): inline policy names are unique per role, customer managed policy
+    # names per account (both regardless of case).
+    if pair.managed:
+        policies = NameClaims(shared, f"{a}/managed-policies")
+    else:
+        policies = NameClaims(shared, f"{a}/{pair.source_role_name.lower()}/policies")
     with roles.held(pair.role_name), policies.held(pair.policy_name):
         refusal = _name_refusal(pair, roles, hub, user)
         if refusal is not None:
@@ -256,6 +322,8 @@ def _name_refusal(
                 "are unique regardless of case.",
                 operation="CreateRole",
             )
+        if pair.managed:
+            return _managed_clash(pair, source_iam)
         held = source_iam.list_role_policy_names(pair.source_role_name)
     except AwsError as exc:
         return "create", exc
@@ -267,3 +335,17 @@ def _name_refusal(
             operation="PutRolePolicy",
         )
     return None
+
+
+def _managed_clash(pair: Pair, source_iam: IamGateway) -> tuple[str, AwsError] | None:
+    """A customer managed policy already at the pair's policy ARN in A: refused before any
+    change rather than failing at CreatePolicy midway."""
+    try:
+        source_iam.get_policy(pair.policy_arn)
+    except NotFound:
+        return None
+    return "policy", AlreadyExists(
+        "EntityAlreadyExists",
+        f"{pair.source.label} already has a customer managed policy {pair.policy_arn}.",
+        operation="CreatePolicy",
+    )

@@ -8,8 +8,9 @@ from typing import Protocol
 
 from app.accounts.hub import AccountHub
 from app.accounts.model import AccountList
-from app.accounts.pair import EXTERNAL_ID, ORGANIZATION, Pair
+from app.accounts.pair import EXTERNAL_ID, INLINE, MANAGED, ORGANIZATION, Pair
 from app.aws.errors import AwsError, NotFound
+from app.aws.iam import IamGateway
 from app.web.params import is_policy_arn
 from app.wizard.rules import DESCRIPTION, ROLE_NAME
 from app.wizard.rules import EXTERNAL_ID as EXTERNAL_ID_RULE
@@ -25,6 +26,7 @@ FIELDS = (
     "require_mfa",
     "description",
     "managed_policies",
+    "source_policy",
 )
 
 
@@ -41,6 +43,7 @@ class PairForm:
     def parse(cls, form: Form | dict[str, str]) -> PairForm:
         values = {name: str(form.get(name, "") or "").strip() for name in FIELDS}
         values["condition"] = values["condition"] or EXTERNAL_ID
+        values["source_policy"] = values["source_policy"] or INLINE
         return cls(values)
 
     @property
@@ -69,6 +72,8 @@ class PairForm:
                 e["external_id"] = problem
         if v["require_mfa"] not in ("", "on"):
             e["require_mfa"] = "Tick the box or leave it empty."
+        if v["source_policy"] not in (INLINE, MANAGED):
+            e["source_policy"] = "Choose an inline policy or a customer managed policy."
         self._check_role_side()
         return not e
 
@@ -86,8 +91,9 @@ class PairForm:
 
     def prepare(self, hub: AccountHub, accounts: AccountList, user: str) -> Pair | None:
         """The checks that need AWS (after `check` passed): A's role exists and has no inline
-        policy of the name RoleDesk would use; B has no role of the new name; the
-        organization's id when that condition is chosen. None, with errors, when refused."""
+        policy of the name RoleDesk would use (or, for a managed policy, A has no customer
+        managed policy at its ARN); B has no role of the new name; the organization's id
+        when that condition is chosen. None, with errors, when refused."""
         v, e = self.values, self.errors
         source = accounts.find(v["source_account"])
         target = accounts.find(v["target_account"])
@@ -121,9 +127,18 @@ class PairForm:
             require_mfa=v["require_mfa"] == "on",
             description=v["description"],
             managed_policy_arns=self.policy_arns,
+            source_policy=v["source_policy"],
         )
+        source_iam = hub.iam(source, user)
         try:
-            if pair.policy_name in hub.iam(source, user).list_role_policy_names(source_role.name):
+            if pair.managed:
+                if _policy_exists(source_iam, pair.policy_arn):
+                    e["source_policy"] = (
+                        f"{source.label} already has a customer managed policy "
+                        f"{pair.policy_arn}; choose the inline policy or another role name."
+                    )
+                    return None
+            elif pair.policy_name in source_iam.list_role_policy_names(source_role.name):
                 e["source_role"] = (
                     f"{source_role.name} already has an inline policy {pair.policy_name}."
                 )
@@ -140,6 +155,14 @@ class PairForm:
             return None
         e["role_name"] = f"{target.label} already has a role {pair.role_name}."
         return None
+
+
+def _policy_exists(iam: IamGateway, arn: str) -> bool:
+    try:
+        iam.get_policy(arn)
+    except NotFound:
+        return False
+    return True
 
 
 def _unreachable(exc: AwsError) -> str:

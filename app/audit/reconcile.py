@@ -113,6 +113,7 @@ class Reconciler:
             "iam:AddRoleToInstanceProfile": lambda e: self._in_profile(e, expect=True),
             "iam:RemoveRoleFromInstanceProfile": lambda e: self._in_profile(e, expect=False),
             "iam:CreatePolicy": self._create_policy,
+            "iam:DeletePolicy": self._delete_policy,
             "iam:UpdateAssumeRolePolicy": self._trust_updated,
             "iam:UpdateRole": self._role_updated,
             "iam:PutRolePermissionsBoundary": lambda e: self._boundary(e, expect=True),
@@ -348,14 +349,26 @@ class Reconciler:
             "iam:GetInstanceProfile",
         )
 
+    def _policy_arn(self, e: AuditEvent) -> str:
+        found = e.target if e.target and ":policy/" in e.target else _param(e, "arn")
+        return self._need(found, "policy ARN")
+
     def _create_policy(self, e: AuditEvent) -> Verdict:
-        arn = self._need(e.target if e.target and ":policy/" in e.target else None, "policy ARN")
+        arn = self._policy_arn(e)
         try:
             policy = self._iam.get_policy(arn)
         except NotFound:
             return Verdict("failed", f"No policy {arn} exists.", "iam:GetPolicy")
         verdict = _created_verdict("Policy", arn, policy.created, e.recorded_at)
         return Verdict(verdict.outcome, verdict.note, "iam:GetPolicy")
+
+    def _delete_policy(self, e: AuditEvent) -> Verdict:
+        arn = self._policy_arn(e)
+        try:
+            self._iam.get_policy(arn)
+        except NotFound:
+            return Verdict("succeeded", f"Policy {arn} no longer exists.", "iam:GetPolicy")
+        return Verdict("failed", f"Policy {arn} still exists.", "iam:GetPolicy")
 
     # EC2 ---------------------------------------------------------------------------------
 

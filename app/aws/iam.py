@@ -400,6 +400,12 @@ class IamGateway:
         with aws_errors():
             return _policy(self._iam.create_policy(**kwargs)["Policy"])
 
+    @changes("iam:DeletePolicy")
+    def delete_policy(self, arn: str) -> None:
+        """AWS refuses while the policy is attached or has versions besides the default."""
+        with aws_errors():
+            self._iam.delete_policy(PolicyArn=arn)
+
     # Account and identity providers -------------------------------------------------------
 
     @reads("iam:GetAccountSummary")

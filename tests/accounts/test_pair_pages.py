@@ -4,6 +4,7 @@ field with 422 and no change made."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -93,6 +94,54 @@ def test_invalid_input_is_refused_beside_the_field_before_any_iam_call(
     assert calls.calls == []
 
 
+def test_an_unknown_permission_kind_is_refused_beside_the_field_before_any_iam_call(
+    app_hub: tuple[Any, AccountHub], operator: TestClient, members: list[str]
+):
+    calls = AwsCalls()
+    app_hub[1].hub_clients.hook_every_client("before-call.iam", calls)
+    data = form_for(members, source_policy="group", csrf_token=csrf_token_for(operator))
+    for url in ("/accounts/pairs/review", "/accounts/pairs"):
+        response = operator.post(url, data=data)
+        assert response.status_code == 422
+        page = soup(response)
+        assert "Choose an inline policy or a customer managed policy" in (
+            page.select_one("#error-source_policy").get_text()
+        )
+        assert page.select_one("#field-source_policy")["aria-invalid"] == "true"
+        # The form comes back with the default chosen, not the refused value.
+        assert page.select_one("input[name=source_policy][checked]")["value"] == "inline"
+    assert calls.calls == []
+
+
+def test_a_managed_policy_name_taken_in_account_a_is_refused_beside_the_field(
+    app_hub: tuple[Any, AccountHub], operator: TestClient, members: list[str]
+):
+    hub = app_hub[1]
+    name = f"AssumeRole-{members[2]}-from-staging-taken"
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
+    }
+    hub.clients(account(hub, members[1]), "t").client("iam").create_policy(
+        PolicyName=name, PolicyDocument=json.dumps(document)
+    )
+    data = form_for(
+        members,
+        role_name="from-staging-taken",
+        source_policy="managed",
+        csrf_token=csrf_token_for(operator),
+    )
+    response = operator.post("/accounts/pairs/review", data=data)
+    assert response.status_code == 422
+    page = soup(response)
+    error = page.select_one("#error-source_policy").get_text()
+    assert f"arn:aws:iam::{members[1]}:policy/{name}" in error
+    assert page.select_one("input[name=source_policy][checked]")["value"] == "managed"
+    # The inline choice with the same names is free: that policy is only on the role.
+    data["source_policy"] = "inline"
+    assert operator.post("/accounts/pairs/review", data=data).status_code == 200
+
+
 def test_a_role_name_taken_in_account_b_is_refused_beside_the_field(
     operator: TestClient, members: list[str]
 ):
@@ -133,6 +182,47 @@ def test_form_review_apply_and_done_without_javascript(
     assert "external_id = web-4411" in done.select_one("#pair-profile").get_text()
     hub = app_hub[1]
     assert hub.iam(account(hub, members[2]), "t").get_role("from-staging-web")
+
+
+def test_form_review_apply_and_done_with_a_managed_policy_without_javascript(
+    app_hub: tuple[Any, AccountHub], operator: TestClient, members: list[str], org: Services
+):
+    form = soup(operator.get("/accounts/pairs/new"))
+    choices = {i["value"]: i for i in form.select("input[name=source_policy]")}
+    assert set(choices) == {"inline", "managed"} and choices["inline"].has_attr("checked")
+    legend = form.select_one("#field-source_policy legend").get_text(strip=True)
+    assert legend == "Permission in account A"
+    policy_arn = f"arn:aws:iam::{members[1]}:policy/AssumeRole-{members[2]}-from-staging-mp"
+    data = form_for(
+        members,
+        role_name="from-staging-mp",
+        source_policy="managed",
+        csrf_token=csrf_token_for(operator),
+    )
+    review = operator.post("/accounts/pairs/review", data=data)
+    assert review.status_code == 200
+    page = soup(review)
+    assert page.select_one("#pair-policy-arn").get_text() == policy_arn
+    assert f"arn:aws:iam::{members[2]}:role/from-staging-mp" in page.select_one("#pair-allow").text
+    steps = [li.get_text() for li in page.select("#pair-steps li")]
+    assert any(s.startswith("Create customer managed policy AssumeRole-") for s in steps)
+    assert steps[-1].endswith(f"to assume it: attach {policy_arn}")
+    hidden = {i["name"]: i["value"] for i in page.select("form[action='/accounts/pairs'] input")}
+    assert hidden["source_policy"] == "managed"
+    applied = operator.post("/accounts/pairs", data=hidden, follow_redirects=False)
+    assert applied.status_code == 303
+    operation_id = applied.headers["location"].rsplit("/", 1)[-1]
+    assert org.runs.wait(operation_id, 60)
+    done = soup(operator.get(f"/accounts/pairs/{operation_id}"))
+    assert "customer managed policy" in done.select_one("#pair-permission").get_text()
+    assert policy_arn in done.select_one("#pair-permission").get_text()
+    assert "--role-arn" in done.select_one("#pair-command").get_text()
+    hub = app_hub[1]
+    staging = hub.iam(account(hub, members[1]), "t")
+    assert policy_arn in {p.arn for p in staging.list_attached_role_policies("staging-deploy")}
+    assert f"AssumeRole-{members[2]}-from-staging-mp" not in staging.list_role_policy_names(
+        "staging-deploy"
+    )
 
 
 def test_a_viewer_may_look_but_not_make_a_pair(app_hub: tuple[Any, AccountHub], members: list[str]):

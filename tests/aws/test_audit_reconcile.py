@@ -114,6 +114,33 @@ def test_pending_intents_are_settled_from_what_aws_shows(svc):
     assert verify_database(svc.db).ok
 
 
+def test_a_policy_delete_is_settled_by_whether_the_policy_is_gone(svc):
+    from app.audit.audited import Change
+
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+    }
+    arns = [f"arn:aws:iam::{svc.identity.account}:policy/crashed-{n}" for n in (1, 2)]
+    for arn in arns:
+        svc.audited.call(
+            AuditContext(),
+            Change(arn),
+            svc.iam.create_policy,
+            name=arn.rsplit("/", 1)[-1],
+            document=document,
+        )
+    gone = crash_after_call(
+        svc, "iam:DeletePolicy", arns[0], {"arn": arns[0]}, lambda: svc.iam.delete_policy(arns[0])
+    )
+    kept = crash_after_call(svc, "iam:DeletePolicy", arns[1], {"arn": arns[1]})
+
+    settled = Reconciler(svc.db, svc.audit_log, svc.iam, svc.ec2).run()
+
+    assert [(s.seq, s.verdict.outcome) for s in settled] == [(gone, "succeeded"), (kept, "failed")]
+    assert outcomes(svc)[gone][2]["checked_with"] == "iam:GetPolicy"
+
+
 def test_a_role_that_existed_before_the_intent_is_unknown_not_success(svc):
     from datetime import UTC, datetime, timedelta
 
