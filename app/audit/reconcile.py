@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.accounts.hub import AccountHub
 from app.audit.log import AuditLog, NewEntry
 from app.aws.ec2 import Ec2Gateway
 from app.aws.errors import AwsError, CredentialsProblem, NotFound, Throttled, Unreachable
@@ -86,6 +87,11 @@ def _created_verdict(kind: str, name: str, created: datetime | None, since: date
     )
 
 
+# A member account's gateways (IAM, and EC2 by region), or None when RoleDesk no longer
+# manages that account; raises AwsError when the accounts or the spoke role cannot be reached.
+MemberGateways = Callable[[str], tuple[IamGateway, Callable[[str | None], Ec2Gateway]] | None]
+
+
 class Reconciler:
     def __init__(
         self,
@@ -95,8 +101,15 @@ class Reconciler:
         ec2_for: Callable[[str | None], Ec2Gateway],
         *,
         fresh_sandbox: bool = False,
+        hub_account: str | None = None,
+        members: MemberGateways | None = None,
     ) -> None:
         self._fresh_sandbox = fresh_sandbox
+        # A call made in a member account is checked there, through its spoke role: asked in
+        # the hub instead, a delete's "not found" would be taken for success.
+        self._hub_account = hub_account
+        self._members = members
+        self._member_reconcilers: dict[str, Reconciler] = {}
         self._db = db
         self._log = audit_log
         self._iam = iam
@@ -172,6 +185,24 @@ class Reconciler:
                 "Recorded against an earlier run of the sandbox, whose state is gone: "
                 "there is nothing left to ask.",
             )
+        if intent.account_id and self._hub_account and intent.account_id != self._hub_account:
+            try:
+                member = self._member(intent.account_id)
+            except TRANSIENT:
+                raise
+            except AwsError as exc:
+                return Verdict(
+                    "unknown",
+                    f"Account {intent.account_id} could not be reached to check the call: "
+                    f"{exc.code}: {exc.message or exc.plain}",
+                )
+            if member is None:
+                return Verdict(
+                    "unknown",
+                    f"The call was made in account {intent.account_id}, which RoleDesk does "
+                    "not manage now: there is no way to check it from here.",
+                )
+            return member.judge(intent)
         judge = self._judges.get(intent.action)
         if judge is None:
             return Verdict("unknown", f"RoleDesk has no way to check {intent.action} afterwards.")
@@ -183,6 +214,19 @@ class Reconciler:
             raise
         except AwsError as exc:
             return Verdict("unknown", f"Checking failed: {exc.code}: {exc.message or exc.plain}")
+
+    def _member(self, account_id: str) -> Reconciler | None:
+        """The reconciler that checks calls made in a member account (None: not managed, or
+        no way to reach members). AWS errors reaching it propagate: transient ones leave the
+        intent pending, the others settle it as unknown with the reason (`judge`)."""
+        if account_id in self._member_reconcilers:
+            return self._member_reconcilers[account_id]
+        gateways = self._members(account_id) if self._members is not None else None
+        if gateways is None:
+            return None
+        member = Reconciler(self._db, self._log, *gateways)
+        self._member_reconcilers[account_id] = member
+        return member
 
     # IAM ---------------------------------------------------------------------------------
 
@@ -421,16 +465,40 @@ class _Unidentified(Exception):
     """The intent does not say which resource it was about."""
 
 
-def reconcile_at_start(services: Any) -> list[Settled]:
-    """Settle pending intents with the running services; never stops the start-up."""
-    # The embedded sandbox starts empty: intents left from an earlier run cannot be checked.
-    reconciler = Reconciler(
+def member_gateways(services: Any) -> MemberGateways:
+    """Member accounts' gateways through the hub (app.accounts.hub), session named after the
+    reconciler so the member account's CloudTrail shows who checked."""
+    hub = AccountHub(services.settings, services.clients, services.identity.account)
+    listed: list[Any] = []
+
+    def gateways(account_id: str) -> tuple[IamGateway, Callable[[str | None], Ec2Gateway]] | None:
+        if not listed:
+            listed.append(hub.accounts())  # once per reconciliation
+        account = listed[0].find(account_id)
+        if account is None:
+            return None
+        return hub.iam(account, RECONCILER), lambda region: hub.ec2(account, RECONCILER, region)
+
+    return gateways
+
+
+def reconciler_for(services: Any, *, fresh_sandbox: bool) -> Reconciler:
+    """The hub account's reconciler, which hands calls made in member accounts to theirs."""
+    return Reconciler(
         services.db,
         services.audit_log,
         services.iam,
         services.ec2,
-        fresh_sandbox=services.sandbox_endpoint is not None,
+        fresh_sandbox=fresh_sandbox,
+        hub_account=services.identity.account,
+        members=member_gateways(services),
     )
+
+
+def reconcile_at_start(services: Any) -> list[Settled]:
+    """Settle pending intents with the running services; never stops the start-up."""
+    # The embedded sandbox starts empty: intents left from an earlier run cannot be checked.
+    reconciler = reconciler_for(services, fresh_sandbox=services.sandbox_endpoint is not None)
     try:
         settled = reconciler.run()
     except Exception:
