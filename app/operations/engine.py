@@ -90,6 +90,14 @@ class RunResult:
             "steps": {k: r.status for k, r in self.steps.items()},
             "ledger_fault": self.ledger_fault,
             "undo_errors": self.undo_errors,
+            # Why each failed step failed: the ledger holds the errors of calls made, but a
+            # step refused before its call (a name found taken under the name's lock) has
+            # no call entry, and its progress page would not know why.
+            "errors": {
+                k: {"code": r.error.code, "message": r.error.message}
+                for k, r in self.steps.items()
+                if r.status == FAILED and r.error is not None
+            },
         }
 
 

@@ -27,6 +27,7 @@ STATUS_WORDS = {
     "undone": "Undone",
     "undo_failed": "Failed, and could not be undone",
     "not_started": "Not started",
+    "refused": "Refused before its call",
     "unknown": "Unknown (RoleDesk stopped during the call)",
 }
 
@@ -51,6 +52,7 @@ class StepProgress:
     status: str = "waiting"
     calls: list[CallEntry] = field(default_factory=list)
     undo_calls: list[CallEntry] = field(default_factory=list)
+    refusal: tuple[str, str] | None = None  # (code, message) of a step refused before its call
 
     @property
     def words(self) -> str:
@@ -89,6 +91,11 @@ class Progress:
     @property
     def ok(self) -> bool:
         return self.finished and all(s.status == "done" for s in self.steps)
+
+    @property
+    def refusals(self) -> list[StepProgress]:
+        """Steps refused before any call was made (their reason is in the finish record)."""
+        return [s for s in self.steps if s.refusal is not None]
 
     @property
     def settled_count(self) -> int:
@@ -158,8 +165,13 @@ def build(entries: list[AuditEvent], running_here: bool = False) -> Progress | N
             call.outcome = e.outcome
             call.error_code, call.error_message = e.error_code, e.error_message
             call.request_id = e.aws_request_id
+    refused = finish.get("errors") or {}
     for step in steps:
         step.status = _status(step, finished)
+        error = refused.get(step.key)
+        if not step.calls and isinstance(error, dict):
+            step.status = "refused"
+            step.refusal = (str(error.get("code") or ""), str(error.get("message") or ""))
     return Progress(
         start.operation_id or "",
         engine["kind"],

@@ -85,7 +85,8 @@ def test_two_spellings_at_once_in_one_account_make_one_role(processes, members, 
     # Refused before any AWS change: the run is recorded as finished, no step called.
     recorded = progress.load(processes[0][0].db, refused_id)
     assert recorded is not None and recorded.finished and not recorded.ok
-    assert [s.status for s in recorded.steps] == ["not_started", "not_started"]
+    assert [s.status for s in recorded.steps] == ["refused", "not_started"]
+    assert "already exists" in recorded.steps[0].refusal[1]
     made = next(pair for pair, (_, result) in zip(pairs, outcomes, strict=True) if result.ok)
     held = hub.iam(dev, "alice").list_role_policy_names("dev-deploy")
     assert [p for p in held if p.lower() == made.policy_name.lower()] == [made.policy_name]

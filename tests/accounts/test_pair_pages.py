@@ -13,7 +13,10 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.accounts.hub import AccountHub
+from app.accounts.pair import EXTERNAL_ID, Pair, pair_plan, run_pair
+from app.audit.audited import AuditContext
 from app.main import create_app
+from app.operations.engine import Engine
 from app.services import Services
 from tests.accounts.conftest import Refuse, account, fresh_clients
 from tests.conftest import csrf_token_for, signed_in
@@ -33,6 +36,18 @@ def app_hub(org: Services) -> tuple[Any, AccountHub]:
 def operator(app_hub: tuple[Any, AccountHub]) -> Iterator[TestClient]:
     with signed_in(app_hub[0], "olivia", "operator") as client:
         yield client
+
+
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
 
 
 def form_for(members: list[str], **changes: str) -> dict[str, str]:
@@ -182,6 +197,38 @@ def test_form_review_apply_and_done_without_javascript(
     assert "external_id = web-4411" in done.select_one("#pair-profile").get_text()
     hub = app_hub[1]
     assert hub.iam(account(hub, members[2]), "t").get_role("from-staging-web")
+
+
+def test_a_run_refused_under_the_name_lock_says_why_on_its_pages(
+    app_hub: tuple[Any, AccountHub], operator: TestClient, members: list[str], org: Services
+):
+    """A name taken between the form's check and the run (another process, someone in the
+    console) is refused by the run under the name's lock, before any change: its progress
+    and done pages give that reason, not "a call failed"."""
+    hub = app_hub[1]
+    staging, prod = account(hub, members[1]), account(hub, members[2])
+    source = hub.iam(staging, "t").get_role("staging-deploy")
+    pair = Pair(staging, source.arn, prod, "taken-before-run", EXTERNAL_ID, external_id="x-2")
+    hub.clients(prod, "someone").client("iam").create_role(
+        RoleName="taken-before-run", AssumeRolePolicyDocument=json.dumps(TRUST)
+    )
+    ctx = AuditContext(actor="olivia")
+    plan = pair_plan(hub, "olivia", pair, "us-east-1")
+    engine = Engine(org)
+    engine.record_start(ctx, plan)
+    assert not run_pair(engine, ctx, pair, plan, hub, "olivia").ok
+    assert org.settler.wait_idle(30)  # the finish record is written
+    rows = soup(operator.get(f"/operations/{ctx.operation_id}")).select("table.operation-steps tr")
+    refused = next(r for r in rows if "Refused before its call" in r.get_text())
+    assert "A role named taken-before-run already exists" in refused.get_text()
+    assert "no AWS change was made" in refused.get_text()
+    done = soup(operator.get(f"/accounts/pairs/{ctx.operation_id}"))
+    summary = done.select_one(".outcome-summary")
+    assert summary is not None
+    text = " ".join(summary.get_text().split())
+    assert "Not made. A role named taken-before-run already exists" in text
+    assert "Nothing was changed in either account." in text
+    assert "A call failed" not in text
 
 
 def test_form_review_apply_and_done_with_a_managed_policy_without_javascript(
