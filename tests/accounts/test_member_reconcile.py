@@ -7,33 +7,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.accounts.hub import AccountHub
-from app.audit.audited import AuditContext
-from app.audit.log import NewEntry
 from app.audit.reconcile import Reconciler, reconciler_for
 from app.aws.calls import audit_guard
 from app.services import Services
 from app.wizard.trust import service_trust
 from tests.accounts.conftest import account, own_database
+from tests.aws.test_audit_reconcile import crash_after_call
 
 TRUST = service_trust("ec2.amazonaws.com")
 
 
 def pending(services: Services, action: str, role: str, account_id: str) -> int:
-    """An intent left pending by a 'crash' before its outcome (as tests/aws do for the hub)."""
-    ctx = AuditContext(actor="alice")
-    return services.audit_log.append(
-        NewEntry(
-            kind="intent",
-            action=action,
-            actor=ctx.actor,
-            outcome="pending",
-            operation_id=ctx.operation_id,
-            target=f"arn:aws:iam::{account_id}:role/{role}",
-            params={"role_name": role},
-            account_id=account_id,
-            region="us-east-1",
-        )
-    ).seq
+    """An intent left pending by a 'crash' before its outcome, in a member account."""
+    target = f"arn:aws:iam::{account_id}:role/{role}"
+    seq: int = crash_after_call(
+        services, action, target, {"role_name": role}, account_id=account_id
+    )
+    return seq
 
 
 def test_calls_made_in_a_member_account_are_checked_there(

@@ -18,6 +18,7 @@ from app.audit.audited import AuditContext
 from app.main import create_app
 from app.operations.engine import Engine
 from app.services import Services
+from app.wizard.trust import service_trust
 from tests.accounts.conftest import Refuse, account, fresh_clients
 from tests.conftest import csrf_token_for, signed_in
 from tests.security.aws_calls import AwsCalls
@@ -38,16 +39,7 @@ def operator(app_hub: tuple[Any, AccountHub]) -> Iterator[TestClient]:
         yield client
 
 
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+TRUST = service_trust("ec2.amazonaws.com")
 
 
 def form_for(members: list[str], **changes: str) -> dict[str, str]:

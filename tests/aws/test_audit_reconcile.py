@@ -30,8 +30,9 @@ def svc(request, sandbox):
     built.db.dispose()
 
 
-def crash_after_call(services, action, target, params, call=None):
-    """Write the intent, make the AWS call (or not), and 'crash' before the outcome."""
+def crash_after_call(services, action, target, params, call=None, account_id=None):
+    """Write the intent, make the AWS call (or not), and 'crash' before the outcome; in the
+    hub account unless `account_id` names another."""
     ctx = AuditContext(actor="alice")
     intent = services.audit_log.append(
         NewEntry(
@@ -42,7 +43,7 @@ def crash_after_call(services, action, target, params, call=None):
             operation_id=ctx.operation_id,
             target=target,
             params=params,
-            account_id=services.identity.account,
+            account_id=account_id or services.identity.account,
             region="us-east-1",
         )
     )
