@@ -27,7 +27,7 @@ STATUS_WORDS = {
     "undone": "Undone",
     "undo_failed": "Failed, and could not be undone",
     "not_started": "Not started",
-    "unknown": "Unknown (RoleDesk stopped during the call)",
+    "unknown": "Unknown (AWS's answer was lost, or RoleDesk stopped during the call)",
 }
 
 
