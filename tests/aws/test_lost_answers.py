@@ -231,3 +231,31 @@ def test_already_exists_without_a_retry_is_still_failed(svc):  # noqa: F811
     assert raised.value.retried == 0
     entries = event_entries(svc, "iam:CreateRole", ctx.operation_id)
     assert [outcome for _, outcome, _, _, _ in entries] == ["pending", "failed"]
+
+
+def test_a_lost_answer_aws_cannot_be_asked_about_stays_unknown_and_is_not_undone(svc):  # noqa: F811
+    """The check itself cannot reach AWS: the event stays unknown (the truth), the step
+    failed, and nothing is undone on a guess."""
+    ctx = AuditContext(actor="alice")
+
+    def unreachable(**_kwargs: Any) -> None:
+        from botocore.exceptions import EndpointConnectionError
+
+        raise EndpointConnectionError(endpoint_url="http://sandbox.invalid/")
+
+    with (
+        hooked(svc, "after-call.iam.CreateRole", lose_answer()),
+        hooked(svc, "before-call.iam.GetRole", unreachable),
+    ):
+        outcome = RoleCreator(svc).run(ec2_role("lost-unchecked"), ctx)
+
+    assert not outcome.ok and outcome.failed_step == "Create the role"
+    assert isinstance(outcome.error, AnswerLost)
+    assert outcome.rolled_back == []
+    entries = event_entries(svc, "iam:CreateRole", ctx.operation_id)
+    assert [(kind, outcome) for kind, outcome, _, _, _ in entries] == [
+        ("intent", "pending"),
+        ("outcome", "unknown"),
+    ]
+    assert role_exists(svc, "lost-unchecked")  # made; the ledger says unknown, not failed
+    assert verify_database(svc.db).ok
