@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from app.audit.audited import AuditedAws
 from app.audit.log import AuditLog
+from app.audit.reconcile import lost_answer_settler
 from app.aws.clients import AwsClients
 from app.aws.ec2 import Ec2Gateway
 from app.aws.iam import IamGateway
@@ -166,7 +167,7 @@ def build_services(settings: Settings, *, sandbox_endpoint: str | None = None) -
     shared = SharedState(db)
     inventory = RoleInventory(iam, ttl_seconds=settings.role_cache_seconds, shared=shared)
     audited.on_success(inventory.on_change)
-    return Services(
+    services = Services(
         settings=settings,
         db=db,
         clients=clients,
@@ -178,3 +179,6 @@ def build_services(settings: Settings, *, sandbox_endpoint: str | None = None) -
         sandbox_endpoint=endpoint if settings.is_sandbox else None,
         shared=shared,
     )
+    # A change whose answer was lost is checked in AWS at once with the services' gateways.
+    audited.settle_lost = lost_answer_settler(services)
+    return services

@@ -98,7 +98,14 @@ def member_services(base: Services, hub: AccountHub, account: Account) -> Servic
     clients = AccountClients(hub, account)
     iam = IamGateway(clients)
     settings = base.settings
-    audited = AuditedAws(base.audit_log, account_id=account.account_id, region=settings.aws_region)
+    # A lost answer is checked by the hub's reconciler, which asks this account through its
+    # spoke role (as at start-up).
+    audited = AuditedAws(
+        base.audit_log,
+        account_id=account.account_id,
+        region=settings.aws_region,
+        settle_lost=base.audited.settle_lost,
+    )
     inventory = RoleInventory(
         iam, ttl_seconds=settings.role_cache_seconds, shared=base.shared, key=account.account_id
     )

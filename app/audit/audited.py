@@ -5,6 +5,11 @@ that lets exactly that declared action run, makes the call, and writes an `outco
 (succeeded or failed, AWS request id, error). If the intent cannot be written, the AWS call is
 not made. If the outcome cannot be written, the intent stays pending and start-up
 reconciliation settles it (at start-up, or sooner: app.operations.settle).
+
+When the request may have reached AWS but its answer was lost (app.aws.errors.answer_lost),
+"failed" would be false: the outcome is written as `unknown`, then the reconciler checks AWS
+at once and appends its verdict as the event's latest outcome. A change it finds made raises
+TookEffect, so callers treat it as done (the engine undoes it in a rollback).
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from app.audit.log import AuditLog, NewEntry
 from app.aws.calls import action_of, audit_guard
 from app.aws.clients import last_request_id
-from app.aws.errors import AwsError
+from app.aws.errors import AwsError, TookEffect, answer_lost
+
+if TYPE_CHECKING:
+    from app.audit.reconcile import Verdict
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -89,15 +97,28 @@ def jsonable(value: Any) -> Any:
 
 SuccessListener = Callable[[str, str | None], None]
 ResultListener = Callable[[str, str | None, Any], None]
+# Checks in AWS the call of a committed intent whose answer was lost and appends the verdict
+# to the ledger (app.audit.reconcile.lost_answer_settler); None: AWS could not tell now.
+LostAnswerSettler = Callable[[NewEntry], "Verdict | None"]
 
 
 class AuditedAws:
     """Runs declared AWS change calls with an audit record around each."""
 
-    def __init__(self, audit_log: AuditLog, *, account_id: str, region: str) -> None:
+    def __init__(
+        self,
+        audit_log: AuditLog,
+        *,
+        account_id: str,
+        region: str,
+        settle_lost: LostAnswerSettler | None = None,
+    ) -> None:
         self.audit_log = audit_log
         self.account_id = account_id
         self.region = region
+        # Set where the services are built (it needs their gateways); without it a lost
+        # answer stays `unknown` until someone checks.
+        self.settle_lost = settle_lost
         self.listeners: list[SuccessListener] = []
         self.result_listeners: list[ResultListener] = []
 
@@ -122,7 +143,8 @@ class AuditedAws:
         """Call `fn`, a `@changes` gateway method, with the audit record around it.
 
         The recorded request parameters are `change.params`, or else the call's arguments.
-        Raises whatever `fn` raises (an AwsError), after recording it.
+        Raises whatever `fn` raises (an AwsError), after recording it; when its answer was
+        lost and the check found the change made, TookEffect (see AuditedSequence.send).
         """
         with self.sequence(ctx) as calls:
             return calls.call(change, fn, *args, **kwargs)
@@ -214,22 +236,66 @@ class AuditedSequence:
         return intents
 
     def send(self, intent: NewEntry, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Make the call whose intent `open` committed; hold its outcome."""
-        audited = self._audited
+        """Make the call whose intent `open` committed; hold its outcome.
+
+        If the call's answer was lost (app.aws.errors.answer_lost), its outcome is written
+        `unknown` at once and the call is checked in AWS (AuditedAws.settle_lost): found made,
+        TookEffect is raised (carrying the original error); otherwise the original error.
+        """
         last_request_id.set(None)
         try:
             with audit_guard(intent.action):
                 result = fn(*args, **kwargs)
         except AwsError as exc:
-            self.hold(self._outcome(intent, "failed", exc))
-            raise
+            if not answer_lost(exc):
+                self.hold(self._outcome(intent, "failed", exc))
+                raise
+            verdict = self._settle_lost(intent, exc)
+            if verdict is None or verdict.outcome != "succeeded":
+                raise
+            self._tell_listeners(intent, None, with_result=False)
+            raise TookEffect(exc, verdict.note) from exc
         self.hold(self._outcome(intent, "succeeded", None))
-        if intent.account_id == audited.account_id:  # the caches hold the hub account only
-            for listener in audited.listeners:
-                listener(intent.action, intent.target)
+        self._tell_listeners(intent, result, with_result=True)
+        return result
+
+    def _tell_listeners(self, intent: NewEntry, result: Any, *, with_result: bool) -> None:
+        audited = self._audited
+        if intent.account_id != audited.account_id:  # the caches hold the hub account only
+            return
+        for listener in audited.listeners:
+            listener(intent.action, intent.target)
+        if with_result:  # a lost answer has no result: the caches read the change back
             for found in audited.result_listeners:
                 found(intent.action, intent.target, result)
-        return result
+
+    def _settle_lost(self, intent: NewEntry, exc: AwsError) -> Verdict | None:
+        """Write `unknown` for a call whose answer was lost, then have the reconciler check
+        it; its verdict (appended by it) is returned, or None when nothing was checked.
+
+        The unknown outcome is committed now, with the outcomes held so far, rather than
+        held: the reconciler's entry must come after it in the ledger, and a held outcome
+        could still be in another thread's commit when the reconciler writes."""
+        with self._lock:
+            held, self._held = self._held, []
+        held.append(self._outcome(intent, "unknown", exc))
+        try:
+            self._audited.audit_log.append_all(held)
+        except Exception:
+            # As in flush: kept for whoever settles the run; with its outcome unwritten the
+            # intent stays pending, so nothing may be appended after it now.
+            log.exception("could not record the unknown outcome of %s", intent.action)
+            self.unwritten.extend(held)
+            return None
+        settle = self._audited.settle_lost
+        if settle is None:
+            return None
+        try:
+            return settle(intent)
+        except Exception:
+            # The unknown outcome is written and true; the check is a best effort.
+            log.exception("could not check %s on %s in AWS", intent.action, intent.target)
+            return None
 
     def _outcome(self, intent: NewEntry, outcome: str, error: AwsError | None) -> NewEntry:
         return replace(

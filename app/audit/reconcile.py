@@ -9,6 +9,10 @@ Nothing is dropped. If AWS cannot be reached, the intent stays pending for the n
 
 Another process may still be working on a recent intent (several servers on one database);
 its own outcome entry, appended later, is then the event's latest outcome and wins.
+
+The same check settles, at once, a call whose answer was lost (a read timeout, a connection
+closed mid-answer, an unreadable answer, or a botocore retry answered "already exists"): the
+audited path writes its outcome `unknown`, then `lost_answer_settler` appends the verdict.
 """
 
 from __future__ import annotations
@@ -493,6 +497,29 @@ def reconciler_for(services: Any, *, fresh_sandbox: bool) -> Reconciler:
         hub_account=services.identity.account,
         members=member_gateways(services),
     )
+
+
+def lost_answer_settler(services: Any) -> Callable[[NewEntry], Verdict | None]:
+    """For AuditedAws.settle_lost: check a committed intent whose answer was lost and append
+    the verdict (actor roledesk-reconcile). None when AWS could not be asked now (the event
+    stays `unknown`).
+
+    `services` is the hub's: its reconciler checks a member account's call in that account.
+    A reconciler is built per check, so the member accounts' list is read fresh (lost answers
+    are rare). The sandbox is never taken as fresh here: the state checked is the live one."""
+
+    def settle(intent: NewEntry) -> Verdict | None:
+        with services.db.sessions() as session:
+            row = session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.event_id == intent.event_id, AuditEvent.kind == "intent"
+                )
+            ).first()
+        if row is None:
+            return None
+        return reconciler_for(services, fresh_sandbox=False).settle(row).verdict
+
+    return settle
 
 
 def reconcile_at_start(services: Any) -> list[Settled]:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from app.aws.errors import AwsError, from_botocore_error, from_client_error
+from app.aws.errors import AnswerLost, from_botocore_error, from_client_error
 
 
 @contextmanager
@@ -21,5 +21,6 @@ def aws_errors() -> Iterator[None]:
         raise from_botocore_error(exc) from exc
     except ResponseParserError as exc:
         # Not a BotoCoreError: an answer botocore could not read (a proxy's HTML page, a
-        # truncated or garbled body). Shown in plain words like any AWS error.
-        raise AwsError("ResponseParserError", str(exc)[:500]) from exc
+        # truncated or garbled body). Shown in plain words like any AWS error. An answer came
+        # back, so the request reached AWS: a change may have been made (AnswerLost).
+        raise AnswerLost("ResponseParserError", str(exc)[:500]) from exc

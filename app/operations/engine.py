@@ -7,8 +7,12 @@ commit). Each step's intent carries the step's key, so the
 progress page (app.operations.progress) rebuilds the run from the ledger alone.
 
 A failed step follows the plan's rule (app.operations.plan): undo its unit, newest first, or
-stop. If the ledger cannot be written (the database failed), the next call is not made: the
-run stops, and its undo (audited) is handed to the settle loop (app.operations.settle), which
+stop. A step whose answer was lost but which the reconciler found made in AWS (TookEffect,
+app.audit.audited) is done with an error: it fails its unit like any failed step, and its
+unit's undo includes it, so nothing it made is orphaned.
+
+If the ledger cannot be written (the database failed), the next call is not made: the run
+stops, and its undo (audited) is handed to the settle loop (app.operations.settle), which
 does it as soon as the database answers again.
 """
 
@@ -24,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.audit.audited import AuditContext, AuditedSequence, Change, LedgerUnavailable, jsonable
 from app.audit.log import NewEntry
-from app.aws.errors import AwsError, NotFound
+from app.aws.errors import AwsError, NotFound, TookEffect
 from app.operations.plan import UNDO, Plan, Step
 from app.operations.retry import RetryPolicy
 
@@ -73,7 +77,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return self.ledger_fault is None and all(r.status == DONE for r in self.steps.values())
+        return self.ledger_fault is None and all(_succeeded(r) for r in self.steps.values())
 
     @property
     def first_error(self) -> tuple[str, AwsError] | None:
@@ -99,6 +103,12 @@ class RunResult:
                 if r.status == FAILED and r.error is not None
             },
         }
+
+
+def _succeeded(record: StepResult) -> bool:
+    """Done without an error: a step done with one (TookEffect) made its change but still
+    failed the run, so nothing that depends on it starts."""
+    return record.status == DONE and record.error is None
 
 
 def step_change(step: Step) -> Change:
@@ -250,6 +260,11 @@ class Engine:
         record.status = RUNNING
         try:
             record.value = self._with_retry(call, step.retry)
+        except TookEffect as exc:
+            # AWS's answer was lost but the change was made: done, so a rollback undoes it,
+            # and still an error, so the run fails as it would have.
+            record.status, record.error = DONE, exc
+            return exc
         except AwsError as exc:
             record.status, record.error = FAILED, exc
             return exc
@@ -266,7 +281,8 @@ class Engine:
     def _with_retry(self, call: Callable[[], Any], retryable: Any) -> Any:
         if retryable is None:
             return call()
-        return self._retry.run(call, retryable)
+        # A change found made after its answer was lost is never sent again.
+        return self._retry.run(call, lambda exc: not isinstance(exc, TookEffect) and retryable(exc))
 
     def undo(
         self,
@@ -291,6 +307,9 @@ class Engine:
                     functools.partial(calls.call, undo_change(step), undo.call, **undo.kwargs),
                     undo.retry,
                 )
+            except TookEffect as exc:
+                # The undo's answer was lost, but the check found it made: it is undone.
+                log.warning("%s: answer lost, found made: %s", undo.label, exc.note)
             except AwsError as exc:
                 if skip_missing and isinstance(exc, NotFound):
                     continue
@@ -401,11 +420,13 @@ class _SideBySide:
         ready: list[Step] = []
         left: list[Step] = []
         for step in waiting:
-            needs = [steps[d].status for d in step.depends_on]
-            if all(status == DONE for status in needs):
+            needs = [steps[d] for d in step.depends_on]
+            if all(_succeeded(r) for r in needs):
                 if self.state.may_start(step):  # else marked not started
                     ready.append(step)
-            elif self._blocked(step) or any(s not in (WAITING, RUNNING, DONE) for s in needs):
+            elif self._blocked(step) or any(
+                r.status not in (WAITING, RUNNING, DONE) or r.error is not None for r in needs
+            ):
                 steps[step.key].status = NOT_STARTED
             else:
                 left.append(step)
@@ -464,7 +485,7 @@ class _RunState:
         blocked = (
             self.result.ledger_fault is not None
             or step.unit in self.failed_units
-            or any(steps[d].status != DONE for d in step.depends_on)
+            or any(not _succeeded(steps[d]) for d in step.depends_on)
         )
         if blocked:
             steps[step.key].status = NOT_STARTED

@@ -28,7 +28,7 @@ STATUS_WORDS = {
     "undo_failed": "Failed, and could not be undone",
     "not_started": "Not started",
     "refused": "Refused before its call",
-    "unknown": "Unknown (RoleDesk stopped during the call)",
+    "unknown": "Unknown (AWS's answer was lost, or RoleDesk stopped during the call)",
 }
 
 

@@ -30,6 +30,8 @@ def _status_for(exc: AwsError) -> int:
         return 404
     if isinstance(exc, AccessDenied):
         return 403
+    if exc.code == "ResponseParserError":  # an answer came, but not one AWS would send
+        return 502
     if isinstance(exc, Throttled | Unreachable):
         return 503
     return 502

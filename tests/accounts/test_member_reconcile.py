@@ -6,9 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from botocore.exceptions import ReadTimeoutError
+from sqlalchemy import select
+
+from app.accounts.context import member_services
 from app.accounts.hub import AccountHub
-from app.audit.reconcile import Reconciler, reconciler_for
+from app.audit.audited import AuditContext, Change
+from app.audit.reconcile import RECONCILER, Reconciler, reconciler_for
 from app.aws.calls import audit_guard
+from app.aws.errors import TookEffect
+from app.models import AuditEvent
 from app.services import Services
 from app.wizard.trust import service_trust
 from tests.accounts.conftest import account, own_database
@@ -70,3 +78,45 @@ def test_without_member_gateways_a_member_call_is_judged_in_the_hub(
         intent = next(e for e in hub_only.pending() if e.seq == seq)
         assert hub_only.judge(intent).outcome == "succeeded"  # wrong, and why members matter
         assert reconciler_for(services, fresh_sandbox=False).judge(intent).outcome == "failed"
+
+
+def test_a_lost_answer_in_a_member_account_is_checked_there_at_once(
+    org: Services, members: list[str], tmp_path: Path
+):
+    """A member account's CreateRole whose answer was lost after it took effect: the audited
+    path of that account's services writes `unknown`, and the hub's reconciler checks the
+    call in that account (in the hub, the role would be "not found": failed)."""
+    staging = members[1]
+    with own_database(org, tmp_path) as services:
+        hub = AccountHub(services.settings, services.clients, services.identity.account)
+        member = member_services(services, hub, account(hub, staging))
+        events = member.clients.client("iam").meta.events
+
+        def lose_answer(**_: object) -> None:
+            raise ReadTimeoutError(endpoint_url="http://sandbox.invalid/")
+
+        ctx = AuditContext(actor="alice")
+        events.register_first("after-call.iam.CreateRole", lose_answer)
+        try:
+            with pytest.raises(TookEffect):
+                member.audited.call(
+                    ctx,
+                    Change("member-lost"),
+                    member.iam.create_role,
+                    name="member-lost",
+                    trust_policy=TRUST,
+                )
+        finally:
+            events.unregister("after-call.iam.CreateRole", lose_answer)
+
+        with services.db.sessions() as session:
+            entries = session.execute(
+                select(AuditEvent.kind, AuditEvent.outcome, AuditEvent.actor, AuditEvent.account_id)
+                .where(AuditEvent.operation_id == ctx.operation_id)
+                .order_by(AuditEvent.seq)
+            ).all()
+        assert [tuple(e) for e in entries] == [
+            ("intent", "pending", "alice", staging),
+            ("outcome", "unknown", "alice", staging),
+            ("outcome", "succeeded", RECONCILER, staging),
+        ]

@@ -3,6 +3,7 @@ errors moto cannot produce)."""
 
 import boto3
 import pytest
+from botocore import exceptions as bexc
 from botocore.stub import Stubber
 
 from app.aws import errors
@@ -83,3 +84,51 @@ def test_boto3_is_imported_only_under_app_aws():
     ]
     assert offenders == []
     assert boto3  # imported here only to show tests may use it
+
+
+@pytest.mark.parametrize(
+    ("raised", "lost"),
+    [
+        # The request may have reached AWS: its answer did not come back.
+        (lambda: bexc.ReadTimeoutError(endpoint_url="https://iam"), True),
+        (lambda: bexc.ConnectionClosedError(endpoint_url="https://iam"), True),
+        # The connection was never made: the request did not reach AWS.
+        (lambda: bexc.EndpointConnectionError(endpoint_url="https://iam"), False),
+        (lambda: bexc.ConnectTimeoutError(endpoint_url="https://iam"), False),
+    ],
+)
+def test_an_answer_lost_after_sending_is_told_from_a_request_never_sent(raised, lost):
+    found = errors.from_botocore_error(raised())
+    assert isinstance(found, errors.Unreachable)  # callers that handle Unreachable still do
+    assert isinstance(found, errors.AnswerLost) is lost
+    assert errors.answer_lost(found) is lost
+    if lost:
+        assert "checks in AWS whether the change happened" in found.plain
+
+
+def test_an_unreadable_answer_is_a_lost_answer_in_its_own_words():
+    from botocore.parsers import ResponseParserError
+
+    from app.aws.translate import aws_errors
+
+    with pytest.raises(errors.AnswerLost) as raised, aws_errors():
+        raise ResponseParserError("Unable to parse response (not well-formed)")
+    assert raised.value.code == "ResponseParserError"
+    assert "could not read" in raised.value.plain
+
+
+def test_botocores_retries_are_kept_and_make_already_exists_a_lost_answer():
+    def client_error(code, retries):
+        return bexc.ClientError(
+            {
+                "Error": {"Code": code, "Message": "m"},
+                "ResponseMetadata": {"HTTPStatusCode": 409, "RetryAttempts": retries},
+            },
+            "CreateRole",
+        )
+
+    retried = errors.from_client_error(client_error("EntityAlreadyExists", 2))
+    assert isinstance(retried, errors.AlreadyExists) and retried.retried == 2
+    assert errors.answer_lost(retried)
+    assert not errors.answer_lost(errors.from_client_error(client_error("EntityAlreadyExists", 0)))
+    assert not errors.answer_lost(errors.from_client_error(client_error("LimitExceeded", 2)))
