@@ -15,6 +15,7 @@ from app.accounts.model import CONFIGURATION, ORGANIZATIONS
 from app.audit.audited import AuditContext, Change
 from app.aws.errors import AwsError
 from app.aws.organizations import OrganizationsGateway
+from app.sandbox_seed import ACTOR as SEED_ACTOR
 from app.sandbox_seed import MEMBER_ACCOUNTS, member_instances, member_roles, seed_organization
 from app.services import Services
 from app.settings import AccountsSource, ConfiguredAccount
@@ -51,7 +52,8 @@ def test_the_sandbox_organization_has_three_seeded_members(
     assert len(set(members)) == 3
     for (name, short), member in zip(MEMBER_ACCOUNTS, members, strict=True):
         expected = {r.name for r in member_roles(short, org.identity.account)}
-        assert expected | {"RoleDeskAccess", "OrganizationAccountAccessRole"} == role_names(
+        # Other tests of this package make roles in the same accounts (and may run first).
+        assert expected | {"RoleDeskAccess", "OrganizationAccountAccessRole"} <= role_names(
             org, member
         )
         names = {i.name for i in hub.ec2(account(hub, member), "alice").list_instances()}
@@ -76,7 +78,9 @@ def test_every_seed_change_in_a_member_account_is_audited_with_that_account(
     with org.db.sessions() as session:
         rows = session.scalars(
             select(AuditEvent).where(
-                AuditEvent.kind == "intent", AuditEvent.action == "iam:CreateRole"
+                AuditEvent.kind == "intent",
+                AuditEvent.action == "iam:CreateRole",
+                AuditEvent.actor == SEED_ACTOR,  # not the roles other tests make there
             )
         ).all()
         by_account = {}
