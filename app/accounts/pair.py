@@ -337,12 +337,19 @@ def _name_refusal(
     return None
 
 
+def policy_exists(iam: IamGateway, arn: str) -> bool:
+    """Whether a managed policy is at exactly `arn` (the form's check and the run's)."""
+    try:
+        iam.get_policy(arn)
+    except NotFound:
+        return False
+    return True
+
+
 def _managed_clash(pair: Pair, source_iam: IamGateway) -> tuple[str, AwsError] | None:
     """A customer managed policy already at the pair's policy ARN in A: refused before any
     change rather than failing at CreatePolicy midway."""
-    try:
-        source_iam.get_policy(pair.policy_arn)
-    except NotFound:
+    if not policy_exists(source_iam, pair.policy_arn):
         return None
     return "policy", AlreadyExists(
         "EntityAlreadyExists",

@@ -8,9 +8,8 @@ from typing import Protocol
 
 from app.accounts.hub import AccountHub
 from app.accounts.model import AccountList
-from app.accounts.pair import EXTERNAL_ID, INLINE, MANAGED, ORGANIZATION, Pair
+from app.accounts.pair import EXTERNAL_ID, INLINE, MANAGED, ORGANIZATION, Pair, policy_exists
 from app.aws.errors import AwsError, NotFound
-from app.aws.iam import IamGateway
 from app.web.params import is_policy_arn
 from app.wizard.rules import DESCRIPTION, ROLE_NAME
 from app.wizard.rules import EXTERNAL_ID as EXTERNAL_ID_RULE
@@ -132,7 +131,7 @@ class PairForm:
         source_iam = hub.iam(source, user)
         try:
             if pair.managed:
-                if _policy_exists(source_iam, pair.policy_arn):
+                if policy_exists(source_iam, pair.policy_arn):
                     e["source_policy"] = (
                         f"{source.label} already has a customer managed policy "
                         f"{pair.policy_arn}; choose the inline policy or another role name."
@@ -155,14 +154,6 @@ class PairForm:
             return None
         e["role_name"] = f"{target.label} already has a role {pair.role_name}."
         return None
-
-
-def _policy_exists(iam: IamGateway, arn: str) -> bool:
-    try:
-        iam.get_policy(arn)
-    except NotFound:
-        return False
-    return True
 
 
 def _unreachable(exc: AwsError) -> str:

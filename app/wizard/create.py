@@ -13,7 +13,7 @@ then AddRoleToInstanceProfile. On real AWS a run therefore waits about four call
 (checks, role, profile, role into profile) instead of one per call. Each call is still
 audited on its own, its intent durable before it is sent.
 
-Before anything is created, `preflight` checks what moto does not enforce but AWS does: the
+Before anything is created, `start_preflight` checks what moto does not enforce but AWS does: the
 name is unique case-insensitively, and the quotas from GetAccountSummary.
 
 IAM is eventually consistent (security.md): on real AWS, NoSuchEntity right after CreateRole
@@ -102,19 +102,15 @@ class CreateOutcome:
 _NAME_CHECKS = ThreadPoolExecutor(4, thread_name_prefix="name-check")
 
 
-def preflight(services: Services, plan: CreatePlan, quotas: Quotas) -> dict[str, str]:
-    """Field errors found by asking AWS (reads only): name taken (role, or for EC2 roles the
-    instance profile), quotas exceeded."""
-    return start_preflight(services, plan, quotas)()
-
-
 def start_preflight(
     services: Services, plan: CreatePlan, quotas: Quotas
 ) -> Callable[[], dict[str, str]]:
-    """Send `preflight`'s name checks to AWS and return what waits for their answers (the
-    field errors), so the caller's own work before the create (the policy review) runs while
-    AWS answers: on real AWS each check is 50-300 ms, during which RoleDesk used to wait and
-    only then do its own few milliseconds (issue 15: own time off the critical path)."""
+    """The checks before a create that ask AWS (reads only): name taken (role, or for EC2
+    roles the instance profile), quotas exceeded. Sends the name checks and returns what
+    waits for their answers (the field errors), so the caller's own work before the create
+    (the policy review) runs while AWS answers: on real AWS each check is 50-300 ms, during
+    which RoleDesk used to wait and only then do its own few milliseconds (issue 15: own
+    time off the critical path)."""
     # The two name checks do not depend on each other: side by side, one round trip, on a
     # long-lived pool (starting one, two new threads, on every create cost more than the
     # rest of the check: issue 13). The AWS clients are chosen by `services`, not by the
