@@ -21,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -300,11 +301,22 @@ class AccountScan:
         self._reload = True
         self._stored_at: datetime | None = None  # when the stored result was read from AWS
         self._load_lock = threading.Lock()
+        # Re-checks of roles RoleDesk changed, on a thread of their own (see on_change): the
+        # roles queued and not yet being read, and the re-checks not yet known finished.
+        self._rechecker: ThreadPoolExecutor | None = None
+        self._queued: set[str] = set()
+        self._rechecks: list[Future[None]] = []
         if shared is not None:
             shared.subscribe(SCAN, self._on_notice)
 
     @property
     def result(self) -> ScanResult | None:
+        """The scan as it stands, with RoleDesk's own changes made so far in this process
+        re-checked (waits for their re-checks)."""
+        self.settle()
+        return self._current()
+
+    def _current(self) -> ScanResult | None:
         if self._shared is not None:
             self._shared.catch_up()
             if self._reload:
@@ -327,7 +339,7 @@ class AccountScan:
 
     def is_stale(self) -> bool:
         if self._shared is not None:
-            if self.result is None or self._stored_at is None:
+            if self._current() is None or self._stored_at is None:
                 return True
             return (datetime.now(UTC) - self._stored_at).total_seconds() >= self._ttl
         return self._result is None or self._clock() - self._finished_clock >= self._ttl
@@ -503,28 +515,63 @@ class AccountScan:
     # Changes -----------------------------------------------------------------------------
 
     def on_change(self, action: str, target: str | None) -> None:
-        """After RoleDesk changed a role, re-read and re-check that role at once (and, with a
-        shared state, store it for every process)."""
+        """After RoleDesk changed a role, re-read and re-check that role (and, with a shared
+        state, store it for every process).
+
+        The re-check reads the role back from AWS (GetRole, its policies: three calls one
+        after another, 150-900 ms on real AWS) on a thread of its own, not on the changing
+        call's thread: there it came between a new role's CreateRole and its attaches, and
+        after each attach, tripling a create's time once a scan was stored (issue 15). A
+        role queued and not yet being read is not queued twice: its one re-read sees every
+        change made before it starts. Pages read the result through `result`, which waits
+        for this process's re-checks; another process shows the change once it is stored."""
         name = role_name_from_target(target)
         if name is None or not action.startswith("iam:"):
             return
         if target is not None and f"::{self._account_id}:" not in target:
             return  # a role of another account (a cross-account pair's other side)
-        if self._shared is not None:
-            self._store_change(name)
-            return
+        key = name.lower()
         with self._lock:
-            if self._progress.running:
-                self._changed_during.add(name)
-            if self._result is None:
+            if key in self._queued:
                 return
-        self._apply_change(name)
+            self._queued.add(key)
+            if self._rechecker is None:
+                # One thread: re-checks are applied in the order of the changes.
+                self._rechecker = ThreadPoolExecutor(1, thread_name_prefix="review-recheck")
+            self._rechecks.append(self._rechecker.submit(self._recheck, name))
+
+    def settle(self) -> None:
+        """Wait for the re-checks of RoleDesk's own changes queued so far."""
+        with self._lock:
+            queued = list(self._rechecks)
+        if not queued:
+            return
+        wait(queued)
+        with self._lock:
+            self._rechecks = [f for f in self._rechecks if not f.done()]
+
+    def _recheck(self, name: str) -> None:
+        with self._lock:
+            # From here on a new change queues a new re-read: this one may be too early.
+            self._queued.discard(name.lower())
+        try:
+            if self._shared is not None:
+                self._store_change(name)
+                return
+            with self._lock:
+                if self._progress.running:
+                    self._changed_during.add(name)
+                if self._result is None:
+                    return
+            self._apply_change(name)
+        except Exception:  # e.g. the database: the next scan reads the role anyway
+            log.exception("re-checking role %s after RoleDesk's change failed", name)
 
     def _store_change(self, name: str) -> None:
         """Re-read the role and store it, when a scan is stored or running anywhere (a
         scan that finishes later keeps this newer row: `_store`)."""
         assert self._shared is not None
-        if self.result is None and not self.progress.running:
+        if self._current() is None and not self.progress.running:
             return  # nothing scanned anywhere yet: the first scan reads it
         try:
             updated = self._read_role(name)
