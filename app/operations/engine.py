@@ -184,7 +184,10 @@ class Engine:
         completed: list[Step] = []
         closing: NewEntry | None = None  # the finish record, written with the last outcomes
         try:
-            with self.services.audited.sequence(ctx) as calls:
+            with (
+                self.services.access_scan.deferred(),
+                self.services.audited.sequence(ctx) as calls,
+            ):
                 if start:
                     calls.hold(self._entry(ctx, plan.start_action, plan.record(), plan))
                 self._run_waves(plan, calls, result, completed)

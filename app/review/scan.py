@@ -20,8 +20,10 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +45,11 @@ from app.roles.inventory import role_name_from_target
 from app.shared.state import SharedState
 
 log = logging.getLogger(__name__)
+# Roles changed inside an operation run (AccountScan.deferred), by scan: re-checked once, when
+# the run ends. The run's step threads run in copies of its context, so they add to its sets.
+_DEFERRED: ContextVar[dict[int, tuple[AccountScan, set[str]]] | None] = ContextVar(
+    "review_deferred", default=None
+)
 
 Named = tuple[str, dict[str, Any]] | None
 
@@ -530,6 +537,32 @@ class AccountScan:
             return
         if target is not None and f"::{self._account_id}:" not in target:
             return  # a role of another account (a cross-account pair's other side)
+        deferred = _DEFERRED.get()
+        if deferred is not None:
+            deferred.setdefault(id(self), (self, set()))[1].add(name)
+            return
+        self._queue(name)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Inside, a role RoleDesk changes is re-checked once, when the block ends, not after
+        each change: an operation run (a create's CreateRole, attaches and instance profile)
+        then reads the role back once, after its last call, and its re-read calls do not
+        compete with the run's own."""
+        if _DEFERRED.get() is not None:
+            yield  # an outer run re-checks
+            return
+        changed: dict[int, tuple[AccountScan, set[str]]] = {}
+        token = _DEFERRED.set(changed)
+        try:
+            yield
+        finally:
+            _DEFERRED.reset(token)
+            for scan, names in changed.values():
+                for name in sorted(names):
+                    scan._queue(name)
+
+    def _queue(self, name: str) -> None:
         key = name.lower()
         with self._lock:
             if key in self._queued:

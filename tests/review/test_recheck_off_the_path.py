@@ -1,12 +1,14 @@
 """The access review's re-check of a role RoleDesk changed (GetRole, its policies) runs beside
 the change, not inside it: a create does not wait for it between CreateRole and the attaches
-(issue 15: with a stored scan, the re-reads tripled a create's time on real AWS). The scan's
-readers still see the change once its re-check is done, and one role's changes made while
-its re-check waits are read once."""
+(issue 15: with a stored scan, the re-reads tripled a create's time on real AWS), and an
+operation run's changes are re-checked once, after its last call. The scan's readers still
+see the change once its re-check is done, and one role's changes made while its re-check
+waits are read once."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -44,16 +46,33 @@ def test_a_create_does_not_wait_for_the_review_recheck(services: Services) -> No
     try:
         creating.start()
         creating.join(60)
-        # Every call of the create made while the re-check is held at its second call.
-        assert finished == [True]
-        assert seen["AttachRolePolicy"] == 1 and seen["AddRoleToInstanceProfile"] == 1
-        assert seen["ListAttachedRolePolicies"] >= 1
+        assert finished == [True]  # the create is over...
+        deadline = time.monotonic() + 30
+        while seen["ListAttachedRolePolicies"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # ...and its re-check was started, and is held.
+        assert seen["ListAttachedRolePolicies"] == 1
     finally:
         release.set()
     result = scan.result  # waits for the re-checks queued so far
     assert result is not None
     scanned = result.roles["recheck-beside"]
     assert [p.name for p in scanned.attached] == ["ReadOnlyAccess"]
+
+
+def test_a_run_rechecks_its_role_once_after_its_last_call(services: Services) -> None:
+    scan = services.access_scan
+    scan.run_now()
+    order: list[str] = []
+    services.clients.hook_every_client(
+        "before-call.iam", lambda model=None, **_: order.append(model.name)
+    )
+    assert RoleCreator(services).run(plan("Recheck-After"), AuditContext(actor="t")).ok
+    scan.settle()
+    # CreateRole, the attach and the profile changed the role: one re-read, after them all.
+    assert order.count("ListAttachedRolePolicies") == 1, order
+    assert order.index("ListAttachedRolePolicies") > order.index("AddRoleToInstanceProfile")
+    assert "recheck-after" in (scan.result.roles if scan.result else {})
 
 
 def test_changes_to_one_role_while_its_recheck_waits_are_read_once(services: Services) -> None:
