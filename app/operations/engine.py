@@ -181,13 +181,24 @@ class Engine:
         result = RunResult(
             plan, ctx.operation_id, {s.key: StepResult(s.key, s.label) for s in plan.steps}
         )
+        # The access review re-reads the roles the run changed once, when the run is over and
+        # its owner told (app.review.scan): its calls then compete with none of the run's.
+        with self.services.access_scan.deferred():
+            return self._run(ctx, plan, result, summary, finish, start)
+
+    def _run(
+        self,
+        ctx: AuditContext,
+        plan: Plan,
+        result: RunResult,
+        summary: Callable[[RunResult], dict[str, Any]] | None,
+        finish: Finish | None,
+        start: bool,
+    ) -> RunResult:
         completed: list[Step] = []
         closing: NewEntry | None = None  # the finish record, written with the last outcomes
         try:
-            with (
-                self.services.access_scan.deferred(),
-                self.services.audited.sequence(ctx) as calls,
-            ):
+            with self.services.audited.sequence(ctx) as calls:
                 if start:
                     calls.hold(self._entry(ctx, plan.start_action, plan.record(), plan))
                 self._run_waves(plan, calls, result, completed)

@@ -404,6 +404,8 @@ class RoleCreator:
 
         claims = name_claims(self._services)
         with ExitStack() as held:
+            # Entered first, so left last: after the name's lock is let go (app.review.scan).
+            held.enter_context(self._services.access_scan.deferred())
             # The name (any spelling) is checked again, and created, by one run at a time
             # in every process: the check before the run (preflight) cannot see a create
             # that another process is making at this instant. The exact spelling and the
