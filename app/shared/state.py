@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -117,6 +118,12 @@ class SharedState:
         self.db = db
         self.origin = str(uuid.uuid4())
         self._handlers: dict[str, list[Handler]] = {}
+        # An item's new state, inserted or replaced (both databases have ON CONFLICT).
+        new_item = (sqlite.insert if db.is_sqlite else postgresql.insert)(SharedItem)
+        self._upsert_items = new_item.on_conflict_do_update(
+            index_elements=[SharedItem.inventory, SharedItem.key, SharedItem.item],
+            set_={"data": new_item.excluded.data},
+        )
         self._catch_lock = threading.Lock()
         self._seen = self.last_change_id()
         self.change_log_reads = 0  # catch-ups that queried the change log (tests count them)
@@ -257,21 +264,46 @@ class SharedState:
     def put_items(self, inventory: str, key: str, items: Mapping[str, str | None]) -> None:
         """Store several items' new states (None: gone) and tell every process, in one
         transaction: a bulk change's read-back of 50 instances is one commit, not 50 (on
-        SQLite each would queue behind, and hold up, the audit ledger's commits)."""
+        SQLite each would queue behind, and hold up, the audit ledger's commits).
+
+        The rows are made before the write transaction and written with three Core
+        statements (an upsert, a delete, the notices): on SQLite the write lock is held only
+        for them, not for an ORM read and flush per item (measured holding it 4-11 ms while
+        a create's next AWS call waited for the ledger's commit behind it)."""
         if not items:
             return
+        kept = [
+            {"inventory": inventory, "key": key, "item": item, "data": data}
+            for item, data in items.items()
+            if data is not None
+        ]
+        gone = [item for item, data in items.items() if data is None]
+        now = datetime.now(UTC)
+        notices = [
+            {
+                "inventory": inventory,
+                "key": key,
+                "item": item,
+                "origin": self.origin,
+                "recorded_at": now,
+            }
+            for item in items
+        ]
         with self.db.write_session() as session:
             self._begin_change(session)
-            for item, data in items.items():
-                found = session.get(SharedItem, (inventory, key, item))
-                if data is None:
-                    if found is not None:
-                        session.delete(found)
-                elif found is None:
-                    session.add(SharedItem(inventory=inventory, key=key, item=item, data=data))
-                else:
-                    found.data = data
-                self._notice(session, inventory, key, item)
+            if kept:
+                session.execute(self._upsert_items, kept)
+            if gone:
+                session.execute(
+                    delete(SharedItem).where(
+                        SharedItem.inventory == inventory,
+                        SharedItem.key == key,
+                        SharedItem.item.in_(gone),
+                    )
+                )
+            session.execute(insert(SharedChange), notices)
+            if not self.db.is_sqlite:  # delivered at commit, with the rows
+                session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
     def replace_items(
         self,
@@ -332,12 +364,9 @@ class SharedState:
     def keep_item(self, inventory: str, key: str, item: str, data: str) -> None:
         """Store one item with no notice: for rows every process reads from the database
         when it needs them, never from memory (the role-name claims, app.shared.names)."""
+        row = {"inventory": inventory, "key": key, "item": item, "data": data}
         with self.db.write_session() as session:
-            found = session.get(SharedItem, (inventory, key, item))
-            if found is None:
-                session.add(SharedItem(inventory=inventory, key=key, item=item, data=data))
-            else:
-                found.data = data
+            session.execute(self._upsert_items, [row])
 
     @contextmanager
     def refresh_lock(self, inventory: str, key: str) -> Iterator[None]:
