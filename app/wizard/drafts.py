@@ -261,23 +261,28 @@ class DraftStore:
         role_arn: str | None = None,
         failure: dict[str, Any] | None = None,
         summary: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
     ) -> None:
         """Record the run's result; `summary` (CLI commands etc.) is kept in the data. Only a
-        draft being created changes (compare-and-set on its status, one Core UPDATE after
-        a read under the write lock)."""
+        draft being created changes (compare-and-set on its status). `data`: the draft's data
+        as claimed, when the caller has it (a draft being created is never edited, so it is
+        what is stored): one UPDATE, without reading the row under the write lock first."""
+        status = "failed" if failure else "created"
         with self._write_connection() as conn, conn.begin():
-            query = _BY_ID if self._db.is_sqlite else _BY_ID.with_for_update()
-            row = conn.execute(query, {"id": draft_id}).first()
-            if row is None or row.status != "creating":
-                return
+            if data is None:
+                query = _BY_ID if self._db.is_sqlite else _BY_ID.with_for_update()
+                row = conn.execute(query, {"id": draft_id}).first()
+                if row is None or row.status != "creating":
+                    return
+                data = row.data or {}
             conn.execute(
                 update(RoleDraft)
                 .where(RoleDraft.id == draft_id, RoleDraft.status == "creating")
                 .values(
-                    status="failed" if failure else "created",
+                    status=status,
                     role_arn=role_arn,
                     failure=failure,
-                    data={**(row.data or {}), "summary": summary or {}},
+                    data={**data, "summary": summary or {}},
                     updated_at=self._now(),
                 )
             )

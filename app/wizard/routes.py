@@ -448,6 +448,7 @@ def create_role(
         "instance_profile": check.plan.instance_profile,
     }
     plan, drafts, record = check.plan, wizard.drafts, review.record(acknowledged)
+    claimed = draft.data  # what the claim stored: a draft being created is never edited
 
     def finish(outcome: CreateOutcome) -> None:
         drafts.finish(
@@ -455,6 +456,7 @@ def create_role(
             role_arn=outcome.role_arn if outcome.ok else None,
             failure=None if outcome.ok else outcome.failure_record(),
             summary=summary,
+            data=claimed,
         )
 
     # In the background, so the done page can show the calls as they complete; a quick run
