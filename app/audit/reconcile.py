@@ -1,4 +1,5 @@
-"""Start-up reconciliation: settle intents left pending by a crash by asking AWS.
+"""Start-up reconciliation: settle intents left pending by a crash by asking AWS (and those
+whose answer was lost while AWS could not be asked).
 
 A pending intent means RoleDesk stopped between writing the intent and writing the outcome:
 the AWS call may or may not have happened. For each one, a read call checks the resource the
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import aliased
 
 from app.accounts.hub import AccountHub
 from app.audit.log import AuditLog, NewEntry
@@ -143,12 +145,27 @@ class Reconciler:
         }
 
     def pending(self) -> list[AuditEvent]:
+        """Intents to check in AWS, oldest first: those still pending, and those whose answer
+        was lost and whose check could not be made then (their latest outcome is the audited
+        path's `unknown`, not a verdict of the reconciler's). An `unknown` the reconciler
+        itself wrote (AWS cannot tell) is not asked again at every start."""
+        latest = aliased(AuditEvent)
         with self._db.sessions() as session:
             return list(
                 session.scalars(
                     select(AuditEvent)
                     .join(AuditEventStatus, AuditEventStatus.seq == AuditEvent.seq)
-                    .where(AuditEventStatus.outcome == "pending", AuditEvent.kind == "intent")
+                    .outerjoin(latest, latest.seq == AuditEventStatus.outcome_seq)
+                    .where(
+                        AuditEvent.kind == "intent",
+                        or_(
+                            AuditEventStatus.outcome == "pending",
+                            and_(
+                                AuditEventStatus.outcome == "unknown",
+                                latest.actor != RECONCILER,
+                            ),
+                        ),
+                    )
                     .order_by(AuditEvent.seq)
                 )
             )

@@ -15,7 +15,7 @@ from botocore.exceptions import ReadTimeoutError
 from sqlalchemy import select
 
 from app.audit.audited import AuditContext, Change
-from app.audit.reconcile import RECONCILER
+from app.audit.reconcile import RECONCILER, reconciler_for
 from app.audit.verify import verify_database
 from app.aws.errors import AlreadyExists, AnswerLost, NotFound, TookEffect
 from app.models import AuditEvent
@@ -259,3 +259,63 @@ def test_a_lost_answer_aws_cannot_be_asked_about_stays_unknown_and_is_not_undone
     ]
     assert role_exists(svc, "lost-unchecked")  # made; the ledger says unknown, not failed
     assert verify_database(svc.db).ok
+
+
+def test_a_lost_answer_left_unchecked_is_checked_at_the_next_start(svc):  # noqa: F811
+    """AWS could not be asked when the answer was lost: the next start-up reconciliation
+    asks, and appends what it found; a verdict of its own is not asked again."""
+    ctx = AuditContext(actor="alice")
+
+    def unreachable(**_kwargs: Any) -> None:
+        from botocore.exceptions import EndpointConnectionError
+
+        raise EndpointConnectionError(endpoint_url="http://sandbox.invalid/")
+
+    with (
+        hooked(svc, "after-call.iam.CreateRole", lose_answer()),
+        hooked(svc, "before-call.iam.GetRole", unreachable),
+    ):
+        assert not RoleCreator(svc).run(ec2_role("lost-then-checked"), ctx).ok
+
+    settled = reconciler_for(svc, fresh_sandbox=False).run()  # the next start
+    assert [(s.action, s.verdict.outcome if s.verdict else None) for s in settled] == [
+        ("iam:CreateRole", "succeeded")
+    ]
+    entries = event_entries(svc, "iam:CreateRole", ctx.operation_id)
+    assert [(kind, outcome, actor) for kind, outcome, actor, _, _ in entries] == [
+        ("intent", "pending", "alice"),
+        ("outcome", "unknown", "alice"),
+        ("outcome", "succeeded", RECONCILER),
+    ]
+    assert reconciler_for(svc, fresh_sandbox=False).run() == []  # settled: not asked again
+    assert verify_database(svc.db).ok
+
+
+def test_an_unknown_the_reconciler_wrote_is_not_asked_again(svc):  # noqa: F811
+    """A trust update never sent: its trust policy is not the requested one, which cannot
+    tell "not made" from "changed again since", so the reconciler's verdict is unknown. That
+    verdict is the event's answer: later starts do not ask again."""
+    ctx = AuditContext(actor="alice")
+    create_role(svc, ctx, "lost-trust")
+    wanted = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    never_sent = hooked(svc, "before-call.iam.UpdateAssumeRolePolicy", lose_answer())
+    with never_sent, pytest.raises(AnswerLost):
+        svc.audited.call(
+            ctx,
+            Change("lost-trust"),
+            svc.iam.update_trust_policy,
+            role_name="lost-trust",
+            document=wanted,
+        )
+    entries = event_entries(svc, "iam:UpdateAssumeRolePolicy", ctx.operation_id)
+    assert [(outcome, actor) for _, outcome, actor, _, _ in entries][-1] == ("unknown", RECONCILER)
+    assert reconciler_for(svc, fresh_sandbox=False).run() == []
