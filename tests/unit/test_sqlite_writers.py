@@ -48,9 +48,14 @@ def test_a_failed_transaction_lets_the_next_writer_in(
 ) -> None:
     # A lock left held would fail the next write after this (instead of 30 s).
     monkeypatch.setattr(app_db._ProcessWriters, "BUSY_SECONDS", 2.0)
-    with pytest.raises(RuntimeError), database.write_session() as session:
-        session.execute(text("UPDATE counter SET n = 99"))
-        raise RuntimeError("the caller's own failure: rolled back")
+
+    def fail_inside() -> None:
+        with database.write_session() as session:
+            session.execute(text("UPDATE counter SET n = 99"))
+            raise RuntimeError("the caller's own failure: rolled back")
+
+    with pytest.raises(RuntimeError):
+        fail_inside()
     _increment(database)
     assert _count(database) == 1
 
