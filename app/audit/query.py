@@ -346,7 +346,10 @@ def _fetch(
     seqs = matching.order_by(key.asc() if asc else key.desc()).limit(limit + 1)
     query = _events().where(AuditEvent.seq.in_(seqs.scalar_subquery()))
     order = AuditEvent.seq.asc() if asc else AuditEvent.seq.desc()
-    return [EventRow(**row._mapping) for row in session.execute(query.order_by(order))]
+    # Columns, not entities: run as Core on the session's connection, without the ORM's
+    # per-statement compile state (a page's rows are plain values).
+    rows = session.connection().execute(query.order_by(order))
+    return [EventRow(**row._mapping) for row in rows]
 
 
 # Events an indexed text search first walks, newest first, along its filters' own index,
@@ -425,6 +428,10 @@ def _newest_first(
 
 def _exists(session: Session, matching: Select[Any]) -> bool:
     return session.execute(matching.limit(1)).first() is not None
+
+
+# The ledger's newest seq (the chain status beside every history page).
+_HEAD_SEQ = select(func.max(AuditEvent.seq))
 
 
 class AuditQueries:
@@ -556,7 +563,7 @@ class AuditQueries:
 
     @staticmethod
     def _head_seq(session: Session) -> int:
-        return int(session.scalar(select(func.max(AuditEvent.seq))) or 0)
+        return int(session.connection().scalar(_HEAD_SEQ) or 0)
 
     def stream(self, filters: AuditFilters, batch: int = 1000) -> Iterator[EventRow]:
         """Every event the filters match, newest first, fetched `batch` at a time (keyset)."""

@@ -44,15 +44,22 @@ def _utc(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
         value = value.replace(tzinfo=UTC)
     elif value.utcoffset():
         value = value.astimezone(UTC)
-    if fmt == SECONDS:  # the history's rows, twice each: without strftime's format parsing
+    # The history's rows, twice each: without strftime's format parsing.
+    if fmt == SECONDS:
         return (
             f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
             f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+        )
+    if fmt == ISO_SECONDS:
+        return (
+            f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
+            f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
         )
     return value.strftime(fmt)
 
 
 SECONDS = "%Y-%m-%d %H:%M:%S"
+ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"  # a <time> element's datetime attribute
 
 
 def make_environment(directory: Path = TEMPLATES_DIR) -> Environment:

@@ -1,4 +1,4 @@
-"""The templates' `utc` filter: its written-out format for the history's rows gives what
+"""The templates' `utc` filter: its written-out formats for the history's rows give what
 strftime gives, for naive (stored as UTC) and aware datetimes of any offset."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.web.templating import SECONDS, _utc
+from app.web.templating import ISO_SECONDS, SECONDS, _utc
 
 OFFSETS = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 
@@ -22,6 +22,7 @@ def test_the_rows_format_is_strftimes(moment: datetime, zone: timezone | None) -
     value = moment if zone is None else moment.replace(tzinfo=zone)
     as_utc = moment.replace(tzinfo=UTC) if zone is None else value.astimezone(UTC)
     assert _utc(value, SECONDS) == as_utc.strftime(SECONDS)
+    assert _utc(value, ISO_SECONDS) == as_utc.strftime(ISO_SECONDS)
     assert _utc(value) == as_utc.strftime("%Y-%m-%d %H:%M UTC")
 
 
