@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from sqlalchemy import select
 
 from app.audit.audited import AuditContext, Change
@@ -47,6 +47,11 @@ def lose_answer(times: int = 1) -> Callable[..., None]:
             raise ReadTimeoutError(endpoint_url="http://sandbox.invalid/")
 
     return handler
+
+
+def unreachable(**_kwargs: Any) -> None:
+    """A hook for a check that cannot reach AWS (the connection cannot be made)."""
+    raise EndpointConnectionError(endpoint_url="http://sandbox.invalid/")
 
 
 def event_entries(services: Any, action: str, operation_id: str) -> list[tuple[Any, ...]]:
@@ -238,11 +243,6 @@ def test_a_lost_answer_aws_cannot_be_asked_about_stays_unknown_and_is_not_undone
     failed, and nothing is undone on a guess."""
     ctx = AuditContext(actor="alice")
 
-    def unreachable(**_kwargs: Any) -> None:
-        from botocore.exceptions import EndpointConnectionError
-
-        raise EndpointConnectionError(endpoint_url="http://sandbox.invalid/")
-
     with (
         hooked(svc, "after-call.iam.CreateRole", lose_answer()),
         hooked(svc, "before-call.iam.GetRole", unreachable),
@@ -265,11 +265,6 @@ def test_a_lost_answer_left_unchecked_is_checked_at_the_next_start(svc):  # noqa
     """AWS could not be asked when the answer was lost: the next start-up reconciliation
     asks, and appends what it found; a verdict of its own is not asked again."""
     ctx = AuditContext(actor="alice")
-
-    def unreachable(**_kwargs: Any) -> None:
-        from botocore.exceptions import EndpointConnectionError
-
-        raise EndpointConnectionError(endpoint_url="http://sandbox.invalid/")
 
     with (
         hooked(svc, "after-call.iam.CreateRole", lose_answer()),
