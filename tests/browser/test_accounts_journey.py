@@ -50,7 +50,10 @@ def checker(browser) -> Iterator[Page]:
 
 def axe_blocking(page: Page, checker: Page) -> list[str]:
     """The critical and serious axe violations of the page as the browser shows it now
-    (copied without scripts; <noscript> content shown only when JavaScript is off)."""
+    (copied without scripts; <noscript> content shown only when JavaScript is off). A page
+    still loading after a click is waited for: its content read mid-navigation was a document
+    with no <html lang> nor <title> yet (axe "serious", seen on a loaded machine)."""
+    page.wait_for_load_state("load")
     html = _SCRIPT.sub("", page.content())
     if page.js_enabled:  # type: ignore[attr-defined]
         html = re.sub(r"<noscript>.*?</noscript>", "", html, flags=re.S)
@@ -126,6 +129,9 @@ def test_make_a_cross_account_pair(live_server, page, checker):
     found += axe_blocking(page, checker)
 
     page.get_by_role("link", name="Let a role in one account use a role in another").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Let a role in one account use a role in another"
+    )
     found += axe_blocking(page, checker)
     # Accounts are listed hub first, then by name: Development, Production, Staging.
     page.get_by_label("Account A", exact=True).select_option(index=2)
