@@ -23,6 +23,11 @@ default): the ideal run of its calls as measured, the change calls 8 at a time a
 worker is free, after the reads they depend on (bench/latency.py `ideal_schedule`): 50 changes
 are 7 rounds after the reads.
 
+Before measuring, the access review's scan runs once (set-up, not timed), as in a deployment
+whose scheduled review has run: RoleDesk then re-checks each role it changes, and that
+re-check must stay off the changes' path (until 2026-12-01 it doubled a create's time).
+`--no-review-scan` measures a RoleDesk whose review never ran (the figures before that).
+
 The whole wizard is measured twice: with plain forms (13 requests, JavaScript off) and with
 htmx (7 requests, JavaScript on, issue 13). The sandbox (moto) runs in a process of its own
 (bench._sandbox), as real AWS is never in RoleDesk's process; `--sandbox-in-process` runs it
@@ -31,7 +36,7 @@ figures before 2026-12-01). `--wizard-only` measures only the create-role rows.
 
 Run: .venv/bin/python -m bench.critical_paths [--repeats 5] [--instances 50]
      [--latency-ms 50] [--jitter-ms 5] [--only bulk,wizard] [--wizard-only]
-     [--sandbox-in-process] [--in-process]
+     [--sandbox-in-process] [--in-process] [--no-review-scan]
 The last lines (TARGET ...) give the ratios the issue's targets speak of, with the load.
 """
 
