@@ -196,17 +196,24 @@ class SharedState:
                 {"space": _LOCK_SPACE, "key": _LOG_LOCK},
             )
 
-    def _notice(self, session: Session, inventory: str, key: str, item: str | None) -> None:
+    def _notice(self, session: Session, inventory: str, key: str, *items: str | None) -> None:
+        """Tell every process that these items (None: everything) changed: one row each,
+        one statement, and on PostgreSQL one wake-up at commit."""
+        now = datetime.now(UTC)
         session.execute(
-            insert(SharedChange).values(
-                inventory=inventory,
-                key=key,
-                item=item,
-                origin=self.origin,
-                recorded_at=datetime.now(UTC),
-            )
+            insert(SharedChange),
+            [
+                {
+                    "inventory": inventory,
+                    "key": key,
+                    "item": item,
+                    "origin": self.origin,
+                    "recorded_at": now,
+                }
+                for item in items
+            ],
         )
-        if not self.db.is_sqlite:  # delivered at commit, with the row
+        if not self.db.is_sqlite:  # delivered at commit, with the rows
             session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
     def publish(self, inventory: str, key: str, item: str | None = None) -> None:
@@ -266,7 +273,7 @@ class SharedState:
         transaction: a bulk change's read-back of 50 instances is one commit, not 50 (on
         SQLite each would queue behind, and hold up, the audit ledger's commits).
 
-        The rows are made before the write transaction and written with three Core
+        The items' rows are made before the write transaction and written with three Core
         statements (an upsert, a delete, the notices): on SQLite the write lock is held only
         for them, not for an ORM read and flush per item (measured holding it 4-11 ms while
         a create's next AWS call waited for the ledger's commit behind it)."""
@@ -278,17 +285,6 @@ class SharedState:
             if data is not None
         ]
         gone = [item for item, data in items.items() if data is None]
-        now = datetime.now(UTC)
-        notices = [
-            {
-                "inventory": inventory,
-                "key": key,
-                "item": item,
-                "origin": self.origin,
-                "recorded_at": now,
-            }
-            for item in items
-        ]
         with self.db.write_session() as session:
             self._begin_change(session)
             if kept:
@@ -301,9 +297,7 @@ class SharedState:
                         SharedItem.item.in_(gone),
                     )
                 )
-            session.execute(insert(SharedChange), notices)
-            if not self.db.is_sqlite:  # delivered at commit, with the rows
-                session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+            self._notice(session, inventory, key, *items)
 
     def replace_items(
         self,
