@@ -50,23 +50,18 @@ def _sqlite_tuning(engine: Engine) -> None:
 
     # Let the next writer of this process in once the transaction has ended (committed, or
     # rolled back: by the caller, or by the pool when a connection comes back mid-transaction).
+    def releasing(end: Callable[[Any], None]) -> Callable[[Any], None]:
+        def ended(dbapi_connection: Any) -> None:
+            try:
+                end(dbapi_connection)
+            finally:
+                writers.release(dbapi_connection)
+
+        return ended
+
     dialect = engine.dialect
-    commit, rollback = dialect.do_commit, dialect.do_rollback
-
-    def do_commit(dbapi_connection: Any) -> None:
-        try:
-            commit(dbapi_connection)
-        finally:
-            writers.release(dbapi_connection)
-
-    def do_rollback(dbapi_connection: Any) -> None:
-        try:
-            rollback(dbapi_connection)
-        finally:
-            writers.release(dbapi_connection)
-
-    dialect.do_commit = do_commit  # type: ignore[method-assign]
-    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+    dialect.do_commit = releasing(dialect.do_commit)  # type: ignore[method-assign,assignment]
+    dialect.do_rollback = releasing(dialect.do_rollback)  # type: ignore[method-assign,assignment]
 
     # A connection thrown away mid-transaction (an error invalidated it, or it was closed)
     # ends its transaction too.
