@@ -47,7 +47,7 @@ from app.shared.state import SharedState
 log = logging.getLogger(__name__)
 # Roles changed inside an operation run (AccountScan.deferred), by scan: re-checked once, when
 # the run ends. The run's step threads run in copies of its context, so they add to its sets.
-_DEFERRED: ContextVar[dict[int, tuple[AccountScan, set[str]]] | None] = ContextVar(
+_DEFERRED: ContextVar[dict[AccountScan, set[str]] | None] = ContextVar(
     "review_deferred", default=None
 )
 
@@ -539,7 +539,7 @@ class AccountScan:
             return  # a role of another account (a cross-account pair's other side)
         deferred = _DEFERRED.get()
         if deferred is not None:
-            deferred.setdefault(id(self), (self, set()))[1].add(name)
+            deferred.setdefault(self, set()).add(name)
             return
         self._queue(name)
 
@@ -552,13 +552,13 @@ class AccountScan:
         if _DEFERRED.get() is not None:
             yield  # an outer run re-checks
             return
-        changed: dict[int, tuple[AccountScan, set[str]]] = {}
+        changed: dict[AccountScan, set[str]] = {}
         token = _DEFERRED.set(changed)
         try:
             yield
         finally:
             _DEFERRED.reset(token)
-            for scan, names in changed.values():
+            for scan, names in changed.items():
                 for name in sorted(names):
                     scan._queue(name)
 
