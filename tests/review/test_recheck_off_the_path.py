@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from app.audit.audited import AuditContext
@@ -32,6 +33,13 @@ def _hold(services: Services, operation: str) -> tuple[threading.Event, Counter[
     return release, seen
 
 
+def _until(happened: Callable[[], bool], seconds: float = 30) -> None:
+    """Wait until `happened()` (the re-check runs on its own thread), at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not happened() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_a_create_does_not_wait_for_the_review_recheck(services: Services) -> None:
     scan = services.access_scan
     scan.run_now()
@@ -47,9 +55,7 @@ def test_a_create_does_not_wait_for_the_review_recheck(services: Services) -> No
         creating.start()
         creating.join(60)
         assert finished == [True]  # the create is over...
-        deadline = time.monotonic() + 30
-        while seen["ListAttachedRolePolicies"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _until(lambda: seen["ListAttachedRolePolicies"] > 0)
         # ...and its re-check was started, and is held.
         assert seen["ListAttachedRolePolicies"] == 1
     finally:
@@ -85,8 +91,7 @@ def test_changes_to_one_role_while_its_recheck_waits_are_read_once(services: Ser
     release, seen = _hold(services, "ListAttachedRolePolicies")
     try:
         scan.on_change("iam:AttachRolePolicy", target)  # its re-check starts, and is held
-        while seen["ListAttachedRolePolicies"] == 0:
-            threading.Event().wait(0.01)
+        _until(lambda: seen["ListAttachedRolePolicies"] > 0)
         for _ in range(5):  # all while the first is held: one more re-read covers them
             scan.on_change("iam:DetachRolePolicy", target)
             scan.on_change("iam:PutRolePolicy", target)
