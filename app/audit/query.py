@@ -13,6 +13,7 @@ page of it looks at a bounded window of entries and offers to continue further b
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -396,10 +397,13 @@ def _walk_first(session: Session, plain: Select[Any], term: str, limit: int) -> 
     return None if walked_all else matches
 
 
-# The seqs a text search that the word index answers looks through first, newest first; each
-# further range is NEWEST_GROWTH times longer (migration 0011_status_seq_brin).
-NEWEST_SPAN = 131_072
-NEWEST_GROWTH = 4
+# The seqs a text search that the word index answers looks through first, newest first
+# (migration 0011_status_seq_brin). Each further range is sized from the matches found so far
+# to hold the rest of the page with NEWEST_MARGIN to spare, or NEWEST_GROWTH times longer
+# when none were found.
+NEWEST_SPAN = 32_768
+NEWEST_GROWTH = 8
+NEWEST_MARGIN = 1.5
 
 
 def _newest_first(
@@ -411,8 +415,10 @@ def _newest_first(
     A word (a role's name) can be in thousands of events; one query must read every match's
     heap block to know the newest ones (1,000-1,700 blocks, from disk when not cached). Asked
     for a range of seqs, PostgreSQL ANDs the word index's bitmap with the BRIN index on seq
-    and reads only that range's blocks. A rare word costs a query or two more: one statement,
-    built once, with the range as its parameters."""
+    and reads only that range's blocks. Each match in a range costs a block read, so the next
+    range is as long as the matches so far say the rest of the page needs (a fixed growth read
+    three times the blocks the page needed); a rare word costs a query or two more: one
+    statement, built once, with the range as its parameters."""
     in_range = matching.where(KEY.between(bindparam("range_low"), bindparam("range_last")))
     seqs = in_range.order_by(KEY.desc()).limit(limit + 1).scalar_subquery()
     query = _events().where(AuditEvent.seq.in_(seqs)).order_by(AuditEvent.seq.desc())
@@ -422,7 +428,12 @@ def _newest_first(
         low = max(high - span, bottom)
         found = session.execute(query, {"range_low": low, "range_last": high - 1})
         rows += [EventRow(**row._mapping) for row in found]
-        span, high = span * NEWEST_GROWTH, low
+        wanted = limit + 1 - len(rows)
+        if rows:  # matches so far per seq searched, times the matches still wanted
+            span = math.ceil(wanted * (top - low) / len(rows) * NEWEST_MARGIN)
+        else:
+            span *= NEWEST_GROWTH
+        high = low
     return rows[: limit + 1]
 
 

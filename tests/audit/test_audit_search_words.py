@@ -12,7 +12,7 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from app import migrate
 from app.audit import common_words as common_words_module
@@ -198,3 +198,39 @@ def test_a_word_search_asked_range_by_range_finds_every_match_in_order(db, log, 
     expected = brute_force(db, term)
     assert len(expected) == 26
     assert searched(db, term) == expected
+
+
+def test_a_word_search_reads_about_a_page_of_matches_past_its_first_range(
+    postgres_url, monkeypatch
+):
+    """After the newest range, the next is sized from the matches found so far: the ranges a
+    page asks hold about the page's matches, not a fixed growth's several times more (each
+    match in a range is a heap block PostgreSQL reads). Matches here are evenly spread, as a
+    busy role's changes are over its history."""
+    migrate.upgrade(postgres_url)
+    db = Database(postgres_url)
+    ranges: list[tuple[int, int]] = []
+
+    def asked(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if isinstance(parameters, dict) and "range_low" in parameters:
+            ranges.append((parameters["range_low"], parameters["range_last"]))
+
+    monkeypatch.setattr(audit_query, "NEWEST_SPAN", 8)
+    try:
+        log = AuditLog(db)
+        for number in range(200):
+            role = "build-agent-7" if number % 2 else f"other-{number}"
+            change(log, action="iam:TagRole", target=f"arn:aws:iam::123456789012:role/{role}")
+        event.listen(db.engine, "before_cursor_execute", asked)
+        page = AuditQueries(db).page(AuditFilters(q="role/build-agent"), limit=10)
+        event.remove(db.engine, "before_cursor_execute", asked)
+        expected = brute_force(db, "role/build-agent")
+    finally:
+        db.dispose()
+    assert len(expected) == 100
+    assert [row.seq for row in page.rows] == expected[:10]
+    assert len(ranges) >= 2  # the first range held less than a page
+    read = [seq for seq in expected if any(low <= seq <= last for low, last in ranges)]
+    # The page and one more (11 events), with the margin's half again and a range's rounding
+    # (growing each range 4 times, as before, read 42).
+    assert len(read) <= 18, (ranges, len(read))
