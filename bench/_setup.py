@@ -19,14 +19,18 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from app import migrate
 from app.aws.clients import SANDBOX_KEYS
 from app.aws.sandbox import Sandbox
+from app.instances.inventory import INVENTORY as INSTANCES_STORED
 from app.main import create_app
+from app.roles.inventory import INVENTORY as ROLES_STORED
 from app.sandbox_seed import seed
 from app.services import Services, build_services
 from app.settings import Settings
+from app.shared.models import SharedInventory
 from app.web.csrf import COOKIE
 from bench._client import sign_in_admin, signed_in_client
 
@@ -183,3 +187,32 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
     return ordered[index]
+
+
+def stored_nowhere(services: Services, inventory: str) -> None:
+    """Every stored copy of `inventory` (every account's or region's) marked out of date, so
+    the next view reads AWS: a list dropped from a process's memory is otherwise served from
+    what app.shared stored for every process, without an AWS call (a "cold" view that made no
+    call measured the database, not the first load)."""
+    if services.shared is None:
+        return
+    with services.db.sessions() as session:
+        keys = list(
+            session.scalars(
+                select(SharedInventory.key).where(SharedInventory.inventory == inventory)
+            )
+        )
+    for key in keys:
+        services.shared.expire(inventory, key)
+
+
+def roles_not_loaded(services: Services) -> None:
+    """The roles list held nowhere: not in this process, nor stored for every process."""
+    services.inventory.invalidate()
+    stored_nowhere(services, ROLES_STORED)
+
+
+def instances_not_loaded(services: Services) -> None:
+    """Every region's instances held nowhere (see roles_not_loaded)."""
+    services.instances.invalidate()
+    stored_nowhere(services, INSTANCES_STORED)

@@ -42,7 +42,7 @@ from app.services import build_services
 from app.settings import Settings
 from bench import latency
 from bench._client import signed_in_client
-from bench._setup import percentile, sandbox_client
+from bench._setup import percentile, roles_not_loaded, sandbox_client
 from bench.roles import TRUST
 
 ROLE = "RoleDeskAccess"
@@ -110,10 +110,11 @@ def main() -> None:
         model.attach(services.clients)  # the member accounts' clients are its children
 
         def cold() -> None:
-            """Nothing loaded: no member credentials, no roles list in any account."""
+            """Nothing loaded: no member credentials, no roles list in any account (in
+            memory or stored for every process)."""
             app.state.account_services.forget()
             app.state.account_hub = None
-            services.inventory.invalidate()
+            roles_not_loaded(services)
 
         def first_list() -> None:
             """Until the list shows: the page, then "Check progress" (the no-JavaScript

@@ -49,10 +49,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from app.instances.inventory import INVENTORY as INSTANCES_STORED
-from app.roles.inventory import INVENTORY as ROLES_STORED
 from bench import latency
-from bench._setup import running_app, served_app
+from bench._setup import instances_not_loaded, roles_not_loaded, running_app, served_app
 from bench.wizard import one_run
 
 # What must wait for what, by operation (a call waits for those that ended before it began).
@@ -188,21 +186,6 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def cold_roles(services: Any) -> None:
-    """The roles list held nowhere: not in this process, nor stored for every process
-    (app.shared), which would otherwise serve the page without reading AWS."""
-    services.inventory.invalidate()
-    if services.shared is not None:
-        services.shared.expire(ROLES_STORED, "")
-
-
-def cold_instances(services: Any) -> None:
-    """The region's instances held nowhere (see cold_roles)."""
-    services.instances.invalidate()
-    if services.shared is not None:
-        services.shared.expire(INSTANCES_STORED, services.settings.aws_region)
-
-
 def wanted_rows(args: argparse.Namespace) -> Callable[[str], bool]:
     """Whether a row of that label is measured (--only, --wizard-only)."""
     only = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -246,7 +229,9 @@ def main() -> None:
             rows.append((label, result))
             print(result.line(label), flush=True)
 
-        measure("GET /roles, list not loaded", get("/roles"), prepare=lambda: cold_roles(services))
+        measure(
+            "GET /roles, list not loaded", get("/roles"), prepare=lambda: roles_not_loaded(services)
+        )
         measure("GET /roles, page/sort/search (held)", get("/roles?q=ec2&sort=created"))
         last_activity = "/roles/last-activity?" + "&".join(f"name={n}" for n in names)
         measure(
@@ -311,7 +296,7 @@ def main() -> None:
         measure(
             "GET /instances, list not loaded",
             get("/instances"),
-            prepare=lambda: cold_instances(services),
+            prepare=lambda: instances_not_loaded(services),
         )
         measure("GET /instances, page/filter (held)", get("/instances?role=web-app-ec2"))
 

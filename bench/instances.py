@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench import latency
 from bench._client import signed_in_client
-from bench._setup import sandbox_client, seeded_services
+from bench._setup import instances_not_loaded, sandbox_client, seeded_services
 
 REGION = "us-east-1"
 
@@ -84,7 +84,7 @@ def main() -> None:
             cold = model.measure(
                 lambda: view("/instances"),
                 repeats=args.rounds,
-                prepare=lambda: services.instances.invalidate(REGION),
+                prepare=lambda: instances_not_loaded(services),
             )
             calls = model.measure(describe_calls, repeats=args.rounds)
             view("/instances")
