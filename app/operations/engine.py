@@ -9,7 +9,8 @@ progress page (app.operations.progress) rebuilds the run from the ledger alone.
 A failed step follows the plan's rule (app.operations.plan): undo its unit, newest first, or
 stop. A step whose answer was lost but which the reconciler found made in AWS (TookEffect,
 app.audit.audited) is done with an error: it fails its unit like any failed step, and its
-unit's undo includes it, so nothing it made is orphaned.
+unit's undo includes it, so nothing it made is orphaned. Unless no undo can take it back and
+no step waits on its answer: then it is simply done (`_RunState.note`).
 
 If the ledger cannot be written (the database failed), the next call is not made: the run
 stops, and its undo (audited) is handed to the settle loop (app.operations.settle), which
@@ -517,6 +518,13 @@ class _RunState:
         if result.steps[step.key].status == DONE:
             self.completed.append(step)
         if error is None or result.ledger_fault is not None:
+            return False
+        if isinstance(error, TookEffect) and step.undo is None and not self.plan.waited_on(step):
+            # Made, with no undo and nothing waiting on its answer: the change stays whatever
+            # the run does, so it is done. Undoing its unit's other steps around it would
+            # leave a state nobody asked for (a stopped instance's old role attached again
+            # beside the new one: AWS refuses, and the restore retried for minutes).
+            result.steps[step.key].error = None
             return False
         self.failed_units.add(step.unit)
         return True

@@ -101,6 +101,10 @@ class Plan:
     def step(self, key: str) -> Step:
         return next(s for s in self.steps if s.key == key)
 
+    def waited_on(self, step: Step) -> bool:
+        """Whether another step depends on `step`."""
+        return any(step.key in s.depends_on for s in self.steps)
+
     def waves(self) -> list[list[Step]]:
         """Steps grouped so each group depends only on earlier groups: the steps of one
         group could run side by side. Plan order is kept within a group."""

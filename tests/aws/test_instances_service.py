@@ -17,6 +17,7 @@ from app.instances.service import (
     REPLACE,
     plan_change,
 )
+from tests.aws.test_lost_answers import lose_answer
 
 REGION = "us-east-1"
 
@@ -195,3 +196,35 @@ def test_status_is_rebuilt_from_the_ledger_on_postgresql(pg_services, ec2_client
     assert [i.association_state for i in status.instances] == ["associated", "associated"]
     assert status.instances[1].before["role"] == "web-app-ec2"
     assert profile_on(ec2_client, ids["web-1"]) == "reporting-ec2"
+
+
+def test_a_stopped_instance_whose_attach_answer_was_lost_but_made_keeps_its_new_role(
+    seeded, ids, ec2_client
+):
+    """Detach, then an attach whose answer was lost and which the reconciler finds made: the
+    instance has the role asked for, and no undo can take that attach back, so the detach is
+    not undone either (attaching the old role again would fail: the instance has one) and the
+    instance counts as changed."""
+    reporting = ids["reporting"]
+    plan = make_plan(seeded, ATTACH, [reporting], "profile:web-app-ec2")
+    assert [i.step for i in plan.instances] == [REASSOCIATE]
+    events = seeded.clients.client("ec2", REGION).meta.events
+    handler = lose_answer()
+    events.register_first("after-call.ec2.AssociateIamInstanceProfile", handler)
+    try:
+        ctx, result = execute(seeded, plan)
+    finally:
+        events.unregister("after-call.ec2.AssociateIamInstanceProfile", handler)
+    assert result.changed == [reporting]
+    assert profile_on(ec2_client, reporting) == "web-app-ec2"
+    entries = operation_entries(seeded, ctx.operation_id)
+    assert [(e.action, e.outcome) for e in entries if e.kind != "record"] == [
+        ("ec2:DisassociateIamInstanceProfile", "pending"),
+        ("ec2:DisassociateIamInstanceProfile", "succeeded"),
+        ("ec2:AssociateIamInstanceProfile", "pending"),
+        ("ec2:AssociateIamInstanceProfile", "unknown"),
+        ("ec2:AssociateIamInstanceProfile", "succeeded"),  # the reconciler's verdict
+    ]
+    status = load_status(seeded, ctx.operation_id, running=False)
+    assert status is not None
+    assert [(i.result, i.detail) for i in status.instances] == [("changed", "")]
