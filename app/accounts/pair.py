@@ -337,22 +337,25 @@ def _name_refusal(
     return None
 
 
-def policy_exists(iam: IamGateway, arn: str) -> bool:
-    """Whether a managed policy is at exactly `arn` (the form's check and the run's)."""
-    try:
-        iam.get_policy(arn)
-    except NotFound:
-        return False
-    return True
+def managed_policy_named(iam: IamGateway, name: str) -> str | None:
+    """The ARN of the account's customer managed policy called `name`, on any path and in
+    any case, or None (the form's check and the run's). IAM policy names are unique within an
+    account and not distinguished by case (the CreatePolicy API reference, PolicyName), so
+    CreatePolicy refuses the name while any such policy exists, not only one at the exact
+    ARN. ListPolicies with Scope Local: the customer managed policies only, 100 a page."""
+    wanted = name.lower()
+    return next((p.arn for p in iam.list_policies("Local") if p.name.lower() == wanted), None)
 
 
 def _managed_clash(pair: Pair, source_iam: IamGateway) -> tuple[str, AwsError] | None:
-    """A customer managed policy already at the pair's policy ARN in A: refused before any
+    """A customer managed policy of the pair's policy name already in A: refused before any
     change rather than failing at CreatePolicy midway."""
-    if not policy_exists(source_iam, pair.policy_arn):
+    taken = managed_policy_named(source_iam, pair.policy_name)
+    if taken is None:
         return None
     return "policy", AlreadyExists(
         "EntityAlreadyExists",
-        f"{pair.source.label} already has a customer managed policy {pair.policy_arn}.",
+        f"{pair.source.label} already has a customer managed policy {taken}; policy names "
+        "are unique in an account regardless of case and path.",
         operation="CreatePolicy",
     )

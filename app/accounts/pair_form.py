@@ -8,7 +8,14 @@ from typing import Protocol
 
 from app.accounts.hub import AccountHub
 from app.accounts.model import AccountList
-from app.accounts.pair import EXTERNAL_ID, INLINE, MANAGED, ORGANIZATION, Pair, policy_exists
+from app.accounts.pair import (
+    EXTERNAL_ID,
+    INLINE,
+    MANAGED,
+    ORGANIZATION,
+    Pair,
+    managed_policy_named,
+)
 from app.aws.errors import AwsError, NotFound
 from app.web.params import is_policy_arn
 from app.wizard.rules import DESCRIPTION, ROLE_NAME
@@ -131,10 +138,12 @@ class PairForm:
         source_iam = hub.iam(source, user)
         try:
             if pair.managed:
-                if policy_exists(source_iam, pair.policy_arn):
+                taken = managed_policy_named(source_iam, pair.policy_name)
+                if taken is not None:
                     e["source_policy"] = (
-                        f"{source.label} already has a customer managed policy "
-                        f"{pair.policy_arn}; choose the inline policy or another role name."
+                        f"{source.label} already has a customer managed policy {taken} "
+                        "(policy names are unique in an account regardless of case and "
+                        "path); choose the inline policy or another role name."
                     )
                     return None
             elif pair.policy_name in source_iam.list_role_policy_names(source_role.name):

@@ -303,16 +303,32 @@ def test_a_half_made_managed_pair_is_rolled_back_in_both_accounts(
         }
 
 
+@pytest.mark.parametrize(
+    ("role_name", "spelling", "path"),
+    [
+        ("taken-managed", str, "/"),  # at exactly the pair's ARN
+        # Policy names are unique in an account regardless of case and path (CreatePolicy's
+        # PolicyName, IAM API reference): CreatePolicy would refuse these too.
+        ("taken-case", str.upper, "/"),
+        ("taken-path", str, "/elsewhere/"),
+    ],
+)
 def test_a_managed_policy_taken_in_account_a_refuses_the_run_before_any_change(
-    org: Services, hub: AccountHub, members: list[str]
+    org: Services, hub: AccountHub, members: list[str], role_name: str, spelling: Any, path: str
 ):
     """The form's check cannot see a policy made after it: the run checks again, and must not
     make B's role (nor, on undo, delete a policy it did not make)."""
     dev, staging = account(hub, members[0]), account(hub, members[1])
-    pair = pair_for(hub, dev, staging, "taken-managed", external_id="x-9", source_policy=MANAGED)
-    # Someone else's policy at exactly that ARN, made outside RoleDesk.
-    hub.clients(dev, "alice").client("iam").create_policy(
-        PolicyName=pair.policy_name, PolicyDocument=json.dumps(assume_policy(pair))
+    pair = pair_for(hub, dev, staging, role_name, external_id="x-9", source_policy=MANAGED)
+    # Someone else's policy of that name, made outside RoleDesk.
+    taken = (
+        hub.clients(dev, "alice")
+        .client("iam")
+        .create_policy(
+            PolicyName=spelling(pair.policy_name),
+            Path=path,
+            PolicyDocument=json.dumps(assume_policy(pair)),
+        )["Policy"]["Arn"]
     )
     ctx = AuditContext(actor="alice")
     plan = pair_plan(hub, "alice", pair, "us-east-1")
@@ -322,10 +338,10 @@ def test_a_managed_policy_taken_in_account_a_refuses_the_run_before_any_change(
     assert not result.ok
     assert result.steps["policy"].error is not None
     assert result.steps["policy"].error.code == "EntityAlreadyExists"
-    assert pair.policy_arn in result.steps["policy"].error.plain
+    assert taken in result.steps["policy"].error.plain
     assert all(s.status == "not_started" for k, s in result.steps.items() if k != "policy")
-    assert "taken-managed" not in {r.name for r in hub.iam(staging, "alice").list_roles()}
-    assert hub.iam(dev, "alice").get_policy(pair.policy_arn).name == pair.policy_name
+    assert role_name not in {r.name for r in hub.iam(staging, "alice").list_roles()}
+    assert hub.iam(dev, "alice").get_policy(taken).name == spelling(pair.policy_name)
 
 
 def test_details_record_which_policy_account_a_got(hub: AccountHub, members: list[str]):

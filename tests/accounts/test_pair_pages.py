@@ -120,21 +120,36 @@ def test_an_unknown_permission_kind_is_refused_beside_the_field_before_any_iam_c
     assert calls.calls == []
 
 
+@pytest.mark.parametrize(
+    ("role_name", "spelling", "path"),
+    [
+        ("from-staging-taken", str, "/"),
+        # IAM policy names are unique in an account regardless of case and path
+        # (CreatePolicy's PolicyName, IAM API reference): these clash as well.
+        ("from-staging-case", str.lower, "/"),
+        ("from-staging-path", str, "/team/"),
+    ],
+)
 def test_a_managed_policy_name_taken_in_account_a_is_refused_beside_the_field(
-    app_hub: tuple[Any, AccountHub], operator: TestClient, members: list[str]
+    app_hub: tuple[Any, AccountHub],
+    operator: TestClient,
+    members: list[str],
+    role_name: str,
+    spelling: Any,
+    path: str,
 ):
     hub = app_hub[1]
-    name = f"AssumeRole-{members[2]}-from-staging-taken"
+    name = spelling(f"AssumeRole-{members[2]}-{role_name}")
     document = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
     }
     hub.clients(account(hub, members[1]), "t").client("iam").create_policy(
-        PolicyName=name, PolicyDocument=json.dumps(document)
+        PolicyName=name, Path=path, PolicyDocument=json.dumps(document)
     )
     data = form_for(
         members,
-        role_name="from-staging-taken",
+        role_name=role_name,
         source_policy="managed",
         csrf_token=csrf_token_for(operator),
     )
@@ -142,7 +157,7 @@ def test_a_managed_policy_name_taken_in_account_a_is_refused_beside_the_field(
     assert response.status_code == 422
     page = soup(response)
     error = page.select_one("#error-source_policy").get_text()
-    assert f"arn:aws:iam::{members[1]}:policy/{name}" in error
+    assert f"arn:aws:iam::{members[1]}:policy{path}{name}" in error
     assert page.select_one("input[name=source_policy][checked]")["value"] == "managed"
     # The inline choice with the same names is free: that policy is only on the role.
     data["source_policy"] = "inline"
