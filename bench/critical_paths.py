@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from app.roles.inventory import LAST_USED_WORKERS
 from bench import latency
 from bench._setup import instances_not_loaded, roles_not_loaded, running_app, served_app
 from bench.wizard import one_run
@@ -235,10 +236,12 @@ def main() -> None:
         measure("GET /roles, page/sort/search (held)", get("/roles?q=ec2&sort=created"))
         last_activity = "/roles/last-activity?" + "&".join(f"name={n}" for n in names)
         measure(
-            f"GET /roles/last-activity ({len(names)} roles)",
+            f"GET /roles/last-activity ({len(names)} roles, {LAST_USED_WORKERS} at a time)",
             get(last_activity),
             # Bench only: forget the remembered last-use times so each view reads them.
             prepare=lambda: inventory._last_used.clear(),
+            # As RoleDesk sends them: at most LAST_USED_WORKERS GetRole calls in flight.
+            bound=({"GetRole"}, LAST_USED_WORKERS),
         )
         measure("GET /roles/web-app-ec2 (role page)", get("/roles/web-app-ec2"), after=ROLE_PAGE)
 
