@@ -7,9 +7,9 @@ second with the chain and the history page's server time under filters.
 Generation computes the chain in Python and bulk-inserts it in batches (no per-row
 transactions). `--through-log` (PostgreSQL) writes the same events through AuditLog instead,
 as RoleDesk does, with a VACUUM every 100,000 events: the table layout of a database in use
-(see `generate_through_log`). An "event" is a change (intent + outcome entry) or a record entry, so a million
-events is about 1.8 million ledger entries. Server time is measured around the ASGI app call
-(no network). Prints figures; nothing is asserted.
+(see `generate_through_log`). An "event" is a change (intent + outcome entry) or a record
+entry, so a million events is about 1.8 million ledger entries. Server time is measured
+around the ASGI app call (no network). Prints figures; nothing is asserted.
 """
 
 from __future__ import annotations
