@@ -9,9 +9,8 @@ Use a database kept by `.venv/bin/python -m bench.audit --db postgresql --genera
 (`TEXT_WALK_ROWS`) and the first range of seqs a word search asks (`NEWEST_SPAN`; a span
 longer than the history is one query over all of it, the search before 0011), and how a
 word search sizes its further ranges: from the matches found so far (since 2026-12-01), or
-each 4 times the one before (`fixed_growth_newest_first`, a copy of the code before). The
-variants take turns in a rotating order, as the first to meet a term pays for reading its
-blocks.
+each 4 times the one before (`fixed_growth`, as the code was before). The variants take
+turns in a rotating order, as the first to meet a term pays for reading its blocks.
 """
 
 from __future__ import annotations
@@ -23,32 +22,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import bindparam
-
 from app.audit import query as audit_query
-from app.audit.query import KEY, AuditFilters, AuditQueries, EventRow, _events
+from app.audit.query import AuditFilters, AuditQueries
 from app.db import Database
-from app.models import AuditEvent
 
 ALL_AT_ONCE = 1 << 62
-SIZED = audit_query._newest_first
+SIZED = audit_query._next_span
 
 
-def fixed_growth_newest_first(
-    session: Any, matching: Any, limit: int, top: int, bottom: int
-) -> list[EventRow]:
-    """`_newest_first` as it was until 2026-12-01: each range 4 times the one before."""
-    in_range = matching.where(KEY.between(bindparam("range_low"), bindparam("range_last")))
-    seqs = in_range.order_by(KEY.desc()).limit(limit + 1).scalar_subquery()
-    query = _events().where(AuditEvent.seq.in_(seqs)).order_by(AuditEvent.seq.desc())
-    rows: list[EventRow] = []
-    span, high = audit_query.NEWEST_SPAN, top
-    while high > bottom and len(rows) <= limit:
-        low = max(high - span, bottom)
-        found = session.execute(query, {"range_low": low, "range_last": high - 1})
-        rows += [EventRow(**row._mapping) for row in found]
-        span, high = span * 4, low
-    return rows[: limit + 1]
+def fixed_growth(span: int, searched: int, found: int, wanted: int) -> int:
+    """A word search's further ranges as they were until 2026-12-01: each 4 times the last."""
+    return span * 4
 
 
 # label: (word index used, events the walk first looks through, a word search's first range,
@@ -56,7 +40,7 @@ def fixed_growth_newest_first(
 VARIANTS = {
     "trigram (0006)": (False, 5_000, ALL_AT_ONCE, SIZED),
     "words, one query (0009)": (True, 2_000, ALL_AT_ONCE, SIZED),
-    "words, ranges x4 (0011)": (True, 2_000, 131_072, fixed_growth_newest_first),
+    "words, ranges x4 (0011)": (True, 2_000, 131_072, fixed_growth),
     "words, ranges sized (now)": (True, 2_000, audit_query.NEWEST_SPAN, SIZED),
 }
 
@@ -91,11 +75,11 @@ def main() -> None:
         for turn in range(repeats):
             filters = AuditFilters(**make())
             for label in labels[turn % len(labels) :] + labels[: turn % len(labels)]:
-                words, walk, span, newest_first = VARIANTS[label]
+                words, walk, span, next_span = VARIANTS[label]
                 queries._word_index = words  # bench only: the path before 0009
                 audit_query.TEXT_WALK_ROWS = walk
                 audit_query.NEWEST_SPAN = span
-                audit_query._newest_first = newest_first  # type: ignore[assignment]
+                audit_query._next_span = next_span
                 started = time.perf_counter()
                 rows[label] = len(queries.page(filters).rows)
                 times[label].append((time.perf_counter() - started) * 1000)

@@ -428,13 +428,17 @@ def _newest_first(
         low = max(high - span, bottom)
         found = session.execute(query, {"range_low": low, "range_last": high - 1})
         rows += [EventRow(**row._mapping) for row in found]
-        wanted = limit + 1 - len(rows)
-        if rows:  # matches so far per seq searched, times the matches still wanted
-            span = math.ceil(wanted * (top - low) / len(rows) * NEWEST_MARGIN)
-        else:
-            span *= NEWEST_GROWTH
-        high = low
+        span, high = _next_span(span, top - low, len(rows), limit + 1 - len(rows)), low
     return rows[: limit + 1]
+
+
+def _next_span(span: int, searched: int, found: int, wanted: int) -> int:
+    """The next range's length, after `found` matches in the `searched` seqs so far (the last
+    range `span` long), with `wanted` more to find: as many seqs as the matches so far say
+    those need, with NEWEST_MARGIN to spare, or NEWEST_GROWTH times the last when none."""
+    if found:
+        return math.ceil(wanted * searched / found * NEWEST_MARGIN)
+    return span * NEWEST_GROWTH
 
 
 def _exists(session: Session, matching: Select[Any]) -> bool:
