@@ -323,7 +323,7 @@ def _name_refusal(
                 operation="CreateRole",
             )
         if pair.managed:
-            return _managed_clash(pair, source_iam)
+            return managed_clash(pair, source_iam)
         held = source_iam.list_role_policy_names(pair.source_role_name)
     except AwsError as exc:
         return "create", exc
@@ -347,9 +347,9 @@ def managed_policy_named(iam: IamGateway, name: str) -> str | None:
     return next((p.arn for p in iam.list_policies("Local") if p.name.lower() == wanted), None)
 
 
-def _managed_clash(pair: Pair, source_iam: IamGateway) -> tuple[str, AwsError] | None:
+def managed_clash(pair: Pair, source_iam: IamGateway) -> tuple[str, AwsError] | None:
     """A customer managed policy of the pair's policy name already in A: refused before any
-    change rather than failing at CreatePolicy midway."""
+    change (the form's check and the run's) rather than failing at CreatePolicy midway."""
     taken = managed_policy_named(source_iam, pair.policy_name)
     if taken is None:
         return None

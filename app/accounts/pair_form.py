@@ -14,7 +14,7 @@ from app.accounts.pair import (
     MANAGED,
     ORGANIZATION,
     Pair,
-    managed_policy_named,
+    managed_clash,
 )
 from app.aws.errors import AwsError, NotFound
 from app.web.params import is_policy_arn
@@ -138,12 +138,10 @@ class PairForm:
         source_iam = hub.iam(source, user)
         try:
             if pair.managed:
-                taken = managed_policy_named(source_iam, pair.policy_name)
-                if taken is not None:
+                clash = managed_clash(pair, source_iam)
+                if clash is not None:
                     e["source_policy"] = (
-                        f"{source.label} already has a customer managed policy {taken} "
-                        "(policy names are unique in an account regardless of case and "
-                        "path); choose the inline policy or another role name."
+                        f"{clash[1].message} Choose the inline policy or another role name."
                     )
                     return None
             elif pair.policy_name in source_iam.list_role_policy_names(source_role.name):
