@@ -17,7 +17,7 @@ from app.instances.service import (
     REPLACE,
     plan_change,
 )
-from tests.aws.test_lost_answers import lose_answer
+from tests.aws.test_lost_answers import hooked, lose_answer
 
 REGION = "us-east-1"
 
@@ -208,13 +208,9 @@ def test_a_stopped_instance_whose_attach_answer_was_lost_but_made_keeps_its_new_
     reporting = ids["reporting"]
     plan = make_plan(seeded, ATTACH, [reporting], "profile:web-app-ec2")
     assert [i.step for i in plan.instances] == [REASSOCIATE]
-    events = seeded.clients.client("ec2", REGION).meta.events
-    handler = lose_answer()
-    events.register_first("after-call.ec2.AssociateIamInstanceProfile", handler)
-    try:
+    assert seeded.settings.aws_region == REGION  # the client `hooked` hooks
+    with hooked(seeded, "after-call.ec2.AssociateIamInstanceProfile", lose_answer()):
         ctx, result = execute(seeded, plan)
-    finally:
-        events.unregister("after-call.ec2.AssociateIamInstanceProfile", handler)
     assert result.changed == [reporting]
     assert profile_on(ec2_client, reporting) == "web-app-ec2"
     entries = operation_entries(seeded, ctx.operation_id)

@@ -26,8 +26,9 @@ from tests.aws.test_operations_engine import ec2_role
 
 @contextmanager
 def hooked(services: Any, event: str, handler: Callable[..., Any]) -> Iterator[None]:
-    """`handler` on the IAM client of these services (built for this test alone)."""
-    events = services.clients.client("iam").meta.events
+    """`handler` on these services' client of the event's service (`after-call.ec2.…`: EC2,
+    in the services' region; the clients are built for this test alone)."""
+    events = services.clients.client(event.split(".")[1]).meta.events
     events.register_first(event, handler)
     try:
         yield
