@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in, start_server
-from tests.browser.wizard_steps import create_ec2_role, open_step_one
+from tests.browser.wizard_steps import create_ec2_role, next_refused, open_step_one
 from tests.xss import MARK, PAYLOADS
 
 OPERATOR = ("olivia", "operator-password-1")
@@ -202,7 +202,7 @@ def test_xss_in_wizard_instances_and_audit_runs_nothing_in_chromium(live_server,
         page.goto(f"{draft}/trust")
         page.locator("#entity-custom").check()
         page.get_by_label("Trust policy JSON").fill(payload)
-        page.get_by_role("button", name="Next").click()
+        next_refused(page)
         expect(page.locator("#error-custom_policy")).to_be_visible()
         expect(page.get_by_label("Trust policy JSON")).to_have_value(payload)
         no_script_ran(page, payload)

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import is_console_error, sign_in
-from tests.browser.wizard_steps import open_step_one
+from tests.browser.wizard_steps import next_refused, open_step_one
 
 
 @pytest.fixture
@@ -19,6 +19,7 @@ def js_page(browser, live_server):
     errors."""
     context = browser.new_context()
     tab = context.new_page()
+    tab.js_enabled = True  # type: ignore[attr-defined]  # as anonymous_page marks its tabs
     errors: list[str] = []
     tab.on("console", lambda m: errors.append(m.text) if is_console_error(m) else None)
     tab.on("pageerror", lambda e: errors.append(str(e)))
@@ -158,7 +159,7 @@ def test_custom_trust_policy_journey_with_line_and_column_error(live_server, js_
         '     "Principal": {"Service": "lambda.amazonaws.com"},\n'
         '     "Action": "sts:AssumeRole", "Resource": "*"}]}'
     )
-    page.get_by_role("button", name="Next").click()
+    next_refused(page)
     expect(page.locator("#error-custom_policy")).to_contain_text("Line 6, column 34")
     document = {
         "Version": "2012-10-17",

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import LiveServer, follow_progress, sign_in, start_server
 from tests.browser.test_accessibility import axe_findings
-from tests.browser.wizard_steps import open_step_one
+from tests.browser.wizard_steps import next_refused, open_step_one
 
 S3_READ = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
 
@@ -83,7 +83,7 @@ def test_search_finds_a_service_and_a_typed_principal_stays_possible(page, live_
     # A service outside the catalogue: its principal typed; a service's name is explained.
     page.get_by_label("Another service, not in this list").check()
     page.get_by_label("Service principal").fill("EC2")
-    page.get_by_role("button", name="Next").click()
+    next_refused(page)
     expect(page.locator("#error-service")).to_contain_text("choose EC2 in the list above")
     page.get_by_label("Service principal").fill("codestar-connections.amazonaws.com")
     if page.js_enabled:  # the error goes as soon as the field is valid

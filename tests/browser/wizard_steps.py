@@ -27,6 +27,18 @@ def open_step_one(page: Any, server_url: str) -> None:
     expect(heading).to_have_text("Select trusted entity")
 
 
+def next_refused(page: Any) -> None:
+    """Next on step 1 with values the server refuses, until its answer is on the page. With
+    JavaScript on, the live preview shows the same field errors a moment before Next's answer
+    replaces the form (with the values as submitted): text typed into the old form in between
+    is lost, so a test that waits only for the error can type too early."""
+    step = page.locator("#wizard-step form.wizard-form")
+    form = step.element_handle() if page.js_enabled else None
+    page.get_by_role("button", name="Next").click()
+    if form is not None:
+        page.wait_for_function("form => !form.isConnected", arg=form)
+
+
 def create_ec2_role(
     page: Any, server_url: str, name: str, description: str = "", account: str = ACCOUNT
 ) -> str:
