@@ -85,7 +85,7 @@ def parse(ctx: Context) -> Any:
         )
         return None
     try:
-        return json.loads(text)
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         ctx.findings.append(
             _positioned(
@@ -96,6 +96,12 @@ def parse(ctx: Context) -> Any:
             )
         )
         return None
+    if doc is None:  # JSON `null` parses to None, which the caller takes as "did not parse"
+        ctx.add("error", "NOT_AN_OBJECT", NOT_AN_OBJECT)
+    return doc
+
+
+NOT_AN_OBJECT = "A policy must be a JSON object ({ ... })."
 
 
 def _positioned(code: str, message: str, line: int, column: int) -> Any:
@@ -107,7 +113,7 @@ def _positioned(code: str, message: str, line: int, column: int) -> Any:
 def statements(ctx: Context, doc: Any) -> list[Statement]:
     """Top-level checks; the statements that are objects, for the per-statement checks."""
     if not isinstance(doc, dict):
-        ctx.add("error", "NOT_AN_OBJECT", "A policy must be a JSON object ({ ... }).")
+        ctx.add("error", "NOT_AN_OBJECT", NOT_AN_OBJECT)
         return []
     for key in doc:
         if key not in ("Version", "Id", "Statement"):
