@@ -324,17 +324,23 @@ def _name_refusal(
             )
         if pair.managed:
             return managed_clash(pair, source_iam)
-        held = source_iam.list_role_policy_names(pair.source_role_name)
+        return inline_clash(pair, source_iam)
     except AwsError as exc:
         return "create", exc
+
+
+def inline_clash(pair: Pair, iam: IamGateway) -> tuple[str, AwsError] | None:
+    """The refusal when A's role already has an inline policy of the pair's policy name, in
+    any spelling (the run and the form both ask here): step "allow" would overwrite it."""
+    held = iam.list_role_policy_names(pair.source_role_name)
     clash = next((n for n in held if n.lower() == pair.policy_name.lower()), None)
-    if clash is not None:
-        return "allow", AlreadyExists(
-            "EntityAlreadyExists",
-            f"{pair.source_role_name} already has an inline policy {clash}.",
-            operation="PutRolePolicy",
-        )
-    return None
+    if clash is None:
+        return None
+    return "allow", AlreadyExists(
+        "EntityAlreadyExists",
+        f"{pair.source_role_name} already has an inline policy {clash}.",
+        operation="PutRolePolicy",
+    )
 
 
 def managed_policy_named(iam: IamGateway, name: str) -> str | None:

@@ -14,6 +14,7 @@ from app.accounts.pair import (
     MANAGED,
     ORGANIZATION,
     Pair,
+    inline_clash,
     managed_clash,
 )
 from app.aws.errors import AwsError, NotFound
@@ -144,11 +145,11 @@ class PairForm:
                         f"{clash[1].message} Choose the inline policy or another role name."
                     )
                     return None
-            elif pair.policy_name in source_iam.list_role_policy_names(source_role.name):
-                e["source_role"] = (
-                    f"{source_role.name} already has an inline policy {pair.policy_name}."
-                )
-                return None
+            else:
+                clash = inline_clash(pair, source_iam)
+                if clash is not None:
+                    e["source_role"] = clash[1].message
+                    return None
         except AwsError as exc:
             e["source_account"] = _unreachable(exc)
             return None

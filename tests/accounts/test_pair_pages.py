@@ -164,6 +164,39 @@ def test_a_managed_policy_name_taken_in_account_a_is_refused_beside_the_field(
     assert operator.post("/accounts/pairs/review", data=data).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("role_name", "spelling"),
+    [
+        ("from-staging-inline", str),
+        # Inline policy names are unique per role regardless of case, as the run checks them
+        # (app.accounts.pair.inline_clash): the form refused only the exact spelling before.
+        ("from-staging-inline-case", str.upper),
+    ],
+)
+def test_an_inline_policy_name_taken_on_a_role_is_refused_beside_the_field(
+    app_hub: tuple[Any, AccountHub],
+    operator: TestClient,
+    members: list[str],
+    role_name: str,
+    spelling: Any,
+):
+    hub = app_hub[1]
+    held = spelling(f"AssumeRole-{members[2]}-{role_name}")
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*"}]}
+    document["Statement"][0]["Resource"] = "*"
+    hub.clients(account(hub, members[1]), "t").client("iam").put_role_policy(
+        RoleName="staging-deploy", PolicyName=held, PolicyDocument=json.dumps(document)
+    )
+    data = form_for(members, role_name=role_name, csrf_token=csrf_token_for(operator))
+    response = operator.post("/accounts/pairs/review", data=data)
+    assert response.status_code == 422
+    error = soup(response).select_one("#error-source_role").get_text()
+    assert f"staging-deploy already has an inline policy {held}." in error
+    # A customer managed policy of that name is free: the inline one is only on the role.
+    data["source_policy"] = "managed"
+    assert operator.post("/accounts/pairs/review", data=data).status_code == 200
+
+
 def test_a_role_name_taken_in_account_b_is_refused_beside_the_field(
     operator: TestClient, members: list[str]
 ):
