@@ -94,6 +94,33 @@ def test_search_finds_a_service_and_a_typed_principal_stays_possible(page, live_
     assert principal == {"Service": "codestar-connections.amazonaws.com"}
 
 
+# JavaScript only: without it the browser leaves the page on submit, the fields with it.
+@pytest.mark.parametrize("anonymous_page", [True], ids=["js"], indirect=True)
+def test_the_step_cannot_be_typed_into_while_next_is_on_its_way(page, live_server):
+    """Next's answer replaces the whole step: text typed into the old fields while it was on
+    its way was lost without a word. The fields are disabled until the answer is on the
+    page (hx-disabled-elt), so typing visibly waits. Next's request is held here to look."""
+    open_step_one(page, live_server.url)
+    page.get_by_label("Another service, not in this list").check()
+    principal = page.get_by_label("Service principal")
+    principal.fill("EC2")  # refused: the same step comes back with its error
+    held: list = []
+    page.route(re.compile(r"/create-role/[^/]+/trust$"), lambda route: held.append(route))
+    page.get_by_role("button", name="Next").click()
+    for _ in range(100):  # the handler runs while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    expect(principal).to_be_disabled()
+    expect(page.get_by_label("Find a service")).to_be_disabled()
+    expect(page.get_by_role("button", name="Next")).to_be_disabled()  # nor pressed twice
+    held[0].continue_()
+    expect(page.locator("#error-service")).to_contain_text("choose EC2 in the list above")
+    expect(page.get_by_label("Service principal")).to_be_enabled()
+    expect(page.get_by_label("Service principal")).to_have_value("EC2")
+
+
 # JavaScript only: without it each Add loads the page again, at the chosen list.
 @pytest.mark.parametrize("anonymous_page", [True], ids=["js"], indirect=True)
 def test_focus_stays_with_the_policy_after_add_and_remove(page, live_server):
