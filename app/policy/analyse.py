@@ -27,7 +27,7 @@ def analyse(
     """
     ctx = Context(text, kind, account_id)
     doc = grammar.parse(ctx)
-    if doc is None:
+    if doc is grammar.UNPARSED:
         return Analysis(ctx.findings)
     ctx.locator = Locator(text)
     statements = grammar.statements(ctx, doc)

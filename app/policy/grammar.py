@@ -50,17 +50,22 @@ def size_of(document: Any) -> int:
     return len(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
 
 
+# What `parse` returns when the text is not a JSON document (any JSON value is one, `null`
+# included, so None cannot say it).
+UNPARSED: Any = object()
+
+
 def parse(ctx: Context) -> Any:
-    """The JSON document, or None after adding the finding that prevents parsing."""
+    """The JSON document, or UNPARSED after adding the finding that prevents parsing."""
     text = ctx.text
     if not text.strip():
         ctx.add("error", "EMPTY_POLICY", "Enter the policy JSON.")
-        return None
+        return UNPARSED
     if len(text) > MAX_TEXT_CHARS:
         ctx.add(
             "error", "POLICY_TOO_LONG", f"A policy may be at most {MAX_DOCUMENT_CHARS} characters."
         )
-        return None
+        return UNPARSED
     for offset, char in enumerate(text):
         if not (char in "\t\n\r" or " " <= char <= "\u00ff"):
             line, column = line_col(text, offset)
@@ -73,7 +78,7 @@ def parse(ctx: Context) -> Any:
                     column,
                 )
             )
-            return None
+            return UNPARSED
     if json_depth(text) > JSON_MAX_DEPTH:
         # Checked before json.loads: a 2 KB document nested 1,000 levels deep would exhaust
         # the parser's recursion and every walk after it (issue 12).
@@ -83,9 +88,9 @@ def parse(ctx: Context) -> Any:
             f"The policy is nested more than {JSON_MAX_DEPTH} levels deep. IAM policies nest "
             "a few levels at most: correct the JSON here.",
         )
-        return None
+        return UNPARSED
     try:
-        doc = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         ctx.findings.append(
             _positioned(
@@ -95,13 +100,7 @@ def parse(ctx: Context) -> Any:
                 exc.colno,
             )
         )
-        return None
-    if doc is None:  # JSON `null` parses to None, which the caller takes as "did not parse"
-        ctx.add("error", "NOT_AN_OBJECT", NOT_AN_OBJECT)
-    return doc
-
-
-NOT_AN_OBJECT = "A policy must be a JSON object ({ ... })."
+        return UNPARSED
 
 
 def _positioned(code: str, message: str, line: int, column: int) -> Any:
@@ -113,7 +112,7 @@ def _positioned(code: str, message: str, line: int, column: int) -> Any:
 def statements(ctx: Context, doc: Any) -> list[Statement]:
     """Top-level checks; the statements that are objects, for the per-statement checks."""
     if not isinstance(doc, dict):
-        ctx.add("error", "NOT_AN_OBJECT", NOT_AN_OBJECT)
+        ctx.add("error", "NOT_AN_OBJECT", "A policy must be a JSON object ({ ... }).")
         return []
     for key in doc:
         if key not in ("Version", "Id", "Statement"):
