@@ -182,8 +182,10 @@ def test_an_inline_policy_name_taken_on_a_role_is_refused_beside_the_field(
 ):
     hub = app_hub[1]
     held = spelling(f"AssumeRole-{members[2]}-{role_name}")
-    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*"}]}
-    document["Statement"][0]["Resource"] = "*"
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
+    }
     hub.clients(account(hub, members[1]), "t").client("iam").put_role_policy(
         RoleName="staging-deploy", PolicyName=held, PolicyDocument=json.dumps(document)
     )

@@ -30,8 +30,8 @@ def open_step_one(page: Any, server_url: str) -> None:
 def next_refused(page: Any) -> None:
     """Next on step 1 with values the server refuses, until its answer is on the page. With
     JavaScript on, the live preview shows the same field errors a moment before Next's answer
-    replaces the form (with the values as submitted): text typed into the old form in between
-    is lost, so a test that waits only for the error can type too early."""
+    replaces the form (with the values as submitted), so a test that waits only for the error
+    would go on with the old form's fields (disabled meanwhile, since step_busy)."""
     step = page.locator("#wizard-step form.wizard-form")
     form = step.element_handle() if page.js_enabled else None
     page.get_by_role("button", name="Next").click()
