@@ -56,6 +56,12 @@ def form_for(members: list[str], **changes: str) -> dict[str, str]:
     return {**values, **changes}
 
 
+# A policy in account A that takes the name RoleDesk would use; what it allows is beside the point.
+DENY_ALL = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}
+)
+
+
 def soup(response: Any) -> BeautifulSoup:
     return BeautifulSoup(response.text, "html.parser")
 
@@ -140,12 +146,8 @@ def test_a_managed_policy_name_taken_in_account_a_is_refused_beside_the_field(
 ):
     hub = app_hub[1]
     name = spelling(f"AssumeRole-{members[2]}-{role_name}")
-    document = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
-    }
     hub.clients(account(hub, members[1]), "t").client("iam").create_policy(
-        PolicyName=name, Path=path, PolicyDocument=json.dumps(document)
+        PolicyName=name, Path=path, PolicyDocument=DENY_ALL
     )
     data = form_for(
         members,
@@ -182,12 +184,8 @@ def test_an_inline_policy_name_taken_on_a_role_is_refused_beside_the_field(
 ):
     hub = app_hub[1]
     held = spelling(f"AssumeRole-{members[2]}-{role_name}")
-    document = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
-    }
     hub.clients(account(hub, members[1]), "t").client("iam").put_role_policy(
-        RoleName="staging-deploy", PolicyName=held, PolicyDocument=json.dumps(document)
+        RoleName="staging-deploy", PolicyName=held, PolicyDocument=DENY_ALL
     )
     data = form_for(members, role_name=role_name, csrf_token=csrf_token_for(operator))
     response = operator.post("/accounts/pairs/review", data=data)
