@@ -180,6 +180,18 @@ def sign_in(tab, server: LiveServer, name: str, password: str) -> None:
 EXPECTED_CONSOLE = "Failed to load resource: the server responded with a status of 422"
 
 
+def assert_header_fits(tab) -> None:
+    """The header at the tab's width: brand, links and who/where on one row (issue 13) and
+    nothing wider than the window (the account switcher once pushed "Sign out" 340 px
+    beyond it at 1366 px)."""
+    tops = tab.eval_on_selector_all(
+        ".topbar > *", "items => items.map(i => i.getBoundingClientRect().top)"
+    )
+    assert max(tops) - min(tops) < 12, tops
+    widths = tab.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], widths
+
+
 def is_console_error(message) -> bool:
     return message.type == "error" and not message.text.startswith(EXPECTED_CONSOLE)
 

@@ -13,7 +13,13 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import LiveServer, follow_progress, sign_in, start_server
+from tests.browser.conftest import (
+    LiveServer,
+    assert_header_fits,
+    follow_progress,
+    sign_in,
+    start_server,
+)
 from tests.browser.test_accessibility import AXE, axe_findings
 
 UNUSED = ["legacy-build-server", "old-data-migration"]
@@ -52,10 +58,7 @@ def axe_pages(browser, server: LiveServer, js: bool) -> dict[str, list[str]]:
         page.checker = checker_context.new_page()  # type: ignore[attr-defined]
         sign_in(page, server, server.admin_name, server.admin_password)
         # With the "Access review" link, the header's items still share one row at 1366 px.
-        tops = page.eval_on_selector_all(
-            ".topbar > *", "items => items.map(i => i.getBoundingClientRect().top)"
-        )
-        assert max(tops) - min(tops) < 12, tops
+        assert_header_fits(page)
         found = {}
         for path in (
             "/access-review?kind=unused",

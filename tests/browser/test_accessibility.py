@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import LiveServer, follow_progress, sign_in
+from tests.browser.conftest import LiveServer, assert_header_fits, follow_progress, sign_in
 from tests.browser.wizard_steps import create_ec2_role, open_step_one
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
@@ -160,10 +160,7 @@ def test_no_serious_accessibility_violations_anywhere(live_server, axe_context):
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile("#main$"))
     # At 1366 px the header's items share one row, and banner plus header stay short.
-    tops = page.eval_on_selector_all(
-        ".topbar > *", "items => items.map(i => i.getBoundingClientRect().top)"
-    )
-    assert max(tops) - min(tops) < 12, tops
+    assert_header_fits(page)
     header = page.locator("header.site-header").bounding_box()
     assert header is not None and header["height"] < 0.09 * 900, header
     for path, status in [

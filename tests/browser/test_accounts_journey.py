@@ -16,7 +16,7 @@ import boto3
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import LiveServer, sign_in, start_server
+from tests.browser.conftest import LiveServer, assert_header_fits, sign_in, start_server
 from tests.browser.test_accessibility import AXE, AXE_SOURCE, BLOCKING
 from tests.browser.wizard_steps import create_ec2_role
 
@@ -163,12 +163,15 @@ def test_make_a_cross_account_pair(live_server, page, checker):
 @pytest.mark.timeout(900)
 def test_switch_account_and_search_every_account(live_server, page, checker):
     found: list[str] = []
+    page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(f"{live_server.url}/roles")
+    # With the switcher and "Search every account", the header still fits one row.
+    assert_header_fits(page)
     # The switcher lists the hub first, then by name: Development, Production, Staging.
     page.get_by_label("Work in account").select_option(index=3)
     page.get_by_role("button", name="Switch account").click()
     expect(page).to_have_url(re.compile(r"/accounts/\d{12}/roles$"))
-    expect(page.locator(".current-account")).to_contain_text("Staging")
+    expect(page.locator("#switch-account option:checked")).to_contain_text("Staging")
     expect(page).to_have_title(re.compile(r"Staging \(\d{12}\)"))
     expect(page.get_by_role("link", name="staging-deploy")).to_be_visible()
     expect(page.get_by_role("link", name="dev-deploy")).to_have_count(0)
@@ -185,7 +188,7 @@ def test_switch_account_and_search_every_account(live_server, page, checker):
     expect(rows.filter(has_text="Production")).to_have_count(1)
     rows.filter(has_text="Production").get_by_role("link", name="prod-deploy").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("prod-deploy")
-    expect(page.locator(".current-account")).to_contain_text("Production")
+    expect(page.locator("#switch-account option:checked")).to_contain_text("Production")
     assert found == [], "\n".join(found)
 
 
@@ -206,7 +209,7 @@ def test_create_a_role_in_a_member_account(live_server, page, checker):
     arn = create_ec2_role(page, f"{live_server.url}/accounts/{dev}", name, account=dev)
     assert arn == f"arn:aws:iam::{dev}:role/{name}"
     expect(page).to_have_url(re.compile(rf"/accounts/{dev}/create-role/[0-9a-f-]+/done$"))
-    expect(page.locator(".current-account")).to_contain_text("Development")
+    expect(page.locator("#switch-account option:checked")).to_contain_text("Development")
     found += axe_blocking(page, checker)
     assert found == [], "\n".join(found)
 
