@@ -91,7 +91,7 @@ def layout_context(services: Services, accounts: AccountServices) -> Any:
     def for_request(request: Request) -> dict[str, Any]:
         return {
             "identity": services.identity,
-            "mode": services.mode_label,
+            "aws_mode": services.mode_label,  # not "mode": pages use that name for their own
             "is_sandbox": services.settings.is_sandbox,
             "sandbox_endpoint": services.sandbox_endpoint,
             "region": services.settings.aws_region,

@@ -15,6 +15,40 @@ def role_names(page):
     return [a.text for a in page.select("#role-rows td.role-name a")]
 
 
+# Pages whose own context has a variable of the layout's name once showed it in the header:
+# the role change pages said "form", "review" or "revoke" where the header says "Sandbox".
+HEADER_PAGES = [
+    "/roles",
+    "/roles/web-app-ec2",
+    *(
+        f"/roles/web-app-ec2/{part}"
+        for part in (
+            "trust/edit",
+            "trust/rebuild",
+            "settings/edit",
+            "policies/edit",
+            "inline/edit",
+            "boundary/edit",
+            "tags/edit",
+            "revoke",
+            "delete",
+        )
+    ),
+    "/create-role",
+    "/instances",
+    "/audit",
+    "/users",
+    "/accounts",
+]
+
+
+def test_the_header_names_the_sandbox_on_every_page(client):
+    for url in HEADER_PAGES:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert soup(response).select_one(".topbar .mode").text == "Sandbox", url
+
+
 def test_full_page_has_layout_sandbox_banner_and_every_role(client, seeded):
     response = client.get("/roles")
     assert response.status_code == 200
