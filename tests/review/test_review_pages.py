@@ -98,6 +98,17 @@ def test_filter_and_sort(client, seeded: Services) -> None:
     assert by_name_desc == sorted(by_name_desc, key=str.lower, reverse=True)
 
 
+def test_the_counts_line_names_each_finding_and_review_state_once(client, seeded: Services) -> None:
+    """ "Review overdue" is a finding kind and a review state of the same roles; the line of
+    counts above the table listed it twice (one link per filter)."""
+    page = soup(scanned_page(client, seeded))
+    labels = [a.text.rsplit(":", 1)[0] for a in page.select("ul.finding-counts a")]
+    assert len(labels) == len(set(labels)), labels
+    assert {"Unused", "Administrator access", "Never reviewed", "Review overdue"} <= set(labels)
+    overdue = page.select_one("ul.finding-counts a[href*='overdue']")
+    assert overdue["href"] == "/access-review?review=overdue"
+
+
 def test_bad_query_values_are_refused_beside_the_field(client, seeded: Services) -> None:
     scanned_page(client, seeded)
     for query, field in (
