@@ -339,6 +339,15 @@ def test_an_account_whose_role_cannot_be_assumed_is_unavailable_and_others_work(
         assert working.status_code == 200
         assert "prod-deploy" in working.text
         assert viewer.get("/roles").status_code == 200
+        # The accounts page: each account that works opens its roles; Staging is only named.
+        listed = soup(viewer.get("/accounts"))
+        links = {a.get_text(): a["href"] for a in listed.select("#accounts td:first-child a")}
+        assert links["Production"] == f"/accounts/{members[PROD]}/roles"
+        assert "/roles" in links.values()  # RoleDesk's own account
+        assert "Staging" not in links
+        assert "Staging" in listed.select_one(f"#account-{staging.account_id}").get_text()
+        for href in links.values():
+            assert viewer.get(href).status_code == 200
 
 
 def test_the_audit_history_filters_by_account(
