@@ -64,6 +64,12 @@ class AuditEventStatus(Base):
     combination of the history is one walk of one (filters..., seq) index, newest first, that
     stops after a page; `roledesk audit reindex` rebuilds it from the ledger, which stays the
     record.
+
+    On PostgreSQL the table is partitioned by outcome (migration 0012_status_settled_apart):
+    `pending` rows in one partition, every other in a second that only ever gets inserts (an
+    outcome moves its row there), so settled events stay in the order they were written
+    however often vacuum runs. Each partition has its own primary key and unique event_id
+    (a partitioned table's cannot leave out the partition key); queries read this table.
     """
 
     __tablename__ = "audit_event_status"

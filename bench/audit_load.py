@@ -19,6 +19,9 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 TABLES = ("audit_events", "audit_event_status")
+# The status table's partitions on PostgreSQL (migration 0012_status_settled_apart): their keys
+# and their copies of the parent's indexes are dropped and rebuilt too.
+PARTITIONS = ("audit_event_status_pending", "audit_event_status_settled")
 # Index builds sort in memory up to this; the machine has plenty, the default is 64 MB.
 BUILD_MEMORY = "1GB"
 
@@ -27,7 +30,9 @@ SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
 FROM pg_constraint WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('p', 'u')
 """
 _INDEXES = """
-SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index
+SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid),
+       (SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = indexrelid)
+FROM pg_index
 WHERE indrelid = ANY(%s::regclass[])
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = indexrelid)
 """
@@ -39,16 +44,28 @@ def libpq_url(sqlalchemy_url: str) -> str:
 
 
 def _drop_indexes(conn: psycopg.Connection[Any]) -> tuple[list[str], list[str]]:
-    """Drop the tables' indexes and keys; return the statements that recreate them."""
-    tables = list(TABLES)
+    """Drop the tables' indexes and keys; return the statements that recreate them.
+
+    A partition's copy of an index cannot be dropped on its own: dropping the parent's drops
+    it. The parent's is rebuilt first (`ON ONLY` the parent, as the catalog gives it), then
+    each partition's, attached to it."""
+    tables = list(TABLES) + [t for t in PARTITIONS if _exists(conn, t)]
     constraints = conn.execute(_CONSTRAINTS, [tables]).fetchall()
     indexes = conn.execute(_INDEXES, [tables]).fetchall()
-    for name, _ in indexes:
-        conn.execute(f"DROP INDEX {name}")
+    for name, _, parent in indexes:
+        if parent is None:
+            conn.execute(f"DROP INDEX {name}")
     for table, name, _ in constraints:
         conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     keys = [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {d}' for table, name, d in constraints]
-    return keys, [definition for _, definition in indexes]
+    parents = [definition for _, definition, parent in indexes if parent is None]
+    copies = [definition for _, definition, parent in indexes if parent is not None]
+    attach = [f"ALTER INDEX {p} ATTACH PARTITION {n}" for n, _, p in indexes if p is not None]
+    return keys, [*parents, *copies, *attach]
+
+
+def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s)", [table]).fetchone() != (None,)
 
 
 def load(

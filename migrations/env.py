@@ -18,16 +18,29 @@ target_metadata = Base.metadata
 # 0009_search_words): the models cannot declare a column for one database only, and no code
 # writes it (PostgreSQL computes it), so the comparison leaves them out.
 DATABASE_ONLY = frozenset({"search_words", "ix_audit_event_status_search_words"})
+# PostgreSQL keeps the status table in two partitions (migration 0012_status_settled_apart),
+# each with its own copies of the indexes, primary key and event_id's unique constraint: a
+# partitioned table cannot have a unique constraint without its partition key. The table
+# itself is compared as the models declare it; its partitions and that constraint are not.
+PARTITIONS = frozenset({"audit_event_status_pending", "audit_event_status_settled"})
 
 
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
     """Leave out indexes the models declare for other databases only (a pg_trgm index on
-    SQLite), and PostgreSQL's generated search words, so `alembic check` compares like with
-    like."""
+    SQLite), PostgreSQL's generated search words and the status table's partitions, so
+    `alembic check` compares like with like."""
     if reflected and compare_to is None and name in DATABASE_ONLY:
         return False
+    owner = getattr(getattr(obj, "table", None), "name", None)  # an index's or constraint's
+    if reflected and (name in PARTITIONS or owner in PARTITIONS):
+        return False
+    postgresql = context.get_context().dialect.name == "postgresql"
+    if type_ == "unique_constraint" and postgresql and not reflected and compare_to is None:
+        columns = [c.name for c in getattr(obj, "columns", ())]
+        if owner == "audit_event_status" and columns == ["event_id"]:
+            return False
     if type_ != "index" or reflected:
         return True
     dialects = getattr(obj, "info", {}).get("dialects")

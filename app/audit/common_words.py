@@ -4,7 +4,8 @@ A term like `arn:aws:iam::123456789012:role/web` has words that nearly every eve
 `iam`, the account id, `role`). Asking the GIN index for them too would make it read posting
 lists covering most of the table, as the trigram index did for role names, although the rare
 word (`web…`) alone narrows the search as far. ANALYZE records the most common words of
-`audit_event_status.search_words` with their frequencies (`pg_stats.most_common_elems`);
+`audit_event_status.search_words` (of its settled partition: migration 0012) with their
+frequencies (`pg_stats.most_common_elems`);
 words found in more than `COMMON` of events are left out of the index query (`LIKE` still
 checks the whole term). Read once per database and kept for `TTL` seconds.
 """
@@ -21,9 +22,13 @@ from app.db import Database
 COMMON = 0.01
 TTL = 600.0
 
+# On PostgreSQL the table is partitioned (migration 0012): autovacuum analyzes the settled
+# partition, which holds nearly every event, and never the parent, whose row here is as old
+# as the last manual ANALYZE; the parent's is read only when there is no partition's.
 _STATS = text(
     "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
-    "WHERE tablename = 'audit_event_status' AND attname = 'search_words'"
+    "WHERE tablename IN ('audit_event_status_settled', 'audit_event_status') "
+    "AND attname = 'search_words' ORDER BY tablename = 'audit_event_status_settled' DESC LIMIT 1"
 )
 _lock = threading.Lock()
 _cache: dict[str, tuple[float, frozenset[str]]] = {}
