@@ -200,6 +200,30 @@ def test_a_word_search_asked_range_by_range_finds_every_match_in_order(db, log, 
     assert searched(db, term) == expected
 
 
+def test_a_word_search_lists_each_event_as_the_unsearched_history_does(db, log, monkeypatch):
+    """The word search takes each event's outcome from its own scan of the status table
+    (not a second lookup): every field of its rows, a pending event's included, is what the
+    history without a search shows for the same event."""
+    outcomes = ["succeeded", "failed", "pending", "unknown"]
+    for number in range(12):
+        change(
+            log,
+            action="iam:TagRole",
+            target="arn:aws:iam::123456789012:role/build-agent-7",
+            params={"role_name": "build-agent-7"},
+            outcome=outcomes[number % 4],
+            aws_request_id=f"request-{number}",
+            **({"error_code": "Throttling"} if number % 4 == 1 else {}),
+        )
+    monkeypatch.setattr(audit_query, "NEWEST_SPAN", 5)  # several ranges
+    listed = {row.seq: row for row in AuditQueries(db).page(AuditFilters(), limit=100).rows}
+    found = AuditQueries(db).page(AuditFilters(q="role/build-agent"), limit=100).rows
+    assert len(found) == 12
+    assert {row.outcome for row in found} == set(outcomes)
+    for row in found:
+        assert row == listed[row.seq]
+
+
 def test_a_word_search_reads_about_a_page_of_matches_past_its_first_range(
     postgres_url, monkeypatch
 ):
