@@ -9,10 +9,22 @@ their own, the settled partition only gets inserts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from sqlalchemy import text
 
 from app.audit.log import AuditLog, NewEntry
+from app.db import Database
 from tests.audit.helpers import ledger
+
+
+@pytest.fixture
+def pg(postgres_url) -> Iterator[tuple[Database, AuditLog]]:
+    """A migrated PostgreSQL database and a log on it."""
+    db = ledger(postgres_url)
+    yield db, AuditLog(db)
+    db.dispose()
 
 
 def changes(log: AuditLog, count: int, start: int) -> None:
@@ -52,56 +64,41 @@ def blocks(conn, low: int, high: int) -> list[int]:
     return [block for (block,) in rows]
 
 
-def test_events_written_after_a_vacuum_do_not_go_into_older_pages(postgres_url):
-    db = ledger(postgres_url)
-    log = AuditLog(db)
+def test_events_written_after_a_vacuum_do_not_go_into_older_pages(pg):
+    db, log = pg
     vacuum = db.engine.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        changes(log, 600, 0)
-        with vacuum.connect() as conn:
-            conn.execute(text("VACUUM audit_event_status"))
-            head = conn.execute(text("SELECT max(seq) FROM audit_event_status")).scalar_one()
-            older = blocks(conn, 0, head)
-        changes(log, 300, 600)
-        with vacuum.connect() as conn:
-            newer = blocks(conn, head + 1, head + 10_000)
-            pending = conn.execute(
-                text("SELECT count(*) FROM audit_event_status_pending")
-            ).scalar_one()
-        assert len(older) == 600 and len(newer) == 300
-        assert pending == 0  # every change has its outcome: none is left in flight
-        # Every later event sits in the last page of before or after it, none in the freed
-        # space of earlier pages (in one table, 240 of 300 did).
-        assert min(newer) >= max(older), (min(newer), max(older))
-    finally:
-        db.dispose()
+    changes(log, 600, 0)
+    with vacuum.connect() as conn:
+        conn.execute(text("VACUUM audit_event_status"))
+        head = conn.execute(text("SELECT max(seq) FROM audit_event_status")).scalar_one()
+        older = blocks(conn, 0, head)
+    changes(log, 300, 600)
+    with vacuum.connect() as conn:
+        newer = blocks(conn, head + 1, head + 10_000)
+        pending = conn.execute(text("SELECT count(*) FROM audit_event_status_pending")).scalar()
+    assert len(older) == 600 and len(newer) == 300
+    assert pending == 0  # every change has its outcome: none is left in flight
+    # Every later event sits in the last page of before or after it, none in the freed space
+    # of earlier pages (in one table, at migration 0011, 50 of 300 did).
+    assert min(newer) >= max(older), (min(newer), max(older))
 
 
-def test_a_pending_event_is_listed_with_the_settled_ones_in_seq_order(postgres_url):
+def test_a_pending_event_is_listed_with_the_settled_ones_in_seq_order(pg):
     """Queries read the parent table: both partitions, merged in seq order."""
-    db = ledger(postgres_url)
-    log = AuditLog(db)
-    try:
-        changes(log, 3, 0)
-        in_flight = log.append(
-            NewEntry(kind="intent", action="iam:CreateRole", actor="bob", outcome="pending")
-        )
-        changes(log, 2, 3)
-        with db.engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT seq, outcome FROM audit_event_status ORDER BY seq DESC LIMIT 4")
-            ).all()
-            where = conn.execute(
-                text("SELECT tableoid::regclass::text FROM audit_event_status WHERE seq = :s"),
-                {"s": in_flight.seq},
-            ).scalar_one()
-        assert [outcome for _, outcome in rows] == [
-            "succeeded",
-            "succeeded",
-            "pending",
-            "succeeded",
-        ]
-        assert [seq for seq, _ in rows] == sorted((seq for seq, _ in rows), reverse=True)
-        assert where == "audit_event_status_pending"
-    finally:
-        db.dispose()
+    db, log = pg
+    changes(log, 3, 0)
+    in_flight = log.append(
+        NewEntry(kind="intent", action="iam:CreateRole", actor="bob", outcome="pending")
+    )
+    changes(log, 2, 3)
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT seq, outcome FROM audit_event_status ORDER BY seq DESC LIMIT 4")
+        ).all()
+        where = conn.execute(
+            text("SELECT tableoid::regclass::text FROM audit_event_status WHERE seq = :s"),
+            {"s": in_flight.seq},
+        ).scalar_one()
+    assert [outcome for _, outcome in rows] == ["succeeded", "succeeded", "pending", "succeeded"]
+    assert [seq for seq, _ in rows] == sorted((seq for seq, _ in rows), reverse=True)
+    assert where == "audit_event_status_pending"
