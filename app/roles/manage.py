@@ -100,7 +100,9 @@ def _outcome(
 ) -> Response:
     if run is None:
         return redirect_after_post(request, f"/roles/{role_name}#{anchor}")
-    return _page(request, render, {"mode": "result", "role_name": role_name, "run": run}, 502)
+    return _page(
+        request, render, {"mode": "result", "role": None, "role_name": role_name, "run": run}, 502
+    )
 
 
 @dataclass(frozen=True)
@@ -531,7 +533,12 @@ def delete(
     try:
         left = changes.blast_radius(services, role.name, _scan(request, services))
     except NotFound:
-        return _page(request, render, {"mode": "result", "role_name": role.name, "run": run}, 502)
+        return _page(
+            request,
+            render,
+            {"mode": "result", "role": None, "role_name": role.name, "run": run},
+            502,
+        )
     return _delete_page(request, render, left, status=502, run=run)
 
 

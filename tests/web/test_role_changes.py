@@ -152,6 +152,34 @@ def test_settings_with_a_preset_and_a_custom_duration(client, seeded, sandbox):
     assert role["MaxSessionDuration"] == 5400 and not role.get("Description")
 
 
+def test_a_change_aws_refuses_shows_what_failed(client, seeded, monkeypatch):
+    """The failure page of a role change, not a 500 (it met an undefined name in its title):
+    what failed, with AWS's code, and a link to the operation's record."""
+    from botocore.exceptions import ClientError
+
+    make_role(seeded, "refused-role")
+    iam = seeded.clients.client("iam")
+
+    def refuse(**kwargs):
+        raise ClientError({"Error": {"Code": "ServiceFailure", "Message": "injected"}}, "x")
+
+    base = soup(client.get("/roles/refused-role/settings/edit")).select_one('input[name="base"]')
+    review = post(
+        client,
+        "/roles/refused-role/settings/review",
+        {"description": "Never", "preset": "1", "max_session_seconds": "", "base": base["value"]},
+    )
+    fields = form_fields(soup(review), "/roles/refused-role/settings/apply")
+    monkeypatch.setattr(iam, "update_role", refuse)
+    failed = post(client, "/roles/refused-role/settings/apply", fields)
+    assert failed.status_code == 502
+    page = soup(failed)
+    assert "refused-role" in page.title.text
+    assert "ServiceFailure" in page.select_one("table.operation-steps").text
+    record = page.select_one('a[href^="/audit/operations/"]')["href"]
+    assert client.get(record).status_code == 200
+
+
 def test_revoke_sessions_puts_the_console_policy_and_the_page_shows_when(client, seeded, sandbox):
     make_role(seeded, "revoke-me")
     earlier = "2020-01-01T00:00:00Z"  # a revoke made before (in the console, say)
