@@ -26,6 +26,7 @@ from app.operations import progress
 from app.operations.engine import Engine
 from app.operations.plan import Plan
 from app.roles import changes, checks
+from app.roles.applied import applied_url
 from app.roles.checks import Kind, RiskReview, analyse
 from app.roles.routes import region_scan
 from app.services import Services
@@ -96,10 +97,15 @@ def _conflict(
 
 
 def _outcome(
-    request: Request, render: Renderer, role_name: str, run: progress.Progress | None, anchor: str
+    request: Request,
+    render: Renderer,
+    role_name: str,
+    run: progress.Progress | None,
+    anchor: str,
+    operation_id: str,
 ) -> Response:
-    if run is None:
-        return redirect_after_post(request, f"/roles/{role_name}#{anchor}")
+    if run is None:  # the role's page names what was applied (app.roles.applied)
+        return redirect_after_post(request, applied_url(role_name, operation_id, anchor))
     return _page(
         request, render, {"mode": "result", "role": None, "role_name": role_name, "run": run}, 502
     )
@@ -138,7 +144,7 @@ def _gated_apply(
     run = _run(services, ctx, checks.with_review(change.plan, change.risk, acknowledged))
     if run is None and change.then is not None:
         run = change.then(ctx.new_operation())
-    return _outcome(request, render, change.role_name, run, change.anchor)
+    return _outcome(request, render, change.role_name, run, change.anchor, ctx.operation_id)
 
 
 # Live checks (htmx, as the person types); without JavaScript the review shows the same -------
@@ -408,7 +414,7 @@ def apply_settings(
             json.dumps(wanted, indent=2),
         )
     run = _run(services, ctx, changes.settings_plan(services, role, description, seconds))
-    return _outcome(request, render, role.name, run, "summary")
+    return _outcome(request, render, role.name, run, "summary", ctx.operation_id)
 
 
 # Revoke sessions --------------------------------------------------------------------------
@@ -454,7 +460,7 @@ def revoke(
             422,
         )
     run = _run(services, ctx, changes.revoke_plan(services, role, datetime.now(UTC)))
-    return _outcome(request, render, role.name, run, "revoke")
+    return _outcome(request, render, role.name, run, "revoke", ctx.operation_id)
 
 
 # Delete -----------------------------------------------------------------------------------
@@ -962,7 +968,8 @@ def apply_inline_delete(
             request, render, role, "inline policies", json.dumps(state["inline"], indent=2), ""
         )
     plan = changes.delete_inline_plan(services, role, policy, state["inline"][policy])
-    return _outcome(request, render, role.name, _run(services, ctx, plan), "permissions")
+    run = _run(services, ctx, plan)
+    return _outcome(request, render, role.name, run, "permissions", ctx.operation_id)
 
 
 # Permissions boundary ---------------------------------------------------------------------
@@ -1208,7 +1215,7 @@ def apply_tags(
     if tag_diff.empty:
         return redirect_after_post(request, f"/roles/{role.name}#tags")
     run = _run(services, ctx, changes.tags_plan(services, role, tag_diff))
-    return _outcome(request, render, role.name, run, "tags")
+    return _outcome(request, render, role.name, run, "tags", ctx.operation_id)
 
 
 # Bulk delete from the roles list ----------------------------------------------------------

@@ -26,6 +26,7 @@ from app.aws.types import (
 from app.instances.role_instances import RegionScan, RoleInstances
 from app.instances.routes import instances_state
 from app.review.routes import last_accessed_context, wait_for_report
+from app.roles.applied import applied_change
 from app.roles.changes import REVOKE_POLICY, revoked_at
 from app.roles.lookup_budget import PER_REQUEST, LookupBudget
 from app.roles.trust import summarise_trust
@@ -220,7 +221,12 @@ def _done(value: Any) -> Future[Any]:
 
 @router.get("/roles/{name}", response_class=HTMLResponse)
 def role_detail(
-    request: Request, name: str, services: ServicesDep, render: RendererDep
+    request: Request,
+    name: str,
+    services: ServicesDep,
+    render: RendererDep,
+    applied: Annotated[str, Query(max_length=64)] = "",
+    section: Annotated[str, Query(max_length=32)] = "",
 ) -> Response:
     if not is_role_name(name):  # cannot exist in AWS: never sent there
         raise HTTPException(
@@ -247,6 +253,7 @@ def role_detail(
             "role_instances": role_instances,
             "role_instances_region": services.settings.aws_region,
             "activity": activity,
+            "applied": applied_change(services.db, applied, section) if applied else None,
             "usages": usages(role, services.settings.aws_region),
             "last_revoked": next(
                 (revoked_at(p.document) for p in inline if p.name == REVOKE_POLICY), None

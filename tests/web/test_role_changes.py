@@ -152,6 +152,36 @@ def test_settings_with_a_preset_and_a_custom_duration(client, seeded, sandbox):
     assert role["MaxSessionDuration"] == 5400 and not role.get("Description")
 
 
+def test_after_a_change_the_role_page_says_what_was_applied(client, seeded, sandbox):
+    """As the console's banner: the change's redirect names it on the role's page, with its
+    AWS calls and its audit record; an address with any other id says nothing."""
+    make_role(seeded, "applied-role")
+    edit = soup(client.get("/roles/applied-role/settings/edit"))
+    base = edit.select_one('input[name="base"]')["value"]
+    review = post(
+        client,
+        "/roles/applied-role/settings/review",
+        {"description": "Nightly jobs", "preset": "1", "max_session_seconds": "", "base": base},
+    )
+    fields = form_fields(soup(review), "/roles/applied-role/settings/apply")
+    done = post(client, "/roles/applied-role/settings/apply", fields)
+    assert done.status_code == 303
+    location = done.headers["location"]
+    assert location.startswith("/roles/applied-role?applied=") and "section=summary" in location
+    notice = soup(client.get(location)).select_one("#applied")
+    assert notice["role"] == "status"
+    assert "Change applied." in notice.text and "applied-role" in notice.text
+    assert "1 AWS call, all succeeded" in notice.text
+    audit = notice.select_one('a[href^="/audit/operations/"]')["href"]
+    steps = client.get(audit)
+    assert steps.status_code == 200 and "iam:UpdateRole" in steps.text
+    assert notice.select_one('a[href="#summary"]') is not None
+    # Made up, malformed or another kind of id: the page is the role's page, nothing more.
+    for other in ("00000000-0000-4000-8000-000000000000", "not-an-id", "x" * 64):
+        page = client.get(f"/roles/applied-role?applied={other}&section=summary")
+        assert page.status_code == 200 and soup(page).select_one("#applied") is None
+
+
 def test_a_change_aws_refuses_shows_what_failed(client, seeded, monkeypatch):
     """The failure page of a role change, not a 500 (it met an undefined name in its title):
     what failed, with AWS's code, and a link to the operation's record."""
@@ -178,6 +208,10 @@ def test_a_change_aws_refuses_shows_what_failed(client, seeded, monkeypatch):
     assert "ServiceFailure" in page.select_one("table.operation-steps").text
     record = page.select_one('a[href^="/audit/operations/"]')["href"]
     assert client.get(record).status_code == 200
+    # Its id in the role page's address announces nothing: it did not apply.
+    operation_id = record.rsplit("/", 1)[-1]
+    role_page = client.get(f"/roles/refused-role?applied={operation_id}&section=summary")
+    assert role_page.status_code == 200 and soup(role_page).select_one("#applied") is None
 
 
 def test_revoke_sessions_puts_the_console_policy_and_the_page_shows_when(client, seeded, sandbox):
