@@ -96,6 +96,33 @@ def test_the_last_admin_cannot_be_demoted_or_disabled(client, web_app):
     assert web_app.state.auth.users.get("admin").role is Role.ADMIN
 
 
+def test_the_users_page_offers_the_only_admin_no_control_the_server_would_refuse(client):
+    def row(name: str):
+        page = BeautifulSoup(client.get("/users").text, "html.parser")
+        return next(tr for tr in page.select("#user-rows tr") if tr.td.get_text() == name)
+
+    only = row("admin")
+    assert only.find("button", string="Disable admin") is None
+    assert only.find("button", string="Change role of admin") is None
+    assert "only active admin" in only.get_text()
+    assert only.find("button", string="Reset password of admin") is not None
+    token = csrf_token_for(client)
+    added = client.post(
+        "/users",
+        data={
+            "name": "second-admin",
+            "role": "admin",
+            "password": "another long passphrase 42",
+            "confirm": "another long passphrase 42",
+            "csrf_token": token,
+        },
+    )
+    assert added.status_code in (200, 303)
+    for name in ("admin", "second-admin"):  # two active admins: either may be changed
+        assert row(name).find("button", string=f"Disable {name}") is not None
+        assert row(name).find("button", string=f"Change role of {name}") is not None
+
+
 def test_setup_link_creates_the_first_admin_once(services):
     from app.main import create_app
 
