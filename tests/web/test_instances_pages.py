@@ -175,6 +175,10 @@ def test_attach_without_javascript_runs_and_reports(client, ids, ec2_client):
     assert "Done." in page.select_one(".outcome-summary").text
     assert not page.select_one("#operation-status").has_attr("hx-trigger")  # polling stopped
     assert page.select_one("noscript meta") is None
+    # The operation's audit record is one click away.
+    record = page.select_one('a[href^="/audit/operations/"]')["href"]
+    assert record == "/audit/operations/" + location.rsplit("/", 1)[-1]
+    assert "ec2:AssociateIamInstanceProfile" in client.get(record).text
 
 
 def test_detach_needs_the_typed_confirmation(client, ids, ec2_client):

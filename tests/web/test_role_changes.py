@@ -506,6 +506,8 @@ def test_bulk_delete_of_three_roles_from_the_list(client, seeded, sandbox):
     status = soup(client.get(operation))
     assert "Done." in status.select_one(".outcome-summary").text
     assert not status.select_one("#run-status").has_attr("hx-trigger")
+    record = status.select_one('a[href^="/audit/operations/"]')["href"]
+    assert record == "/audit/operations/" + operation.rsplit("/", 1)[-1]
     fragment = client.get(operation, headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and "operation-steps" in fragment.text
 
