@@ -107,6 +107,8 @@ def test_the_counts_line_names_each_finding_and_review_state_once(client, seeded
     assert {"Unused", "Administrator access", "Never reviewed", "Review overdue"} <= set(labels)
     overdue = page.select_one("ul.finding-counts a[href*='overdue']")
     assert overdue["href"] == "/access-review?review=overdue"
+    # A role with no recorded use says so as the roles list and the role page do.
+    assert "None in the last 400 days" in page.select_one("table.review").get_text()
 
 
 def test_bad_query_values_are_refused_beside_the_field(client, seeded: Services) -> None:
