@@ -39,3 +39,16 @@ def test_last_activity_fills_in(live_server, page):
         "datetime", re.compile(r"^\d{4}-\d\d-\d\dT")
     )
     expect(page.locator("#last-used-reporting-ec2")).to_have_text("None in the last 400 days")
+
+
+def test_a_narrow_window_scrolls_the_roles_table_not_the_page(live_server, page):
+    """At 1,024 px the roles table is wider than the window: it scrolls sideways in its own
+    box, which the keyboard can reach, and the page never does."""
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(f"{live_server.url}/roles")
+    box = page.get_by_role("region", name="Roles")
+    widths = box.evaluate("b => [b.scrollWidth, b.clientWidth]")
+    assert widths[0] > widths[1], widths  # the table is wider than its box...
+    page_widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert page_widths[0] <= page_widths[1], page_widths  # ...and the page is not
+    assert box.get_attribute("tabindex") == "0"
