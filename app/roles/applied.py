@@ -19,6 +19,9 @@ from app.operations import progress
 OPERATION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # The role page's sections a change returns to (the notice links to the one it changed).
 SECTIONS = frozenset({"summary", "permissions", "trust", "tags", "revoke"})
+# The query parameters' shapes (empty allowed), checked before the page reads AWS.
+APPLIED_PATTERN = rf"^({OPERATION_ID.pattern})?$"
+SECTION_PATTERN = rf"^({'|'.join(sorted(SECTIONS))})?$"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from app.aws.types import (
 from app.instances.role_instances import RegionScan, RoleInstances
 from app.instances.routes import instances_state
 from app.review.routes import last_accessed_context, wait_for_report
-from app.roles.applied import applied_change
+from app.roles.applied import APPLIED_PATTERN, SECTION_PATTERN, applied_change
 from app.roles.changes import REVOKE_POLICY, revoked_at
 from app.roles.lookup_budget import PER_REQUEST, LookupBudget
 from app.roles.trust import summarise_trust
@@ -225,8 +225,10 @@ def role_detail(
     name: str,
     services: ServicesDep,
     render: RendererDep,
-    applied: Annotated[str, Query(max_length=64)] = "",
-    section: Annotated[str, Query(max_length=32)] = "",
+    # The notice after a change (app.roles.applied): refused before any AWS read unless shaped
+    # as the change's redirect writes them.
+    applied: Annotated[str, Query(max_length=36, pattern=APPLIED_PATTERN)] = "",
+    section: Annotated[str, Query(max_length=16, pattern=SECTION_PATTERN)] = "",
 ) -> Response:
     if not is_role_name(name):  # cannot exist in AWS: never sent there
         raise HTTPException(

@@ -176,10 +176,13 @@ def test_after_a_change_the_role_page_says_what_was_applied(client, seeded, sand
     steps = client.get(audit)
     assert steps.status_code == 200 and "iam:UpdateRole" in steps.text
     assert notice.select_one('a[href="#summary"]') is not None
-    # Made up, malformed or another kind of id: the page is the role's page, nothing more.
-    for other in ("00000000-0000-4000-8000-000000000000", "not-an-id", "x" * 64):
-        page = client.get(f"/roles/applied-role?applied={other}&section=summary")
-        assert page.status_code == 200 and soup(page).select_one("#applied") is None
+    # An id of no operation: the role's page, nothing more.
+    unknown = "00000000-0000-4000-8000-000000000000"
+    page = client.get(f"/roles/applied-role?applied={unknown}&section=summary")
+    assert page.status_code == 200 and soup(page).select_one("#applied") is None
+    # Not shaped as the redirect writes them: refused before the page reads AWS.
+    for query in ("applied=not-an-id", "applied=" + "x" * 64, "section=..%2Fusers"):
+        assert client.get(f"/roles/applied-role?{query}").status_code == 422, query
 
 
 def test_a_change_aws_refuses_shows_what_failed(client, seeded, monkeypatch):
