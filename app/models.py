@@ -117,6 +117,12 @@ class AuditEventStatus(Base):
     )
 
 
+# AuditEventStatus's partitions on PostgreSQL (migration 0012_status_settled_apart, which keeps
+# its own copy of the names): pending rows, and every settled one.
+STATUS_PENDING_PARTITION = "audit_event_status_pending"
+STATUS_SETTLED_PARTITION = "audit_event_status_settled"
+STATUS_PARTITIONS = (STATUS_PENDING_PARTITION, STATUS_SETTLED_PARTITION)
+
 Index("ix_audit_events_recorded_at", AuditEvent.recorded_at)
 
 

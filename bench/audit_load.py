@@ -18,10 +18,11 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
+from app.models import STATUS_PARTITIONS
+
 TABLES = ("audit_events", "audit_event_status")
-# The status table's partitions on PostgreSQL (migration 0012_status_settled_apart): their keys
-# and their copies of the parent's indexes are dropped and rebuilt too.
-PARTITIONS = ("audit_event_status_pending", "audit_event_status_settled")
+# The status table's partitions on PostgreSQL (STATUS_PARTITIONS): their keys and their copies
+# of the parent's indexes are dropped and rebuilt too.
 # Index builds sort in memory up to this; the machine has plenty, the default is 64 MB.
 BUILD_MEMORY = "1GB"
 
@@ -49,7 +50,7 @@ def _drop_indexes(conn: psycopg.Connection[Any]) -> tuple[list[str], list[str]]:
     A partition's copy of an index cannot be dropped on its own: dropping the parent's drops
     it. The parent's is rebuilt first (`ON ONLY` the parent, as the catalog gives it), then
     each partition's, attached to it."""
-    tables = list(TABLES) + [t for t in PARTITIONS if _exists(conn, t)]
+    tables = list(TABLES) + [t for t in STATUS_PARTITIONS if _exists(conn, t)]
     constraints = conn.execute(_CONSTRAINTS, [tables]).fetchall()
     indexes = conn.execute(_INDEXES, [tables]).fetchall()
     for name, _, parent in indexes:

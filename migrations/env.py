@@ -8,6 +8,7 @@ from sqlalchemy import engine_from_config, pool
 
 import app.models  # noqa: F401  (registers every table on Base.metadata)
 from app.db import Base
+from app.models import STATUS_PARTITIONS
 from app.settings import Settings
 
 config = context.config
@@ -22,7 +23,7 @@ DATABASE_ONLY = frozenset({"search_words", "ix_audit_event_status_search_words"}
 # each with its own copies of the indexes, primary key and event_id's unique constraint: a
 # partitioned table cannot have a unique constraint without its partition key. The table
 # itself is compared as the models declare it; its partitions and that constraint are not.
-PARTITIONS = frozenset({"audit_event_status_pending", "audit_event_status_settled"})
+PARTITIONS = frozenset(STATUS_PARTITIONS)
 
 
 def include_object(

@@ -18,6 +18,7 @@ import time
 from sqlalchemy import text
 
 from app.db import Database
+from app.models import STATUS_SETTLED_PARTITION
 
 COMMON = 0.01
 TTL = 600.0
@@ -27,9 +28,9 @@ TTL = 600.0
 # as the last manual ANALYZE; the parent's is read only when there is no partition's.
 _STATS = text(
     "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
-    "WHERE tablename IN ('audit_event_status_settled', 'audit_event_status') "
-    "AND attname = 'search_words' ORDER BY tablename = 'audit_event_status_settled' DESC LIMIT 1"
-)
+    "WHERE tablename IN (:settled, 'audit_event_status') "
+    "AND attname = 'search_words' ORDER BY tablename = :settled DESC LIMIT 1"
+).bindparams(settled=STATUS_SETTLED_PARTITION)
 _lock = threading.Lock()
 _cache: dict[str, tuple[float, frozenset[str]]] = {}
 
