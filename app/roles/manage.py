@@ -106,9 +106,14 @@ def _outcome(
 ) -> Response:
     if run is None:  # the role's page names what was applied (app.roles.applied)
         return redirect_after_post(request, applied_url(role_name, operation_id, anchor))
-    return _page(
-        request, render, {"mode": "result", "role": None, "role_name": role_name, "run": run}, 502
-    )
+    return _failed(request, render, role_name, run)
+
+
+def _failed(request: Request, render: Renderer, role_name: str, run: progress.Progress) -> Response:
+    """The page of a change AWS refused: its steps, what was put back, its audit record. The
+    role may be gone or changed, so the page names it, not a `role` read from AWS."""
+    context = {"mode": "result", "role": None, "role_name": role_name, "run": run}
+    return _page(request, render, context, 502)
 
 
 @dataclass(frozen=True)
@@ -539,12 +544,7 @@ def delete(
     try:
         left = changes.blast_radius(services, role.name, _scan(request, services))
     except NotFound:
-        return _page(
-            request,
-            render,
-            {"mode": "result", "role": None, "role_name": role.name, "run": run},
-            502,
-        )
+        return _failed(request, render, role.name, run)
     return _delete_page(request, render, left, status=502, run=run)
 
 
