@@ -38,10 +38,10 @@ def applied_url(role_name: str, operation_id: str, section: str) -> str:
 
 
 def applied_change(db: Database, operation_id: str, section: str) -> Applied | None:
-    if not OPERATION_ID.fullmatch(operation_id):
-        return None
+    """The notice for `operation_id` and `section`, already matched against APPLIED_PATTERN
+    and SECTION_PATTERN by the role page's query checks (section may be empty)."""
     run = progress.load(db, operation_id)
     if run is None or not run.finished or any(s.status != "done" for s in run.steps):
         return None
     calls = sum(len(step.calls) for step in run.steps)
-    return Applied(operation_id, run.title, calls, section if section in SECTIONS else None)
+    return Applied(operation_id, run.title, calls, section or None)
