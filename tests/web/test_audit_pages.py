@@ -179,6 +179,8 @@ def test_event_detail_shows_request_response_and_diff(app_client):
     created = soup(app_client.get(f"/audit/events/{marks['create']}"))
     assert '"name": "web"' in created.select_one("#event-request").text
     assert "req-create-1" in created.select_one("#event-response").text
+    operation = created.select_one('a[href^="/audit/operations/"]')
+    assert operation["href"] == "/audit/operations/" + operation.get_text()
     failed = soup(app_client.get(f"/audit/events/{marks['attach']}"))
     response = failed.select_one("#event-response").text
     assert "NoSuchEntity" in response and "does not exist" in response
