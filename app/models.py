@@ -60,10 +60,11 @@ class AuditEventStatus(Base):
 
     One row per `intent` or `record` entry (keyed by its seq), written in the same transaction
     as the ledger entries: `pending` for an intent, then the outcome of its latest `outcome`
-    entry, next to copies of the event's actor, action and target. It exists so every filter
+    entry, next to copies of every column the history lists. It exists so every filter
     combination of the history is one walk of one (filters..., seq) index, newest first, that
-    stops after a page; `roledesk audit reindex` rebuilds it from the ledger, which stays the
-    record.
+    stops after a page, and the page's rows come from it alone; `roledesk audit reindex`
+    rebuilds it from the ledger, which stays the record (an event's own page reads the
+    ledger's entries, and `roledesk audit verify` checks them).
 
     On PostgreSQL the table is partitioned by outcome (migration 0012_status_settled_apart):
     `pending` rows in one partition, every other in a second that only ever gets inserts (an
@@ -81,6 +82,20 @@ class AuditEventStatus(Base):
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(128))
     target: Mapped[str | None] = mapped_column(String(2048))
+    # The rest of what the history lists for an event (migration 0013_status_page_columns):
+    # its intent or record entry's columns, then its latest outcome entry's (NULL until one is
+    # written, and for a record). A page of events is then read from this table alone, in
+    # seq order, instead of two ledger look-ups per event (issue 15: text search, cold).
+    kind: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    operation_id: Mapped[str | None] = mapped_column(String(36))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    account_id: Mapped[str | None] = mapped_column(String(12))
+    region: Mapped[str | None] = mapped_column(String(32))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    aws_request_id: Mapped[str | None] = mapped_column(String(128))
+    error_code: Mapped[str | None] = mapped_column(String(128))
+    error_message: Mapped[str | None] = mapped_column(Text)
     # The event's text for the history's search box (app.audit.search); indexed with pg_trgm
     # on PostgreSQL only, so `alembic check` skips that index elsewhere (migrations/env.py).
     search: Mapped[str | None] = mapped_column(Text)

@@ -34,9 +34,9 @@ from app import migrate
 from app.audit.chain import GENESIS_HASH, entry_hash
 from app.audit.log import AuditLog, NewEntry
 from app.audit.query import AuditQueries
-from app.audit.search import event_text, outcome_text
+from app.audit.status_rows import settled_status
 from app.db import Database
-from app.models import AuditEvent
+from app.models import AuditEvent, AuditEventStatus
 from bench import audit_load
 
 ACCOUNT = "123456789012"
@@ -163,51 +163,29 @@ class Generator:
                             else None,
                         }
                     )
-            head_seq = seq + 1
             for i, entry in enumerate(entries):
                 seq += 1
                 entry["seq"] = seq
                 entry["recorded_at"] = when + timedelta(microseconds=i * 50_000)
                 entry["prev_hash"] = prev
                 entry["hash"] = prev = entry_hash(prev, entry)
-            last = entries[-1]
-            yield (
-                entries,
-                {
-                    "seq": head_seq,
-                    "event_id": base["event_id"],
-                    "outcome": last["outcome"],
-                    "outcome_seq": last["seq"] if last["kind"] == "outcome" else None,
-                    "actor": actor,
-                    "action": entries[0]["action"],
-                    "target": entries[0]["target"],
-                    "search": event_text(entries[0])
-                    + "".join(outcome_text(e) for e in entries[1:]),
-                },
-            )
+            yield entries, settled_status(entries)
 
 
 ENTRY_COLUMNS = [c.name for c in AuditEvent.__table__.columns]
-STATUS_COLUMNS = [
-    "seq",
-    "event_id",
-    "outcome",
-    "outcome_seq",
-    "actor",
-    "action",
-    "target",
-    "search",
-]
+STATUS_COLUMNS = [c.name for c in AuditEventStatus.__table__.columns]
 JSON_COLUMNS = {"params", "before", "after"}
 
 
-def _tuple(entry: dict[str, Any], sqlite: bool) -> tuple[Any, ...]:
+def _tuple(
+    entry: dict[str, Any], sqlite: bool, columns: list[str] = ENTRY_COLUMNS
+) -> tuple[Any, ...]:
     values = []
-    for column in ENTRY_COLUMNS:
+    for column in columns:
         value = entry[column]
         if column in JSON_COLUMNS and value is not None:
             value = json.dumps(value)
-        elif column == "recorded_at" and sqlite:  # SQLAlchemy's SQLite DATETIME text form
+        elif isinstance(value, datetime) and sqlite:  # SQLAlchemy's SQLite DATETIME text form
             value = value.strftime("%Y-%m-%d %H:%M:%S.%f")
         values.append(value)
     return tuple(values)
@@ -216,7 +194,7 @@ def _tuple(entry: dict[str, Any], sqlite: bool) -> tuple[Any, ...]:
 def _bulk_insert(db: Database, entries: list[dict[str, Any]], statuses: list[Any]) -> None:
     """Driver-level bulk load: executemany on SQLite, COPY on PostgreSQL, one transaction."""
     rows = [_tuple(e, db.is_sqlite) for e in entries]
-    status_rows = [tuple(s[c] for c in STATUS_COLUMNS) for s in statuses]
+    status_rows = [_tuple(s, db.is_sqlite, STATUS_COLUMNS) for s in statuses]
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -276,7 +254,7 @@ def _generate_postgresql(db: Database, events: int) -> int:
         for group in audit_load.chunks(Generator(events).rows(), 5_000):
             entries = [_tuple(e, False) for rows, _ in group for e in rows]
             total += len(entries)
-            yield entries, [tuple(s[c] for c in STATUS_COLUMNS) for _, s in group]
+            yield entries, [_tuple(s, False, STATUS_COLUMNS) for _, s in group]
 
     url = db.engine.url.render_as_string(hide_password=False)
     audit_load.load(url, batches(), ENTRY_COLUMNS, STATUS_COLUMNS)

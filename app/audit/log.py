@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from app.audit import pg_append
 from app.audit.chain import GENESIS_HASH, entry_hash
 from app.audit.group_commit import GroupCommit
-from app.audit.search import event_text, fill_sql, outcome_text
+from app.audit.search import fill_sql
+from app.audit.status_rows import FROM_EVENT, FROM_OUTCOME, event_status, outcome_status
 from app.db import Database
 from app.models import AuditEvent, AuditEventStatus
 
@@ -191,12 +192,14 @@ _HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).
 
 
 _STATUS_INSERT = insert(AuditEventStatus)
+# Bound as b_<column>: an UPDATE's parameters may not share its columns' names.
 _STATUS_UPDATE = (
     update(AuditEventStatus)
     .where(AuditEventStatus.event_id == bindparam("b_event_id"))
     .values(
         outcome=bindparam("b_outcome"),
-        outcome_seq=bindparam("b_seq"),
+        outcome_seq=bindparam("b_outcome_seq"),
+        **{column: bindparam(f"b_{column}") for column in FROM_OUTCOME},
         search=func.coalesce(AuditEventStatus.search, "").concat(bindparam("b_search")),
     )
 )
@@ -207,27 +210,9 @@ def _track_outcomes(conn: Connection, rows: list[dict[str, Any]]) -> None:
     statement for the new intents and records, one for the outcomes (each executed for all
     its rows at once). An outcome's intent is always in an earlier transaction or earlier in
     this one, so the inserts go first."""
-    inserts = [
-        {
-            "seq": row["seq"],
-            "event_id": row["event_id"],
-            "outcome": "pending" if row["kind"] == "intent" else row["outcome"],
-            "outcome_seq": None,
-            "actor": row["actor"],
-            "action": row["action"],
-            "target": row["target"],
-            "search": event_text(row),
-        }
-        for row in rows
-        if row["kind"] != "outcome"
-    ]
+    inserts = [event_status(row) for row in rows if row["kind"] != "outcome"]
     updates = [
-        {
-            "b_event_id": row["event_id"],
-            "b_outcome": row["outcome"],
-            "b_seq": row["seq"],
-            "b_search": outcome_text(row),
-        }
+        {"b_event_id": row["event_id"]} | {f"b_{k}": v for k, v in outcome_status(row).items()}
         for row in rows
         if row["kind"] == "outcome"
     ]
@@ -237,17 +222,20 @@ def _track_outcomes(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(_STATUS_UPDATE, updates)
 
 
-REBUILD_STATUS_SQL = """
-INSERT INTO audit_event_status (seq, event_id, outcome, outcome_seq, actor, action, target)
-SELECT e.seq, e.event_id,
+_EVENT_COPIED = ", ".join(f"e.{column}" for column in FROM_EVENT)
+_OUTCOME_COPIED = ", ".join(f"o.{source}" for source in FROM_OUTCOME.values())
+REBUILD_STATUS_SQL = f"""
+INSERT INTO audit_event_status
+    (seq, outcome, outcome_seq, {", ".join(FROM_EVENT)}, {", ".join(FROM_OUTCOME)})
+SELECT e.seq,
        COALESCE(o.outcome, CASE WHEN e.kind = 'intent' THEN 'pending' ELSE e.outcome END),
-       o.seq, e.actor, e.action, e.target
+       o.seq, {_EVENT_COPIED}, {_OUTCOME_COPIED}
 FROM audit_events e
 LEFT JOIN audit_events o ON o.seq = (
     SELECT MAX(x.seq) FROM audit_events x WHERE x.event_id = e.event_id AND x.kind = 'outcome'
 )
 WHERE e.kind IN ('intent', 'record')
-"""
+"""  # noqa: S608 (constant column names only)
 
 
 def rebuild_status_index(db: Database) -> int:

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, text
 
 from app.audit.chain import HASHED_FIELDS
 from app.audit.search import event_text, outcome_text
+from app.audit.status_rows import FROM_EVENT, FROM_OUTCOME
 
 # Every column of an entry: the hashed fields, then the chain links.
 COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
@@ -41,25 +42,26 @@ def statement_sql(size: int) -> str:
     # Each entry's search text (app.audit.search), computed in Python like every other value.
     texts = ", ".join(f"(CAST(:seq_{n} AS BIGINT), CAST(:search_{n} AS TEXT))" for n in range(size))
     names = ", ".join(COLUMNS)
+    copied = ", ".join(FROM_EVENT)
+    outcome_columns = ", ".join(f"{column} = e.{source}" for column, source in FROM_OUTCOME.items())
     # Only constant column names and numbered placeholders are formatted in; values are bound.
     return f"""
 WITH chain_lock AS (SELECT pg_advisory_xact_lock(:lock_key) AS held),
 entries AS (
     INSERT INTO audit_events ({names})
     SELECT v.* FROM (VALUES {rows}) AS v({names}) CROSS JOIN chain_lock
-    RETURNING seq, event_id, kind, outcome, actor, action, target
+    RETURNING *
 ),
 texts AS (SELECT * FROM (VALUES {texts}) AS t(seq, search)),
 new_events AS (
-    INSERT INTO audit_event_status
-        (seq, event_id, outcome, outcome_seq, actor, action, target, search)
-    SELECT e.seq, event_id, CASE WHEN kind = 'intent' THEN 'pending' ELSE outcome END, NULL,
-           actor, action, target, t.search
+    INSERT INTO audit_event_status (seq, outcome, {copied}, search)
+    SELECT e.seq, CASE WHEN kind = 'intent' THEN 'pending' ELSE outcome END, {copied}, t.search
     FROM entries AS e JOIN texts AS t ON t.seq = e.seq WHERE kind <> 'outcome'
 ),
 outcomes AS (
     UPDATE audit_event_status AS s
-    SET outcome = e.outcome, outcome_seq = e.seq, search = coalesce(s.search, '') || t.search
+    SET outcome = e.outcome, outcome_seq = e.seq, {outcome_columns},
+        search = coalesce(s.search, '') || t.search
     FROM entries AS e JOIN texts AS t ON t.seq = e.seq
     WHERE e.kind = 'outcome' AND s.event_id = e.event_id
 )

@@ -45,32 +45,29 @@ PAGE_SIZE = 50
 SEARCH_WINDOW = 5_000
 NOTHING_AFTER = 2**62
 
-Outcome = aliased(AuditEvent, name="outcome_entry")
+# Every column of a listed event, from the status table alone (migration
+# 0013_status_page_columns): a page reads its rows in seq order, without looking up the
+# ledger's intent and outcome entries of each event.
+_status = AuditEventStatus
 EVENT_COLUMNS = (
-    AuditEvent.seq,
-    AuditEvent.event_id,
-    AuditEvent.kind,
-    AuditEvent.recorded_at,
-    AuditEvent.operation_id,
-    AuditEvent.actor,
-    AuditEvent.source_ip,
-    AuditEvent.account_id,
-    AuditEvent.region,
-    AuditEvent.action,
-    AuditEvent.target,
-    AuditEventStatus.outcome,
-    AuditEventStatus.outcome_seq,
-    Outcome.recorded_at.label("completed_at"),
-    Outcome.aws_request_id,
-    Outcome.error_code,
-    Outcome.error_message,
+    _status.seq,
+    _status.event_id,
+    _status.kind,
+    _status.recorded_at,
+    _status.operation_id,
+    _status.actor,
+    _status.source_ip,
+    _status.account_id,
+    _status.region,
+    _status.action,
+    _status.target,
+    _status.outcome,
+    _status.outcome_seq,
+    _status.completed_at,
+    _status.aws_request_id,
+    _status.error_code,
+    _status.error_message,
 )
-
-
-# EVENT_COLUMNS without the status table's two (outcome, outcome_seq), for a query that takes
-# them from elsewhere; in the same order.
-_PAGE_COLUMNS = EVENT_COLUMNS[: EVENT_COLUMNS.index(AuditEventStatus.outcome)]
-_OUTCOME_COLUMNS = EVENT_COLUMNS[EVENT_COLUMNS.index(AuditEventStatus.outcome_seq) + 1 :]
 
 
 @dataclass(frozen=True)
@@ -134,11 +131,10 @@ class EventPage:
 
 
 def _events() -> Select[Any]:
-    """Event rows: the intent/record entry, its current outcome and latest outcome entry."""
-    query: Select[Any] = select(*EVENT_COLUMNS).select_from(AuditEvent)  # type: ignore[assignment]
-    return query.join(AuditEventStatus, AuditEventStatus.seq == AuditEvent.seq).outerjoin(
-        Outcome, Outcome.seq == AuditEventStatus.outcome_seq
-    )
+    """Event rows: each event's columns and its current outcome, as the status table holds
+    them."""
+    query: Select[Any] = select(*EVENT_COLUMNS)  # type: ignore[assignment]
+    return query
 
 
 _Status2 = aliased(AuditEventStatus, name="status_q")
@@ -195,18 +191,12 @@ def _ledger_text(filters: AuditFilters, indexed_search: bool) -> bool:
 def _ledger_conditions(
     filters: AuditFilters, indexed_search: bool = False
 ) -> list[ColumnElement[bool]]:
-    """Conditions only the ledger entry can answer (time, text); the seq bounds and search
-    window already narrow the walk, so each is one primary-key look-up per candidate."""
-    found: list[ColumnElement[bool]] = []
-    if filters.since:
-        found.append(AuditEvent.recorded_at >= filters.since)
-    if filters.until:
-        found.append(AuditEvent.recorded_at < filters.until)
-    if filters.account:
-        found.append(AuditEvent.account_id == filters.account)
+    """Conditions only the ledger entries can answer: windowed text search on SQLite (the
+    event's parameters and its outcome's error are not in the status table's columns); the
+    search window already narrows the walk."""
     if _ledger_text(filters, indexed_search):
-        found.append(_text_match(f"%{_escape_like(filters.q)}%"))
-    return found
+        return [_text_match(f"%{_escape_like(filters.q)}%")]
+    return []
 
 
 def _indexed_text(term: str, common: frozenset[str] | None) -> ColumnElement[bool]:
@@ -239,7 +229,7 @@ def _index_conditions(
     common: frozenset[str] | None = None,
 ) -> list[Any]:
     """Conditions the derived index table answers (actor, action, outcome, target, operation,
-    and text on PostgreSQL)."""
+    time, account, and text on PostgreSQL)."""
     status = AuditEventStatus
     found: list[Any] = []
     if filters.q and not windowed(filters, indexed_search):
@@ -251,6 +241,14 @@ def _index_conditions(
         found.append(
             false() if pattern is None else status.search.concat("").like(pattern, escape="\\")
         )
+    # Time and account from the event's copies of its entry's (the seq bounds from
+    # `_seq_bounds` narrow the walk to the time range first).
+    if filters.since:
+        found.append(status.recorded_at >= filters.since)
+    if filters.until:
+        found.append(status.recorded_at < filters.until)
+    if filters.account:
+        found.append(status.account_id == filters.account)
     for column, value in (
         (status.actor, filters.actor),
         (status.action, filters.action),
@@ -296,15 +294,7 @@ def _matching(
                 .exists()
             )
         return query
-    query = select(status.seq).where(*indexed)
-    if ledger:
-        query = query.where(
-            select(AuditEvent.seq)
-            .where(AuditEvent.seq == status.seq, *ledger)
-            .correlate(status)
-            .exists()
-        )
-    return query
+    return select(status.seq).where(*indexed)
 
 
 def _escape_like(text: str) -> str:
@@ -351,8 +341,8 @@ def _fetch(
 ) -> list[EventRow]:
     """Up to `limit + 1` events: the page of seqs first, then their columns."""
     seqs = matching.order_by(key.asc() if asc else key.desc()).limit(limit + 1)
-    query = _events().where(AuditEvent.seq.in_(seqs.scalar_subquery()))
-    order = AuditEvent.seq.asc() if asc else AuditEvent.seq.desc()
+    query = _events().where(KEY.in_(seqs.scalar_subquery()))
+    order = KEY.asc() if asc else KEY.desc()
     # Columns, not entities: run as Core on the session's connection, without the ORM's
     # per-statement compile state (a page's rows are plain values).
     rows = session.connection().execute(query.order_by(order))
@@ -426,22 +416,9 @@ def _newest_first(
     three times the blocks the page needed); a rare word costs a query or two more: one
     statement, built once, with the range as its parameters."""
     in_range = matching.where(KEY.between(bindparam("range_low"), bindparam("range_last")))
-    # The page's status columns come out of the range's own scan: joining the status table
-    # again by seq would read each event's primary key leaf a second time (cold, an eighth of
-    # the page's block reads).
-    found = (
-        in_range.add_columns(AuditEventStatus.outcome, AuditEventStatus.outcome_seq)
-        .order_by(KEY.desc())
-        .limit(limit + 1)
-        .subquery("found")
-    )
-    query = (
-        select(*_PAGE_COLUMNS, found.c.outcome, found.c.outcome_seq, *_OUTCOME_COLUMNS)
-        .select_from(AuditEvent)
-        .join(found, found.c.seq == AuditEvent.seq)
-        .outerjoin(Outcome, Outcome.seq == found.c.outcome_seq)
-        .order_by(AuditEvent.seq.desc())
-    )
+    # The page's columns come out of the range's own scan of the status table, which holds
+    # them all: a matching event costs its row's block, not two more ledger look-ups.
+    query = in_range.with_only_columns(*EVENT_COLUMNS).order_by(KEY.desc()).limit(limit + 1)
     rows: list[EventRow] = []
     span, high = NEWEST_SPAN, top
     while high > bottom and len(rows) <= limit:
@@ -623,8 +600,10 @@ class AuditQueries:
     def operation(self, operation_id: str) -> list[EventRow]:
         """The steps of one operation (wizard run, bulk action), in the order they ran."""
         with self._db.sessions() as session:
-            query = _events().where(AuditEvent.operation_id == operation_id)
-            return [EventRow(**r._mapping) for r in session.execute(query.order_by(AuditEvent.seq))]
+            # Found through the ledger's index on operation_id (the status table has none).
+            steps = select(AuditEvent.seq).where(AuditEvent.operation_id == operation_id)
+            query = _events().where(KEY.in_(steps.scalar_subquery())).order_by(KEY)
+            return [EventRow(**r._mapping) for r in session.execute(query)]
 
     def entries_of(self, seq: int) -> list[AuditEvent]:
         """The ledger entries of the event numbered `seq` (its intent, then its outcomes);
