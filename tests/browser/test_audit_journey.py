@@ -99,3 +99,19 @@ def test_role_detail_lists_its_activity(live_server, page):
     expect(activity).to_contain_text("CloudTrail is not available in the sandbox")
     activity.get_by_role("link", name="All of this role's events in the audit history").click()
     expect(page.locator("table.audit-events tbody tr").last).to_contain_text("iam:CreateRole")
+
+
+def test_a_narrow_window_keeps_the_history_readable(live_server, page):
+    """At 1,024 px the events table keeps room for each target's ARN (it was squeezed to a
+    column of eight characters a line beside the actions) and scrolls sideways in its own
+    box, which the keyboard can reach, never the page."""
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(f"{live_server.url}/audit")
+    box = page.get_by_role("region", name="Events")
+    assert box.get_attribute("tabindex") == "0"
+    arns = box.locator("td.target code", has_text="arn:aws:iam::")
+    expect(arns.first).to_be_visible()
+    widths = arns.evaluate_all("codes => codes.map(c => c.getBoundingClientRect().width)")
+    assert min(widths) >= 180, widths
+    page_widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert page_widths[0] <= page_widths[1], page_widths
