@@ -138,11 +138,11 @@ def _events() -> Select[Any]:
 
 
 _Status2 = aliased(AuditEventStatus, name="status_q")
-_Outcome2 = aliased(AuditEvent, name="outcome_q")
 
 
 def _text_match(pattern: str) -> ColumnElement[bool]:
-    """The event's own columns, or its latest outcome's request id and error, contain it."""
+    """The event's own columns, or its latest outcome's request id and error (copied into
+    its status row), contain it."""
     own = [
         column.ilike(pattern, escape="\\")
         for column in (
@@ -154,21 +154,12 @@ def _text_match(pattern: str) -> ColumnElement[bool]:
             cast(AuditEvent.params, String),
         )
     ]
+    outcome = (_Status2.aws_request_id, _Status2.error_code, _Status2.error_message)
     in_outcome = (
         select(_Status2.seq)
-        .join(_Outcome2, _Outcome2.seq == _Status2.outcome_seq)
         .where(
             _Status2.seq == AuditEvent.seq,
-            or_(
-                *(
-                    column.ilike(pattern, escape="\\")
-                    for column in (
-                        _Outcome2.aws_request_id,
-                        _Outcome2.error_code,
-                        _Outcome2.error_message,
-                    )
-                )
-            ),
+            or_(*(column.ilike(pattern, escape="\\") for column in outcome)),
         )
         .correlate(AuditEvent)
         .exists()
