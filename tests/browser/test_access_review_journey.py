@@ -20,7 +20,7 @@ from tests.browser.conftest import (
     sign_in,
     start_server,
 )
-from tests.browser.test_accessibility import AXE, axe_findings
+from tests.browser.test_accessibility import AXE, axe_findings, wider_than_narrow_window
 
 UNUSED = ["legacy-build-server", "old-data-migration"]
 
@@ -66,10 +66,10 @@ def axe_pages(browser, server: LiveServer, js: bool) -> dict[str, list[str]]:
             "/access-review/findings",
         ):
             page.goto(server.url + path)
-            if findings := axe_findings(page):
+            if findings := axe_findings(page) + wider_than_narrow_window(page):
                 found[path] = findings
         page.goto(server.url + "/access-review?days=0")  # a refused filter, error beside it
-        if findings := axe_findings(page):
+        if findings := axe_findings(page) + wider_than_narrow_window(page):
             found["/access-review?days=0"] = findings
         return found
     finally:

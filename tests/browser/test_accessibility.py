@@ -1,6 +1,7 @@
 """axe-core over every page RoleDesk serves (issue 13), with JavaScript on and off: signed out
 and signed in, error pages, each wizard step and its done page, roles, instances (list, review,
-operation), audit (list, event, operation), users. No critical or serious violation may remain.
+operation), audit (list, event, operation), users. No critical or serious violation may remain,
+and no page may be wider than a 1,024 px window.
 
 axe is injected from node_modules (npm `axe-core`, pinned in package-lock.json) into a context
 made with `bypass_csp=True`: RoleDesk's strict CSP would block the injected script otherwise.
@@ -70,12 +71,35 @@ def js_on(page: Page) -> bool:
     return bool(page.js_enabled)  # type: ignore[attr-defined]
 
 
+NARROW = 1024  # a small laptop's window: every page fits it without scrolling sideways
+
+
+def wider_than_narrow_window(page: Page) -> list[str]:
+    """A finding when the page, laid out at NARROW px, is wider than the window (a table too
+    wide scrolls in its own box instead; the elements that stick out are named)."""
+    page.set_viewport_size({"width": NARROW, "height": 900})
+    try:
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width <= NARROW:
+            return []
+        outside = page.evaluate(
+            """(w) => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > w + 1
+                    && [...e.children].every(c => c.getBoundingClientRect().right <= w + 1))
+                .slice(0, 5).map(e => e.tagName + '.' + e.className)""",
+            NARROW,
+        )
+        return [f"page {width} px wide in a {NARROW} px window: {', '.join(outside)}"]
+    finally:
+        page.set_viewport_size({"width": 1366, "height": 900})
+
+
 def check(page: Page, url: str, found: dict[str, list[str]], status: int | None = None) -> None:
     response = page.goto(url)
     assert response is not None
     if status is not None:
         assert response.status == status, (url, response.status)
-    findings = axe_findings(page)
+    findings = axe_findings(page) + wider_than_narrow_window(page)
     if findings:
         found[url] = findings
 
@@ -99,7 +123,7 @@ def wizard_pages(page: Page, server: LiveServer, found: dict[str, list[str]]) ->
     if not js_on(page):
         page.get_by_role("button", name="Show use cases").click()
     expect(page.get_by_text("Use case for Elastic Container Service")).to_be_visible()
-    if findings := axe_findings(page):
+    if findings := axe_findings(page) + wider_than_narrow_window(page):
         found[f"{base}/trust (use cases of a service)"] = findings
     check(page, f"{base}/permissions", found)
     check(page, f"{base}/permissions?q=S3ReadOnly", found)
@@ -123,16 +147,16 @@ def operation_pages(page: Page, server: LiveServer, found: dict[str, list[str]])
     page.get_by_label("Role to attach").select_option(label=role)
     page.get_by_role("button", name="Attach role", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"role {role}")
-    if findings := axe_findings(page):
+    if findings := axe_findings(page) + wider_than_narrow_window(page):
         found["/instances/review"] = findings
     # The other JavaScript run may have attached it already: then this replaces it.
     page.get_by_role("button", name=re.compile(r"^(Attach|Replace) role on 1 instance")).click()
     # The change's page while it runs, as shown without JavaScript ("Check progress").
     running = not js_on(page) and page.get_by_role("button", name="Check progress").count()
-    if running and (findings := axe_findings(page)):
+    if running and (findings := axe_findings(page) + wider_than_narrow_window(page)):
         found["/instances/operations/… (running)"] = findings
     follow_progress(page, page.locator(".outcome-summary", has_text="Done."), timeout=15)
-    if findings := axe_findings(page):
+    if findings := axe_findings(page) + wider_than_narrow_window(page):
         found["/instances/operations/…"] = findings
 
 
