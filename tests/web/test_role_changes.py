@@ -497,6 +497,10 @@ def test_bulk_delete_of_three_roles_from_the_list(client, seeded, sandbox):
     page = soup(review)
     assert "delete-service-linked-role" in page.select_one(".refused").text
     assert len(page.select("#bulk-radius tbody tr")) == 3
+    # No role of its own: no empty link to one in the breadcrumb.
+    crumbs = page.select("nav[aria-label=breadcrumb] li")
+    assert [c.text for c in crumbs] == ["Roles", "Delete roles"]
+    assert page.select_one("title").text.startswith("Delete roles · ")
     assert (
         post(client, "/roles/bulk-delete", {"name": names, "confirm": "bulk-a"}).status_code == 422
     )

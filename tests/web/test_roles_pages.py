@@ -49,6 +49,26 @@ def test_the_header_names_the_sandbox_on_every_page(client):
         assert soup(response).select_one(".topbar .mode").text == "Sandbox", url
 
 
+def test_each_change_page_is_named_for_what_it_does(client):
+    """The window's title and the breadcrumb's last item name the page's task (they all
+    said "change"); the breadcrumb links the role."""
+    for part, task in (
+        ("trust/edit", "Edit the trust policy"),
+        ("settings/edit", "Edit the settings"),
+        ("policies/edit", "Managed policies"),
+        ("inline/edit", "Inline policy"),
+        ("boundary/edit", "Permissions boundary"),
+        ("tags/edit", "Tags"),
+        ("revoke", "Revoke sessions"),
+        ("delete", "Delete"),
+    ):
+        page = soup(client.get(f"/roles/web-app-ec2/{part}"))
+        assert page.select_one("title").text.startswith(f"{task}: web-app-ec2 · "), part
+        crumbs = page.select("nav[aria-label=breadcrumb] li")
+        assert [c.text for c in crumbs] == ["Roles", "web-app-ec2", task], part
+        assert crumbs[1].a["href"] == "/roles/web-app-ec2"
+
+
 def test_full_page_has_layout_sandbox_banner_and_every_role(client, seeded):
     response = client.get("/roles")
     assert response.status_code == 200
