@@ -182,9 +182,9 @@ def _ledger_text(filters: AuditFilters, indexed_search: bool) -> bool:
 def _ledger_conditions(
     filters: AuditFilters, indexed_search: bool = False
 ) -> list[ColumnElement[bool]]:
-    """Conditions only the ledger entries can answer: windowed text search on SQLite (the
-    event's parameters and its outcome's error are not in the status table's columns); the
-    search window already narrows the walk."""
+    """Conditions only the ledger entries can answer: windowed text search on SQLite (an
+    event's request parameters are only in its entry); the search window already narrows the
+    walk."""
     if _ledger_text(filters, indexed_search):
         return [_text_match(f"%{_escape_like(filters.q)}%")]
     return []
