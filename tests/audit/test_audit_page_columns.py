@@ -5,7 +5,7 @@ copy of an older database)."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -43,17 +43,16 @@ def change(event_id: str, operation: str) -> NewEntry:
 
 
 def outcome(event_id: str, result: str, request: str | None, error: str | None) -> NewEntry:
-    return NewEntry(
+    """The outcome entry of `change(event_id, ...)`: AWS's answer, no operation or parameters."""
+    return replace(
+        change(event_id, ""),
         kind="outcome",
-        action="iam:AttachRolePolicy",
-        actor="alice",
         outcome=result,
-        event_id=event_id,
-        target=ROLE,
+        operation_id=None,
+        params=None,
         aws_request_id=request,
         error_code=error,
         error_message=f"{error}: the policy is not attachable." if error else None,
-        **WHERE,
     )
 
 
