@@ -248,10 +248,14 @@ def follow_progress(page, done, timeout: float = 60.0) -> None:
         expect(done).to_be_visible(timeout=timeout * 1000)
         return
     deadline = time.monotonic() + timeout
-    while done.count() == 0:
+    check = page.get_by_role("button", name="Check progress")
+    while True:
+        # The page a click led to may still be loading (a loaded machine): wait until it shows
+        # its result or the button, rather than judging a page half parsed.
+        expect(done.or_(check).first).to_be_visible(timeout=10_000)
+        if done.count():
+            break
         assert time.monotonic() < deadline, f"{page.url} did not finish"
-        check = page.get_by_role("button", name="Check progress")
-        assert check.count() == 1, f"{page.url} neither finished nor offers Check progress"
         check.click()
         page.wait_for_load_state()
     expect(done.first).to_be_visible()
