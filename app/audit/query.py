@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -45,30 +45,6 @@ PAGE_SIZE = 50
 SEARCH_WINDOW = 5_000
 NOTHING_AFTER = 2**62
 
-# Every column of a listed event, from the status table alone (migration
-# 0013_status_page_columns): a page reads its rows in seq order, without looking up the
-# ledger's intent and outcome entries of each event.
-_status = AuditEventStatus
-EVENT_COLUMNS = (
-    _status.seq,
-    _status.event_id,
-    _status.kind,
-    _status.recorded_at,
-    _status.operation_id,
-    _status.actor,
-    _status.source_ip,
-    _status.account_id,
-    _status.region,
-    _status.action,
-    _status.target,
-    _status.outcome,
-    _status.outcome_seq,
-    _status.completed_at,
-    _status.aws_request_id,
-    _status.error_code,
-    _status.error_message,
-)
-
 
 @dataclass(frozen=True)
 class EventRow:
@@ -91,6 +67,12 @@ class EventRow:
     aws_request_id: str | None
     error_code: str | None
     error_message: str | None
+
+
+# Every column of a listed event, named as EventRow's fields, from the status table alone
+# (migration 0013_status_page_columns): a page reads its rows in seq order, without looking up
+# the ledger's intent and outcome entries of each event.
+EVENT_COLUMNS = tuple(getattr(AuditEventStatus, f.name) for f in fields(EventRow))
 
 
 @dataclass(frozen=True)
@@ -133,8 +115,7 @@ class EventPage:
 def _events() -> Select[Any]:
     """Event rows: each event's columns and its current outcome, as the status table holds
     them."""
-    query: Select[Any] = select(*EVENT_COLUMNS)  # type: ignore[assignment]
-    return query
+    return select(*EVENT_COLUMNS)
 
 
 _Status2 = aliased(AuditEventStatus, name="status_q")
@@ -177,17 +158,6 @@ def _ledger_text(filters: AuditFilters, indexed_search: bool) -> bool:
     """True when text search reads the ledger's own columns (SQLite, where the search column
     has no index); PostgreSQL's windowed search reads the search column."""
     return windowed(filters, indexed_search) and not indexed_search
-
-
-def _ledger_conditions(
-    filters: AuditFilters, indexed_search: bool = False
-) -> list[ColumnElement[bool]]:
-    """Conditions only the ledger entries can answer: windowed text search on SQLite (an
-    event's request parameters are only in its entry); the search window already narrows the
-    walk."""
-    if _ledger_text(filters, indexed_search):
-        return [_text_match(f"%{_escape_like(filters.q)}%")]
-    return []
 
 
 def _indexed_text(term: str, common: frozenset[str] | None) -> ColumnElement[bool]:
@@ -252,9 +222,15 @@ def _index_conditions(
     if filters.target:
         found.append(status.target.in_(sorted({filters.target, *role_arns.values()})))
     if filters.operation_id:
-        steps = select(AuditEvent.seq).where(AuditEvent.operation_id == filters.operation_id)
-        found.append(status.seq.in_(steps.scalar_subquery()))
+        found.append(_of_operation(filters.operation_id))
     return found
+
+
+def _of_operation(operation_id: str) -> ColumnElement[bool]:
+    """The event is a step of the operation: found through the ledger's index on
+    operation_id (the status table has none)."""
+    steps = select(AuditEvent.seq).where(AuditEvent.operation_id == operation_id)
+    return KEY.in_(steps.scalar_subquery())
 
 
 def _matching(
@@ -274,9 +250,11 @@ def _matching(
     """
     status = AuditEventStatus
     indexed = _index_conditions(filters, role_arns, indexed_search, common)
-    ledger = _ledger_conditions(filters, indexed_search)
     if _ledger_text(filters, indexed_search):
-        query = select(AuditEvent.seq).where(AuditEvent.kind.in_(("intent", "record")), *ledger)
+        # An event's request parameters are only in its ledger entry; the search window
+        # narrows the walk.
+        text = _text_match(f"%{_escape_like(filters.q)}%")
+        query = select(AuditEvent.seq).where(AuditEvent.kind.in_(("intent", "record")), text)
         if indexed:
             query = query.where(
                 select(status.seq)
@@ -591,9 +569,7 @@ class AuditQueries:
     def operation(self, operation_id: str) -> list[EventRow]:
         """The steps of one operation (wizard run, bulk action), in the order they ran."""
         with self._db.sessions() as session:
-            # Found through the ledger's index on operation_id (the status table has none).
-            steps = select(AuditEvent.seq).where(AuditEvent.operation_id == operation_id)
-            query = _events().where(KEY.in_(steps.scalar_subquery())).order_by(KEY)
+            query = _events().where(_of_operation(operation_id)).order_by(KEY)
             return [EventRow(**r._mapping) for r in session.execute(query)]
 
     def entries_of(self, seq: int) -> list[AuditEvent]:
