@@ -135,7 +135,8 @@ def test_each_append_path_and_the_rebuild_list_what_the_ledger_says(db, log):
 
 def test_the_upgrade_copies_the_listed_columns_from_the_ledger(any_db_url):
     """A database written before 0013 (its ledger, and the status rows the earlier migrations
-    derived from it) lists the same rows after the upgrade; the downgrade takes them away."""
+    derived from it) lists the same rows after the upgrade, and again after a downgrade and
+    another upgrade."""
     migrate.upgrade(any_db_url, "0001_audit")
     db = Database(any_db_url)
     try:
